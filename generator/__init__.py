@@ -1,0 +1,1 @@
+"""Site generator: registry models, classifier, recommended policies, and the static site build."""

@@ -1,0 +1,5 @@
+"""Entry point for `python -m intercept`."""
+
+from intercept.cli import main
+
+main()

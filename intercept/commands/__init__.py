@@ -1,0 +1,1 @@
+"""Click commands, one module per topic; `intercept.cli` registers them."""

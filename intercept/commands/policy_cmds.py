@@ -1,0 +1,78 @@
+"""`intercept validate` and `intercept scaffold`: check a policy, print a server's recommended policy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from intercept.errors import InputError
+from intercept.fsutil import atomic_write_text
+from intercept.policy import load_policy
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+@click.command()
+@click.option("-c", "--config", "config", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Policy file to check.")
+def validate(config: Path) -> None:
+    """Check a policy file; print every error with its location, or a one-line summary."""
+    try:
+        policy = load_policy(config)
+    except InputError as exc:
+        click.echo(f"{config}: policy is invalid ({len(exc.errors)} error{'s' if len(exc.errors) != 1 else ''}):",
+                   err=True)
+        for err in exc.errors:
+            click.echo(f"  - {err.render()}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"{config}: policy is valid: {policy.summary().render()}")
+
+
+@click.command()
+@click.argument("server")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write to this file (atomically) instead of standard output.")
+@click.option("--default", "default", type=click.Choice(["allow", "deny"]), default="allow", show_default=True,
+              help="What the policy does with tools it does not list.")
+@click.option("--registry", type=click.Path(path_type=Path, file_okay=False),
+              help="Registry folder (default: the registry shipped with intercept).")
+def scaffold(server: str, output: Path | None, default: Literal["allow", "deny"], registry: Path | None) -> None:
+    """Print the recommended policy for SERVER (a registry slug, e.g. trigger-dev)."""
+    from generator.policyfile import render_policy_file
+    from generator.registry import RegistryError, load_registry
+    from generator.resources import registry_dir
+    from intercept.errors import closest
+
+    try:
+        reg = load_registry(registry or registry_dir())
+    except RegistryError as exc:
+        click.echo("registry is invalid:", err=True)
+        click.echo(exc.render(), err=True)
+        sys.exit(EXIT_USAGE)
+    found = reg.by_slug(server)
+    if found is None:
+        slugs = [s.slug for s in reg]
+        import difflib
+
+        near = difflib.get_close_matches(server, slugs, n=3, cutoff=0.4) or ([closest(server, slugs)] if closest(server, slugs) else [])
+        hint = f" Did you mean: {', '.join(near)}?" if near else ""
+        click.echo(f"unknown server '{server}'.{hint} Run `intercept registry list` for all {len(slugs)} servers.",
+                   err=True)
+        sys.exit(EXIT_USAGE)
+    text = render_policy_file(found, default)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        try:
+            atomic_write_text(output, text)
+        except OSError as exc:
+            click.echo(f"cannot write {output}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        click.echo(f"wrote {output} ({len(found.tools)} tools)", err=True)
+
+
+COMMANDS = [validate, scaffold]

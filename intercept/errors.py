@@ -1,0 +1,114 @@
+"""Located, human-readable validation errors shared by the policy and registry loaders."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedError:
+    """One problem in an input file: where it is, what is wrong, and how to fix it."""
+
+    location: str
+    message: str
+    hint: str = ""
+
+    def render(self, source: str = "") -> str:
+        where = f"{source}: " if source else ""
+        at = f"{self.location}: " if self.location else ""
+        tail = f" (fix: {self.hint})" if self.hint else ""
+        return f"{where}{at}{self.message}{tail}"
+
+
+class InputError(Exception):
+    """Raised when an input file is invalid; carries every error found, not just the first."""
+
+    def __init__(self, source: str, errors: Sequence[LocatedError]) -> None:
+        self.source = source
+        self.errors = list(errors)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(e.render(self.source) for e in self.errors)
+
+
+def format_location(loc: Iterable[int | str]) -> str:
+    """Turn a pydantic location tuple into `tools.create_charge.rules[1].conditions[0]`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("function-") or part in {"str", "int", "float", "bool", "list", "dict"}:
+            # Union branch tags from pydantic say nothing a user can act on.
+            continue
+        elif out:
+            out += f".{part}"
+        else:
+            out = part
+    return out
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def from_validation_error(
+    exc: ValidationError,
+    known_keys: dict[str, Sequence[str]] | None = None,
+) -> list[LocatedError]:
+    """Convert a pydantic ValidationError into located errors with fix hints.
+
+    `known_keys` maps a model title to its accepted keys, so an unknown key can be
+    answered with the nearest real one ("did you mean 'rate_limit'?").
+    """
+    errors: list[LocatedError] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        location = format_location(loc)
+        kind = err["type"]
+        hint = ""
+        if kind == "extra_forbidden":
+            key = str(loc[-1]) if loc else ""
+            parent = format_location(loc[:-1])
+            message = f"unknown key '{key}'"
+            candidates: list[str] = []
+            for keys in (known_keys or {}).values():
+                candidates.extend(keys)
+            guess = closest(key, candidates)
+            hint = f"did you mean '{guess}'?" if guess else "remove it; unknown keys are never ignored"
+            location = parent if parent else location
+            if not parent:
+                location = "(top level)"
+        elif kind == "missing":
+            message = "required field is missing"
+            hint = f"add '{loc[-1]}'" if loc else ""
+        elif kind == "literal_error":
+            ctx = err.get("ctx", {})
+            message = f"invalid value {err.get('input')!r}"
+            hint = f"use one of {ctx.get('expected', '')}"
+        elif kind in {"value_error", "assertion_error"}:
+            raw = str(err["msg"])
+            message = raw.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            if " | fix: " in message:
+                message, hint = message.split(" | fix: ", 1)
+        else:
+            message = str(err["msg"])
+            if "input" in err and not isinstance(err["input"], dict | list):
+                message += f" (got {err['input']!r})"
+        key_ = (location, message)
+        if key_ in seen:
+            continue
+        seen.add(key_)
+        errors.append(LocatedError(location, message, hint))
+    return errors
+
+
+def fail(message: str, hint: str) -> ValueError:
+    """Build a ValueError whose text `from_validation_error` splits back into message and hint."""
+    return ValueError(f"{message} | fix: {hint}")

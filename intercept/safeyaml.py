@@ -1,0 +1,95 @@
+"""YAML loading that refuses what a hostile or mistaken file could hide: aliases, duplicate keys, huge input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+try:
+    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _BaseLoader = yaml.SafeLoader
+
+
+class YamlInputError(Exception):
+    """A YAML document that cannot be accepted; the message names the line and the fix."""
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loader that rejects aliases (alias bombs) and duplicate mapping keys (silent overrides)."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node in self.constructed_objects or node in self.recursive_objects:
+            mark = node.start_mark
+            raise YamlInputError(
+                f"line {mark.line + 1}: YAML aliases (*name) are not allowed; write the value out in full"
+            )
+        return super().construct_object(node, deep=deep)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlInputError(
+                    f"line {key_node.start_mark.line + 1}: YAML merge keys (<<) are not allowed; "
+                    "write the keys out in full"
+                )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlInputError(
+                    f"line {key_node.start_mark.line + 1}: a mapping key must be a plain value"
+                )
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise YamlInputError(
+                    f"line {key_node.start_mark.line + 1}: duplicate key {key_node.value!r} "
+                    f"(first defined on line {seen[key]}); keep only one"
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+# SafeConstructor's own map constructor flattens merge keys before construct_mapping
+# runs; routing maps straight to construct_mapping lets the refusal above see them.
+_StrictLoader.add_constructor(
+    "tag:yaml.org,2002:map",
+    lambda loader, node: loader.construct_mapping(node, deep=True),
+)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse one YAML document, raising YamlInputError with a line number on any problem."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+    except YamlInputError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise YamlInputError(f"{where}not valid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise YamlInputError(f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlInputError("YAML nesting is too deep") from None
+
+
+def read_yaml_file(path: Path, max_bytes: int) -> Any:
+    """Read and parse a YAML file no larger than max_bytes; errors never include a traceback."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise YamlInputError(f"cannot read file: {exc.strerror or exc}") from None
+    if size > max_bytes:
+        raise YamlInputError(
+            f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it or trim it"
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlInputError(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlInputError(f"file is not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    return load_yaml_text(text)

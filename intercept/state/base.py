@@ -1,0 +1,101 @@
+"""The counter-store contract every state backend (memory, SQLite, Redis) implements.
+
+A call's counters are checked and incremented in one atomic step (`reserve`), before the
+call is forwarded. The proxy then either keeps the increments (`commit`, the upstream
+answered successfully) or undoes them (`rollback`, the call was denied elsewhere, failed,
+or got no answer). Two processes sharing a backend therefore share limits exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+WindowKind = Literal["sliding", "calendar"]
+CheckOp = Literal["lt", "lte", "gt", "gte", "eq", "neq"]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterCheck:
+    """One counter touched by a call.
+
+    The store computes the counter's *projected* value, its current value in the window
+    plus `increment`, and admits the check if `op(projected, limit)` holds (or if `op` is
+    None). A rate limit of `max` calls is `increment=1, op="lte", limit=max`.
+    """
+
+    key: str
+    kind: WindowKind
+    window_seconds: int
+    increment: float = 1.0
+    op: CheckOp | None = None
+    limit: float | None = None
+
+    def admits(self, projected: float) -> bool:
+        if self.op is None or self.limit is None:
+            return True
+        return compare(self.op, projected, self.limit)
+
+
+def compare(op: CheckOp, left: float, right: float) -> bool:
+    if op == "lt":
+        return left < right
+    if op == "lte":
+        return left <= right
+    if op == "gt":
+        return left > right
+    if op == "gte":
+        return left >= right
+    if op == "eq":
+        return math.isclose(left, right, rel_tol=0.0, abs_tol=1e-9)
+    return not math.isclose(left, right, rel_tol=0.0, abs_tol=1e-9)
+
+
+def calendar_bucket(now: float, window_seconds: int) -> int:
+    """Index of the UTC-aligned calendar window (minute, hour, day) that `now` falls in."""
+    return int(now // window_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Handle for increments made by an admitted `reserve`; pass it to commit or rollback."""
+
+    token: str
+    checks: tuple[CounterCheck, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """`reserve` refused: `index` is the first check (in the given order) that did not hold."""
+
+    index: int
+    projected: float
+
+
+class StateError(Exception):
+    """The store could not answer (database locked, Redis down, ...). The proxy fails closed on it."""
+
+
+class CounterStore(Protocol):
+    """Backends: `memory`, `sqlite` (default, durable, multi-process), `redis` (shared)."""
+
+    async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:
+        """Atomically: if every check admits its projected value, apply every increment."""
+        ...
+
+    async def commit(self, reservation: Reservation) -> None:
+        """Keep the increments of an admitted call (idempotent)."""
+        ...
+
+    async def rollback(self, reservation: Reservation) -> None:
+        """Undo the increments of an admitted call (idempotent; a no-op after commit)."""
+        ...
+
+    async def value(self, key: str, kind: WindowKind, window_seconds: int, now: float) -> float:
+        """Current value of a counter in the window containing `now` (for status and tests)."""
+        ...
+
+    async def close(self) -> None: ...
