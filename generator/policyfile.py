@@ -7,7 +7,7 @@ from typing import Literal
 
 from generator.recommend import Recommendation, recommend
 from generator.registry import CATEGORY_ORDER, Category, Server, Tool
-from intercept.policy import Policy, ToolPolicy, load_policy_text, tool_block
+from intercept.policy import Policy, ToolPolicy, load_policy_text, tool_block, yaml_quoted
 
 _COMMENT_LIMIT = 120
 
@@ -68,7 +68,7 @@ def render_policy_file(server: Server, default: Literal["allow", "deny"] = "allo
         f"# Check it:   intercept validate -c {file_name}",
         f"# Enforce it: intercept run -c {file_name} -- {run}",
         'version: "1"',
-        f'description: "Recommended policy for the {comment_text(server.name).replace(chr(34), "")} MCP server"',
+        f"description: {yaml_quoted(f'Recommended policy for the {comment_text(server.name)} MCP server')}",
         f"default: {default}",
         "tools:",
     ]

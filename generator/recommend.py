@@ -63,10 +63,7 @@ PATTERNS: dict[Category, str] = {
 
 
 def deny_reason(tool: Tool) -> str:
-    if tool.category is Category.FINANCIAL:
-        what = "moves money"
-    else:
-        what = "can destroy data or resources"
+    what = "moves money" if tool.category is Category.FINANCIAL else "can destroy data or resources"
     return (
         f"{tool.name} {what} ({tool.category.value}, {tool.effective_risk.value} risk) and is blocked "
         "by policy; ask a human to run it, or allow it explicitly in the policy"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,7 +22,7 @@ REGISTRY_FILE_MAX_BYTES = 8 * 1024 * 1024
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     READ = "read"
     WRITE = "write"
     EXECUTE = "execute"
@@ -30,7 +30,7 @@ class Category(str, Enum):
     FINANCIAL = "financial"
 
 
-class Risk(str, Enum):
+class Risk(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -91,6 +91,8 @@ class Provenance(_Strict):
     server_name: str | None = None
     server_version: str | None = None
     protocol_version: str | None = None
+    env_names: list[str] = Field(default_factory=list)
+    """Environment variables set for the scan. Names only: their values were dummies."""
     notes: str | None = None
 
 
@@ -289,10 +291,10 @@ def registry_files(directory: Path) -> list[Path]:
 def load_registry(directory: Path) -> Registry:
     """Load every `*.yaml` in directory, sorted by slug. Raises RegistryError listing all problems."""
     if not directory.is_dir():
-        raise RegistryError([
-            RegistryProblem(directory, LocatedError("", "registry directory not found",
-                                                    "pass --registry pointing at a folder of <slug>.yaml files"))
-        ])
+        missing = LocatedError(
+            "", "registry directory not found", "pass --registry pointing at a folder of <slug>.yaml files"
+        )
+        raise RegistryError([RegistryProblem(directory, missing)])
     problems: list[RegistryProblem] = []
     servers: list[Server] = []
     for path in registry_files(directory):

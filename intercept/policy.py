@@ -13,7 +13,7 @@ Every key is checked: an unknown key is an error, never silently ignored.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,9 +40,12 @@ CALENDAR_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(minute|hour|day)\s*$")
 CALENDAR_SECONDS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
 
 Operator = Literal["eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "regex", "contains", "exists"]
-OPERATORS: tuple[str, ...] = ("eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "regex", "contains", "exists")
+OPERATORS: tuple[str, ...] = (
+    "eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "regex", "contains", "exists",
+)
 NUMERIC_OPERATORS = frozenset({"lt", "lte", "gt", "gte"})
 REGEX_MAX_LENGTH = 1024
+_JSON_SCALARS: tuple[type, ...] = (str, int, float, bool, type(None))
 
 
 class _Strict(BaseModel):
@@ -59,7 +62,7 @@ class SlidingRateLimit(_Strict):
 class CalendarRateLimit(_Strict):
     """`N/minute|hour|day`: at most N calls per calendar-aligned UTC window."""
 
-    max: int
+    max: Annotated[int, Field(ge=1, le=1_000_000_000)]
     unit: Literal["minute", "hour", "day"]
 
     @property
@@ -81,7 +84,7 @@ def _parse_rate_limit(value: Any) -> Any:
         count = int(match.group(1))
         if count < 1:
             raise fail("rate_limit must admit at least one call", "use a count of 1 or more, or action: deny")
-        return CalendarRateLimit(max=count, unit=match.group(2))  # type: ignore[arg-type]
+        return CalendarRateLimit(max=count, unit=match.group(2))
     return value
 
 
@@ -106,6 +109,15 @@ class Condition(_Strict):
 
     def model_post_init(self, __context: Any) -> None:
         op, value = self.op, self.value
+        for item in value if isinstance(value, list) else [value]:
+            # Tool arguments are JSON; a YAML date or a NaN could never match one.
+            if not isinstance(item, (*_JSON_SCALARS, list, dict)):
+                raise fail(
+                    f"value {item!r} is a YAML {type(item).__name__}, not a JSON value",
+                    "quote it to compare with a string, e.g. value: \"2024-01-01\"",
+                )
+            if isinstance(item, float) and not math.isfinite(item):
+                raise fail("value must be a finite number", "use an ordinary number")
         if op in NUMERIC_OPERATORS:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise fail(f"op '{op}' needs a number, got {_describe(value)}", "write value: 100")
@@ -116,7 +128,9 @@ class Condition(_Strict):
                 raise fail(f"op '{op}' needs a list of plain values", "use strings, numbers or booleans")
         elif op == "regex":
             if not isinstance(value, str):
-                raise fail(f"op 'regex' needs a string pattern, got {_describe(value)}", "write value: '^prod-'")
+                raise fail(
+                    f"op 'regex' needs a string pattern, got {_describe(value)}", "write value: '^prod-'"
+                )
             if len(value) > REGEX_MAX_LENGTH:
                 raise fail("regex is too long", f"keep patterns under {REGEX_MAX_LENGTH} characters")
             try:
@@ -170,7 +184,9 @@ class StateSpec(_Strict):
     @classmethod
     def _check_from(cls, path: str | None) -> str | None:
         if path is not None and not ARGS_PATH_RE.match(path):
-            raise fail(f"increment_from {path!r} must be an argument path", "e.g. increment_from: args.amount")
+            raise fail(
+                f"increment_from {path!r} must be an argument path", "e.g. increment_from: args.amount"
+            )
         return path
 
     @property
@@ -246,7 +262,9 @@ class Policy(_Strict):
     def _hide(cls, names: list[str]) -> list[str]:
         for name in names:
             if name != WILDCARD and not TOOL_NAME_RE.match(name):
-                raise fail(f"hide entry {name!r} is not a valid tool name", "use the tool's exact name, or \"*\"")
+                raise fail(
+                    f"hide entry {name!r} is not a valid tool name", "use the tool's exact name, or \"*\""
+                )
         if len(set(names)) != len(names):
             raise fail("hide lists a tool twice", "list each tool once")
         return names
@@ -269,7 +287,7 @@ class Policy(_Strict):
         return PolicySummary(
             tools=sum(1 for t in self.tools if t != WILDCARD),
             rules=sum(len(t.rules) for t in self.tools.values()),
-            hidden=len(self.hide),
+            hidden=-1 if WILDCARD in self.hide else len(self.hide),
             default=self.default,
             wildcard=WILDCARD in self.tools,
         )
@@ -280,12 +298,13 @@ class PolicySummary:
     tools: int
     rules: int
     hidden: int
+    """Number of hidden tools; -1 when `hide` holds "*" (every tool)."""
     default: str
     wildcard: bool
 
     def render(self) -> str:
         extra = ', plus "*" rules' if self.wildcard else ""
-        hidden = "all" if self.hidden and self.hidden == -1 else str(self.hidden)
+        hidden = "all" if self.hidden == -1 else str(self.hidden)
         return f"{self.tools} tools{extra}, {self.rules} rules, {hidden} hidden, default {self.default}"
 
 
@@ -294,41 +313,97 @@ def counter_scope(tool_key: str) -> str:
     return GLOBAL_SCOPE if tool_key == WILDCARD else tool_key
 
 
+@dataclass(frozen=True, slots=True)
+class _RuleFacts:
+    """What the cross-rule checks need from one rule, whether or not the rule itself is valid."""
+
+    tool_key: str
+    index: int
+    counter: str | None
+    reads: tuple[tuple[int, tuple[str, str]], ...]
+
+
 def semantic_errors(policy: Policy) -> list[LocatedError]:
     """Checks that span rules: counters defined once, and every counter that is read is defined."""
+    facts = [
+        _RuleFacts(
+            tool_key,
+            i,
+            rule.state.counter if rule.state is not None else None,
+            tuple((j, ref) for j, c in enumerate(rule.conditions) if (ref := c.counter_ref) is not None),
+        )
+        for tool_key, tool in policy.tools.items()
+        for i, rule in enumerate(tool.rules)
+    ]
+    return _cross_rule_errors(facts)
+
+
+def _raw_rule_facts(data: Mapping[str, Any]) -> list[_RuleFacts]:
+    """Rule facts read from unvalidated data, so cross-rule errors are reported beside structural ones.
+
+    Only well-formed pieces count: a counter whose definition is malformed still counts as defined
+    (its own error is reported already), and a malformed condition reads nothing.
+    """
+    facts: list[_RuleFacts] = []
+    tools = data.get("tools")
+    if not isinstance(tools, Mapping):
+        return facts
+    for tool_key, tool in tools.items():
+        rules = tool.get("rules") if isinstance(tool, Mapping) else None
+        if not isinstance(tool_key, str) or not isinstance(rules, list):
+            continue
+        for i, rule in enumerate(rules):
+            if not isinstance(rule, Mapping):
+                continue
+            state = rule.get("state")
+            counter = state.get("counter") if isinstance(state, Mapping) else None
+            reads: list[tuple[int, tuple[str, str]]] = []
+            conditions = rule.get("conditions")
+            for j, cond in enumerate(conditions if isinstance(conditions, list) else []):
+                path = cond.get("path") if isinstance(cond, Mapping) else None
+                match = STATE_PATH_RE.match(path) if isinstance(path, str) else None
+                if match:
+                    reads.append((j, (match.group(1), match.group(2))))
+            facts.append(_RuleFacts(tool_key, i, counter if isinstance(counter, str) else None, tuple(reads)))
+    return facts
+
+
+def _cross_rule_errors(facts: list[_RuleFacts]) -> list[LocatedError]:
     errors: list[LocatedError] = []
     defined: dict[tuple[str, str], str] = {}
-    for tool_key, tool in policy.tools.items():
-        for i, rule in enumerate(tool.rules):
-            if rule.state is None:
+    for fact in facts:
+        if fact.counter is None:
+            continue
+        key = (counter_scope(fact.tool_key), fact.counter)
+        where = f"tools.{fact.tool_key}.rules[{fact.index}].state.counter"
+        if key in defined:
+            errors.append(
+                LocatedError(
+                    where,
+                    f"counter '{fact.counter}' is already defined at {defined[key]}",
+                    "give each counter one defining rule; read it elsewhere with a state.* condition",
+                )
+            )
+        else:
+            defined[key] = where
+    for fact in facts:
+        tool_key, i = fact.tool_key, fact.index
+        for j, ref in fact.reads:
+            if ref in defined:
                 continue
-            key = (counter_scope(tool_key), rule.state.counter)
-            where = f"tools.{tool_key}.rules[{i}].state.counter"
-            if key in defined:
-                errors.append(
-                    LocatedError(
-                        where,
-                        f"counter '{rule.state.counter}' is already defined at {defined[key]}",
-                        "give each counter one defining rule; read it elsewhere with a state.* condition",
-                    )
-                )
+            scope, counter = ref
+            if scope == WILDCARD:
+                hint = f"counters defined under \"*\" are read as state.{GLOBAL_SCOPE}.{counter}"
             else:
-                defined[key] = where
-    for tool_key, tool in policy.tools.items():
-        for i, rule in enumerate(tool.rules):
-            for j, cond in enumerate(rule.conditions):
-                ref = cond.counter_ref
-                if ref is None or ref in defined:
-                    continue
-                scope, counter = ref
                 owner = '"*"' if scope == GLOBAL_SCOPE else scope
-                errors.append(
-                    LocatedError(
-                        f"tools.{tool_key}.rules[{i}].conditions[{j}].path",
-                        f"condition reads counter '{scope}.{counter}', which no rule defines",
-                        f"add a rule under tools.{owner} with state: {{counter: {counter}, window: day}}",
-                    )
+                hint = f"add a rule under tools.{owner} with state: {{counter: {counter}, window: day}}"
+            errors.append(
+                LocatedError(
+                    f"tools.{tool_key}.rules[{i}].conditions[{j}].path",
+                    f"condition reads counter '{scope}.{counter}', which no rule defines",
+                    hint,
                 )
+            )
     return errors
 
 
@@ -355,7 +430,8 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        raise InputError(source, from_validation_error(exc, dict(KNOWN_KEYS))) from None
+        structural = from_validation_error(exc, dict(KNOWN_KEYS))
+        raise InputError(source, structural + _cross_rule_errors(_raw_rule_facts(data))) from None
     errors = semantic_errors(policy)
     if errors:
         raise InputError(source, errors)
@@ -384,7 +460,35 @@ def load_policy(path: Path) -> Policy:
 # is published (tool page snippet, server policy file, `scaffold`).
 
 
-def _scalar(value: Any) -> str:
+_PLAIN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_./\- ]*")
+_RESERVED_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"})
+_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _quoted_char(ch: str) -> str:
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    code = ord(ch)
+    # Printable ASCII, and printable non-ASCII that YAML neither rejects nor reads as a line
+    # break (U+0085, U+2028, U+2029) or a byte-order mark, is written as itself.
+    if 0x20 <= code < 0x7F or (
+        code >= 0xA0 and code not in {0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF} and not 0xD800 <= code < 0xE000
+    ):
+        return ch
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def yaml_quoted(text: str) -> str:
+    """A double-quoted YAML string that reads back as exactly `text`, whatever it contains."""
+    return '"' + "".join(_quoted_char(ch) for ch in text) + '"'
+
+
+def yaml_scalar(value: Any) -> str:
+    """One scalar in YAML that reads back as the same value and type; plain when that is safe."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -392,50 +496,55 @@ def _scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return repr(value) if not value.is_integer() else str(int(value))
-    text = str(value)
-    # JSON strings are valid YAML and need no case analysis for quoting.
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_./\- ]*", text) and text.strip() == text and text.lower() not in {
-        "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~",
-    }:
+        if value.is_integer() and abs(value) < 2**53:
+            return f"{int(value)}.0"
+        text = repr(value)
+        # YAML 1.1 (PyYAML) reads a float only with a '.' in the mantissa: 1e-07 would be a string.
+        if "e" in text and "." not in text.split("e")[0]:
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
         return text
-    return json.dumps(text, ensure_ascii=False)
+    text = str(value)
+    if _PLAIN_RE.fullmatch(text) and text.strip() == text and text.lower() not in _RESERVED_WORDS:
+        return text
+    return yaml_quoted(text)
 
 
 def _flow_list(values: Iterable[Any]) -> str:
-    return "[" + ", ".join(_scalar(v) for v in values) + "]"
+    return "[" + ", ".join(yaml_scalar(v) for v in values) + "]"
 
 
 def rule_lines(rule: Rule) -> list[str]:
     """A rule as YAML lines, starting with `- `, without indentation."""
     fields: list[tuple[str, list[str]]] = []
     if rule.name is not None:
-        fields.append(("name", [_scalar(rule.name)]))
+        fields.append(("name", [yaml_scalar(rule.name)]))
     fields.append(("action", [rule.action]))
     if rule.reason is not None:
-        fields.append(("reason", [_scalar(rule.reason)]))
+        fields.append(("reason", [yaml_scalar(rule.reason)]))
     if rule.on_deny is not None:
-        fields.append(("on_deny", [_scalar(rule.on_deny)]))
+        fields.append(("on_deny", [yaml_scalar(rule.on_deny)]))
     if isinstance(rule.rate_limit, SlidingRateLimit):
-        fields.append(("rate_limit", ["", f"max: {rule.rate_limit.max}", f"window: {rule.rate_limit.window}"]))
+        limit = rule.rate_limit
+        fields.append(("rate_limit", ["", f"max: {limit.max}", f"window: {limit.window}"]))
     elif isinstance(rule.rate_limit, CalendarRateLimit):
-        fields.append(("rate_limit", [_scalar(str(rule.rate_limit))]))
+        fields.append(("rate_limit", [yaml_scalar(str(rule.rate_limit))]))
     if rule.conditions:
         lines = [""]
         for cond in rule.conditions:
-            lines.append(f"- path: {_scalar(cond.path)}")
+            lines.append(f"- path: {yaml_scalar(cond.path)}")
             lines.append(f"  op: {cond.op}")
             if cond.value is not None:
-                value = _flow_list(cond.value) if isinstance(cond.value, list) else _scalar(cond.value)
+                value = _flow_list(cond.value) if isinstance(cond.value, list) else yaml_scalar(cond.value)
                 lines.append(f"  value: {value}")
         fields.append(("conditions", lines))
     if rule.state is not None:
         st = rule.state
-        lines = ["", f"counter: {st.counter}", f"window: {st.window}"]
+        lines = ["", f"counter: {yaml_scalar(st.counter)}", f"window: {st.window}"]
         if st.increment != 1:
-            lines.append(f"increment: {_scalar(st.increment)}")
+            lines.append(f"increment: {yaml_scalar(st.increment)}")
         if st.increment_from is not None:
-            lines.append(f"increment_from: {st.increment_from}")
+            lines.append(f"increment_from: {yaml_scalar(st.increment_from)}")
         fields.append(("state", lines))
     if rule.validate_ is not None:
         lines = [""]
@@ -458,9 +567,7 @@ def rule_lines(rule: Rule) -> list[str]:
 def tool_block(tool: str, rules: Iterable[Rule], indent: int = 2) -> str:
     """`<tool>:\\n  rules:\\n    - ...` for one tool, indented by `indent` spaces, newline-terminated."""
     pad = " " * indent
-    key = tool if TOOL_NAME_RE.match(tool) and not tool[0].isdigit() and tool not in {"y", "n"} else _scalar(tool)
-    if tool == WILDCARD:
-        key = '"*"'
+    key = yaml_scalar(tool)
     lines = [f"{pad}{key}:", f"{pad}  rules:"]
     for rule in rules:
         lines.extend(f"{pad}    {line}" for line in rule_lines(rule))
@@ -473,7 +580,7 @@ def dump_policy(policy: Policy) -> str:
     if policy.version is not None:
         lines.append(f'version: "{policy.version}"')
     if policy.description is not None:
-        lines.append(f"description: {_scalar(policy.description)}")
+        lines.append(f"description: {yaml_scalar(policy.description)}")
     lines.append(f"default: {policy.default}")
     if policy.hide:
         lines.append(f"hide: {_flow_list(policy.hide)}")

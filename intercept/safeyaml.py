@@ -1,4 +1,4 @@
-"""YAML loading that refuses what a hostile or mistaken file could hide: aliases, duplicate keys, huge input."""
+"""YAML loading that refuses what a hostile or mistaken file could hide: aliases, duplicate keys, size."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ _StrictLoader.add_constructor(
 def load_yaml_text(text: str) -> Any:
     """Parse one YAML document, raising YamlInputError with a line number on any problem."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+        return yaml.load(text, Loader=_StrictLoader)  # _StrictLoader derives from SafeLoader
     except YamlInputError:
         raise
     except yaml.MarkedYAMLError as exc:

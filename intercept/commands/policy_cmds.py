@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 from typing import Literal
@@ -24,8 +25,8 @@ def validate(config: Path) -> None:
     try:
         policy = load_policy(config)
     except InputError as exc:
-        click.echo(f"{config}: policy is invalid ({len(exc.errors)} error{'s' if len(exc.errors) != 1 else ''}):",
-                   err=True)
+        count = len(exc.errors)
+        click.echo(f"{config}: policy is invalid ({count} error{'s' if count != 1 else ''}):", err=True)
         for err in exc.errors:
             click.echo(f"  - {err.render()}", err=True)
         sys.exit(EXIT_INVALID)
@@ -36,16 +37,17 @@ def validate(config: Path) -> None:
 @click.argument("server")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Write to this file (atomically) instead of standard output.")
-@click.option("--default", "default", type=click.Choice(["allow", "deny"]), default="allow", show_default=True,
-              help="What the policy does with tools it does not list.")
+@click.option("--default", "default", type=click.Choice(["allow", "deny"]), default="allow",
+              show_default=True, help="What the policy does with tools it does not list.")
 @click.option("--registry", type=click.Path(path_type=Path, file_okay=False),
               help="Registry folder (default: the registry shipped with intercept).")
-def scaffold(server: str, output: Path | None, default: Literal["allow", "deny"], registry: Path | None) -> None:
+def scaffold(
+    server: str, output: Path | None, default: Literal["allow", "deny"], registry: Path | None
+) -> None:
     """Print the recommended policy for SERVER (a registry slug, e.g. trigger-dev)."""
     from generator.policyfile import render_policy_file
     from generator.registry import RegistryError, load_registry
     from generator.resources import registry_dir
-    from intercept.errors import closest
 
     try:
         reg = load_registry(registry or registry_dir())
@@ -55,13 +57,7 @@ def scaffold(server: str, output: Path | None, default: Literal["allow", "deny"]
         sys.exit(EXIT_USAGE)
     found = reg.by_slug(server)
     if found is None:
-        slugs = [s.slug for s in reg]
-        import difflib
-
-        near = difflib.get_close_matches(server, slugs, n=3, cutoff=0.4) or ([closest(server, slugs)] if closest(server, slugs) else [])
-        hint = f" Did you mean: {', '.join(near)}?" if near else ""
-        click.echo(f"unknown server '{server}'.{hint} Run `intercept registry list` for all {len(slugs)} servers.",
-                   err=True)
+        click.echo(unknown_server_message(server, [s.slug for s in reg]), err=True)
         sys.exit(EXIT_USAGE)
     text = render_policy_file(found, default)
     if output is None:
@@ -73,6 +69,14 @@ def scaffold(server: str, output: Path | None, default: Literal["allow", "deny"]
             click.echo(f"cannot write {output}: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_USAGE)
         click.echo(f"wrote {output} ({len(found.tools)} tools)", err=True)
+
+
+def unknown_server_message(server: str, slugs: list[str]) -> str:
+    """Name the closest slugs, so a typo costs one retry."""
+    near = difflib.get_close_matches(server, slugs, n=3, cutoff=0.4)
+    hint = f" Did you mean: {', '.join(near)}?" if near else ""
+    listed = ", ".join(sorted(slugs)[:20]) + (", ..." if len(slugs) > 20 else "")
+    return f"unknown server {server!r}.{hint} Known servers ({len(slugs)}): {listed}"
 
 
 COMMANDS = [validate, scaffold]
