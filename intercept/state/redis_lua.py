@@ -29,6 +29,15 @@ local function admits(op, projected, limit)
   return not close
 end
 
+-- An emptied set resets its sum to exactly zero, so float drift cannot accumulate.
+local function subtract(zkey, sumkey, amount)
+  if redis.call('ZCARD', zkey) == 0 then
+    redis.call('DEL', sumkey)
+  else
+    redis.call('INCRBYFLOAT', sumkey, -amount)
+  end
+end
+
 local function trim(zkey, sumkey, cutoff)
   local gone = redis.call('ZRANGEBYSCORE', zkey, '-inf', cutoff)
   if #gone == 0 then return end
@@ -37,11 +46,7 @@ local function trim(zkey, sumkey, cutoff)
     removed = removed + tonumber(string.match(member, '^([^|]+)|'))
   end
   redis.call('ZREMRANGEBYSCORE', zkey, '-inf', cutoff)
-  if redis.call('ZCARD', zkey) == 0 then
-    redis.call('DEL', sumkey)
-  else
-    redis.call('INCRBYFLOAT', sumkey, -removed)
-  end
+  subtract(zkey, sumkey, removed)
 end
 """
 
@@ -90,7 +95,9 @@ return {1}
 """
 )
 
-ROLLBACK = r"""
+ROLLBACK = (
+    _COMMON
+    + r"""
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 local token = ARGV[2]
 local n = tonumber(ARGV[4])
@@ -101,11 +108,7 @@ for i = 1, n do
   if kind == 's' then
     -- An entry already trimmed out of its window was subtracted from the sum by the trim.
     if redis.call('ZREM', k1, tostring(inc) .. '|' .. token .. '|' .. (i - 1)) == 1 then
-      if redis.call('ZCARD', k1) == 0 then
-        redis.call('DEL', k2)
-      else
-        redis.call('INCRBYFLOAT', k2, -inc)
-      end
+      subtract(k1, k2, inc)
     end
   elseif redis.call('EXISTS', k1) == 1 then
     redis.call('INCRBYFLOAT', k1, -inc)
@@ -113,6 +116,7 @@ for i = 1, n do
 end
 return 1
 """
+)
 
 SLIDING_VALUE = r"""
 local total = 0
