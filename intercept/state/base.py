@@ -83,7 +83,15 @@ class CounterStore(Protocol):
     """Backends: `memory`, `sqlite` (default, durable, multi-process), `redis` (shared)."""
 
     async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:
-        """Atomically: if every check admits its projected value, apply every increment."""
+        """Atomically: if every check admits its projected value, apply every increment.
+
+        A counter is identified by `(key, kind, window_seconds)`. Checks are evaluated in
+        order as if each admitted increment were applied before the next check, so a counter
+        that appears twice in one call sees the earlier increment (the engine uses this to
+        test several conditions against one counter). Sliding counts include entries with
+        `at > now - window_seconds`; calendar counts use `calendar_bucket(now, window)`.
+        An empty `checks` is always admitted. Raises StateError if the store cannot answer.
+        """
         ...
 
     async def commit(self, reservation: Reservation) -> None:

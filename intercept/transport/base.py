@@ -1,0 +1,48 @@
+"""The message-channel interface every transport implements (stdio child, stdio self, HTTP).
+
+A channel carries whole JSON-RPC messages as bytes: one message (or one batch array) per
+`receive`, without framing (no trailing newline). The router in `intercept.proxy` only ever
+sees channels, so a transport plugs in by implementing these three methods:
+
+* `receive()` returns the next message, or None once the peer has closed its side for good.
+  A message over the channel's size limit raises `FrameTooLarge` *after* the transport has
+  discarded it, so the next `receive()` continues with the following message; nothing is
+  buffered beyond the limit.
+* `send(data)` delivers one message. Concurrent `send` calls must not interleave bytes of
+  two messages; ordering of sends from one task is preserved.
+* `close()` releases resources and makes a pending `receive()` return None. Idempotent.
+
+Transports know nothing of policy: they never parse JSON, they only frame bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""Default bound on one message (16 MiB); `intercept run --max-message-bytes` changes it."""
+
+
+class FrameTooLarge(Exception):
+    """A message exceeded the channel's size limit and was dropped (the channel stays usable)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"message of at least {size} bytes exceeds the {limit}-byte limit")
+
+
+class MessageChannel(Protocol):
+    """One bidirectional stream of JSON-RPC messages to a peer (client or upstream server)."""
+
+    async def receive(self) -> bytes | None:
+        """Next message without framing; None at end of stream; FrameTooLarge if oversized."""
+        ...
+
+    async def send(self, data: bytes) -> None:
+        """Send one message (no framing in `data`); raises ConnectionError if the peer is gone."""
+        ...
+
+    async def close(self) -> None:
+        """Release the channel; a concurrent or later `receive()` returns None."""
+        ...
