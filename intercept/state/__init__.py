@@ -47,6 +47,19 @@ def _open_sqlite(options: StateOptions) -> CounterStore:
     return SqliteStore.in_directory(directory)
 
 
+def _is_redis_spec(spec: str) -> bool:
+    return spec.split("://", 1)[0] in {"redis", "rediss", "unix"} and "://" in spec
+
+
+def _open_redis(options: StateOptions) -> CounterStore:
+    from intercept.state.redis import DEFAULT_PREFIX, RedisStore
+
+    return RedisStore.from_dsn(options.spec, options.prefix or DEFAULT_PREFIX)
+
+
+STATE_OPENERS.append((_is_redis_spec, _open_redis))
+
+
 def open_store(options: StateOptions) -> CounterStore:
     """Open the store `options.spec` names; ValueError for an unknown spec, StateError if it fails."""
     if options.spec == "memory":

@@ -158,3 +158,15 @@ def test_a_malformed_dsn_is_refused_with_the_password_redacted() -> None:
     assert "topsecret" not in str(info.value)
     with pytest.raises(ValueError, match="prefix"):
         RedisStore.from_dsn("redis://127.0.0.1:1/0", prefix="has space")
+
+
+async def test_the_state_factory_opens_redis_urls(redis_server: str, redis_prefix: str) -> None:
+    from intercept.state import StateOptions, open_store
+
+    opened = open_store(StateOptions(spec=redis_server, prefix=redis_prefix))
+    try:
+        assert isinstance(opened, RedisStore)
+        assert isinstance(await opened.reserve([limit("f", 1)], T0), Reservation)
+        assert await opened.value("f", "sliding", 60, T0) == 1
+    finally:
+        await opened.close()
