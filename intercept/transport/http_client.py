@@ -1,0 +1,421 @@
+"""Upstream Streamable HTTP transport: the proxy's channel to a remote MCP server (`--upstream URL`).
+
+Framing only, no policy. Each message the router sends becomes one POST; JSON and SSE response
+bodies are turned back into messages for `receive()`. What the transport tracks:
+
+* the `Mcp-Session-Id` the server assigns at `initialize`, sent on every later request; a 404
+  for that session re-runs the client's own `initialize` (with a private request id) and
+  retries the message once;
+* the GET stream for server-initiated messages, opened once a session exists and resumed with
+  `Last-Event-ID` when it drops;
+* `DELETE` of the session on `close()`;
+* the 2026-07-28 request headers, `Mcp-Method` and `Mcp-Name`, sent on every POST (servers on
+  older revisions ignore them), and `MCP-Protocol-Version` once it is known;
+* `--header` values on every request.
+
+A request that cannot be delivered (connection refused, timeout, an HTTP error status, a body
+that is not JSON-RPC) is answered with a JSON-RPC error carrying its id, so the client never
+waits on silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.sse import SseEvent, decode_events
+
+log = logging.getLogger(__name__)
+
+UPSTREAM_UNAVAILABLE = -32000
+"""JSON-RPC error code for 'the upstream could not be reached or answered badly'."""
+
+SESSION_HEADER = "mcp-session-id"
+PROTOCOL_HEADER = "mcp-protocol-version"
+LAST_EVENT_HEADER = "last-event-id"
+_REINIT_ID = "intercept-reinitialize"
+_GET_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+_NAME_PARAM = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    "resources/subscribe": "uri",
+    "resources/unsubscribe": "uri",
+}
+
+
+def parse_header_option(value: str) -> tuple[str, str]:
+    """`"Name: value"` (the `--header` option) to a pair; ValueError naming the problem."""
+    name, sep, content = value.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c in name for c in " \t\r\n") or any(c in content for c in "\r\n\0"):
+        raise ValueError(f"--header {name or value!r} must look like 'Name: value'")
+    return name, content.strip()
+
+
+def request_headers(message: Any) -> dict[str, str]:
+    """`Mcp-Method` and `Mcp-Name` for one message (2026-07-28), empty for responses and batches."""
+    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+        return {}
+    method: str = message["method"]
+    headers = {"mcp-method": method}
+    params = message.get("params")
+    field = _NAME_PARAM.get(method)
+    if field and isinstance(params, dict) and isinstance(params.get(field), str):
+        name: str = params[field]
+        if name.isascii() and name.isprintable():
+            headers["mcp-name"] = name
+    return headers
+
+
+def error_response(request_id: Any, message: str, code: int = UPSTREAM_UNAVAILABLE) -> bytes:
+    return json.dumps(
+        {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}},
+        separators=(",", ":"),
+    ).encode()
+
+
+def _request_ids(message: Any) -> list[Any]:
+    items = message if isinstance(message, list) else [message]
+    return [
+        m["id"]
+        for m in items
+        if isinstance(m, dict) and isinstance(m.get("method"), str) and m.get("id") is not None
+    ]
+
+
+class SessionExpired(Exception):
+    """The server answered 404 for our session id."""
+
+
+class HttpUpstream:
+    """`MessageChannel` to a Streamable HTTP server."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        timeout: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.url = url
+        self.display = display_url(url)
+        self._headers = dict(headers or {})
+        self._max = max_message_bytes
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, read=None),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            follow_redirects=False,
+        )
+        self._inbox: asyncio.Queue[bytes | FrameTooLarge | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session_id: str | None = None
+        self._protocol_version: str | None = None
+        self._initialize: dict[str, Any] | None = None
+        self._initialized_note: bytes | None = None
+        self._ready = asyncio.Event()
+        self._ready.set()
+        self._reinit_lock = asyncio.Lock()
+        self._get_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session_id
+
+    # -- MessageChannel --------------------------------------------------------------------
+
+    async def receive(self) -> bytes | None:
+        if self._closed and self._inbox.empty():
+            return None
+        item = await self._inbox.get()
+        if item is None:
+            self._inbox.put_nowait(None)
+            return None
+        if isinstance(item, FrameTooLarge):
+            raise item
+        return item
+
+    async def send(self, data: bytes) -> None:
+        if self._closed:
+            raise ConnectionError("upstream channel is closed")
+        try:
+            message = json.loads(data)
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and message.get("method") == "initialize":
+            # Everything after initialize needs the session id its response assigns.
+            self._initialize = message
+            self._ready.clear()
+            self._spawn(self._post(data, message, first=True))
+            return
+        if isinstance(message, dict) and message.get("method") == "notifications/initialized":
+            self._initialized_note = data
+        await self._ready.wait()
+        self._spawn(self._post(data, message))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        if self._get_task is not None:
+            self._get_task.cancel()
+        await asyncio.gather(
+            *self._tasks, *([self._get_task] if self._get_task else []), return_exceptions=True
+        )
+        if self._session_id is not None:
+            with contextlib.suppress(httpx.HTTPError):
+                await self._client.delete(self.url, headers=self._base_headers(), timeout=5.0)
+        await self._client.aclose()
+        self._inbox.put_nowait(None)
+
+    # -- POST ------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _base_headers(self) -> dict[str, str]:
+        headers = dict(self._headers)
+        if self._session_id is not None:
+            headers[SESSION_HEADER] = self._session_id
+        if self._protocol_version is not None:
+            headers[PROTOCOL_HEADER] = self._protocol_version
+        return headers
+
+    async def _post(self, data: bytes, message: Any, *, first: bool = False, retried: bool = False) -> None:
+        ids = _request_ids(message)
+        try:
+            await self._exchange(data, message, ids, first=first)
+        except SessionExpired:
+            if retried or first:
+                self._fail(ids, "upstream MCP session expired and could not be re-established")
+                return
+            if await self._reinitialize():
+                await self._post(data, message, retried=True)
+            else:
+                self._fail(ids, "upstream MCP session expired and re-initialization failed")
+        except (httpx.HTTPError, OSError) as exc:
+            self._fail(ids, f"upstream {self.display} unreachable: {type(exc).__name__}")
+        finally:
+            if first:
+                self._ready.set()
+
+    async def _exchange(self, data: bytes, message: Any, ids: list[Any], *, first: bool) -> None:
+        headers = self._base_headers()
+        headers.update(request_headers(message))
+        headers["content-type"] = "application/json"
+        headers["accept"] = "application/json, text/event-stream"
+        request = self._client.build_request("POST", self.url, content=data, headers=headers)
+        response = await self._client.send(request, stream=True)
+        try:
+            if response.status_code == 404 and self._session_id is not None and not first:
+                raise SessionExpired
+            if first and response.status_code < 400:
+                self._session_id = response.headers.get(SESSION_HEADER) or self._session_id
+            if response.status_code == 202 or (not ids and response.status_code < 400):
+                if isinstance(message, dict) and message.get("method") == "notifications/initialized":
+                    self._open_get_stream()
+                return
+            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type == "text/event-stream" and response.status_code < 400:
+                await self._read_stream(response, pending=set(map(_id_key, ids)))
+                return
+            body = await self._read_body(response)
+            if body is None:
+                self._fail(ids, "upstream response exceeds the message size limit")
+                return
+            if self._deliver_json(body, ids):
+                return
+            self._fail(ids, f"upstream {self.display} answered HTTP {response.status_code}")
+        finally:
+            await response.aclose()
+
+    async def _read_body(self, response: httpx.Response) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _deliver_json(self, body: bytes, ids: list[Any]) -> bool:
+        """Queue a JSON response body if it is JSON-RPC; False if it is not."""
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return False
+        items = parsed if isinstance(parsed, list) else [parsed]
+        if not items or not all(isinstance(m, dict) and m.get("jsonrpc") == "2.0" for m in items):
+            return False
+        answered = {_id_key(m.get("id")) for m in items}
+        if ids and not answered & set(map(_id_key, ids)):
+            # A JSON-RPC error with a null id (a 400 from the server) is about our request.
+            return False
+        self._note_protocol(items)
+        self._inbox.put_nowait(body)
+        return True
+
+    async def _read_stream(self, response: httpx.Response, pending: set[str]) -> None:
+        last_id: str | None = None
+        async for item in decode_events(response.aiter_lines(), self._max):
+            if isinstance(item, FrameTooLarge):
+                self._inbox.put_nowait(item)
+                continue
+            last_id = item.id or last_id
+            self._accept_event(item, pending)
+        if pending and last_id is not None and self._session_id is not None:
+            # The server closed the stream before answering; resume it (SEP-1699 polling).
+            await self._resume(last_id, pending)
+        if pending:
+            self._fail([json.loads(p) for p in pending], "upstream closed the stream before answering")
+
+    def _accept_event(self, event: SseEvent, pending: set[str]) -> None:
+        if event.event != "message" or not event.data:
+            return
+        try:
+            parsed = json.loads(event.data)
+        except ValueError:
+            log.warning("upstream sent an SSE event that is not JSON; dropped")
+            return
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            if isinstance(item, dict) and "method" not in item:
+                pending.discard(_id_key(item.get("id")))
+                self._note_protocol([item])
+        self._inbox.put_nowait(event.data.encode())
+
+    async def _resume(self, last_id: str, pending: set[str]) -> None:
+        for delay in _GET_RETRY_SECONDS:
+            if not pending or self._closed:
+                return
+            headers = self._base_headers()
+            headers["accept"] = "text/event-stream"
+            headers[LAST_EVENT_HEADER] = last_id
+            try:
+                async with self._client.stream("GET", self.url, headers=headers) as response:
+                    if response.status_code >= 400:
+                        return
+                    async for item in decode_events(response.aiter_lines(), self._max):
+                        if isinstance(item, FrameTooLarge):
+                            self._inbox.put_nowait(item)
+                            continue
+                        last_id = item.id or last_id
+                        self._accept_event(item, pending)
+            except (httpx.HTTPError, OSError):
+                await asyncio.sleep(delay)
+
+    def _note_protocol(self, items: list[Any]) -> None:
+        for item in items:
+            result = item.get("result") if isinstance(item, dict) else None
+            if (
+                isinstance(result, dict)
+                and isinstance(result.get("protocolVersion"), str)
+                and self._initialize is not None
+                and _id_key(item.get("id")) in {_id_key(self._initialize.get("id")), _id_key(_REINIT_ID)}
+            ):
+                self._protocol_version = result["protocolVersion"]
+
+    def _fail(self, ids: list[Any], reason: str) -> None:
+        if not ids:
+            log.warning("%s (a notification or response was lost)", reason)
+        for request_id in ids:
+            self._inbox.put_nowait(error_response(request_id, reason))
+
+    # -- session ---------------------------------------------------------------------------
+
+    def _open_get_stream(self) -> None:
+        if self._session_id is not None and self._get_task is None and not self._closed:
+            self._get_task = asyncio.create_task(self._listen())
+
+    async def _reinitialize(self) -> bool:
+        """Run the client's initialize again under a private id; True once a new session exists."""
+        if self._initialize is None:
+            return False
+        stale = self._session_id
+        async with self._reinit_lock:
+            if self._session_id != stale:
+                return True  # another task already re-initialized
+            self._session_id = None
+            self._ready.clear()
+            try:
+                body = json.dumps({**self._initialize, "id": _REINIT_ID}, separators=(",", ":")).encode()
+                headers = {**self._base_headers(), "content-type": "application/json"}
+                headers["accept"] = "application/json, text/event-stream"
+                headers.update(request_headers(self._initialize))
+                async with self._client.stream("POST", self.url, content=body, headers=headers) as response:
+                    if response.status_code >= 400:
+                        return False
+                    self._session_id = response.headers.get(SESSION_HEADER)
+                    await response.aread()
+                if self._initialized_note is not None:
+                    headers = self._base_headers()
+                    headers.update(
+                        {"content-type": "application/json", "mcp-method": "notifications/initialized"}
+                    )
+                    await self._client.post(self.url, content=self._initialized_note, headers=headers)
+                log.info("upstream session expired; re-initialized")
+                return self._session_id is not None
+            except (httpx.HTTPError, OSError):
+                return False
+            finally:
+                self._ready.set()
+
+    async def _listen(self) -> None:
+        """The GET stream: server-initiated requests and notifications outside any POST."""
+        last_id: str | None = None
+        attempt = 0
+        while not self._closed and self._session_id is not None:
+            headers = self._base_headers()
+            headers["accept"] = "text/event-stream"
+            if last_id is not None:
+                headers[LAST_EVENT_HEADER] = last_id
+            try:
+                async with self._client.stream("GET", self.url, headers=headers) as response:
+                    if response.status_code in (404, 405) or response.status_code >= 400:
+                        # 405: the server offers no GET stream; anything else: not retried.
+                        return
+                    attempt = 0
+                    async for item in decode_events(response.aiter_lines(), self._max):
+                        if isinstance(item, FrameTooLarge):
+                            self._inbox.put_nowait(item)
+                            continue
+                        last_id = item.id or last_id
+                        if item.event == "message" and item.data:
+                            self._inbox.put_nowait(item.data.encode())
+            except (httpx.HTTPError, OSError):
+                pass
+            if attempt >= len(_GET_RETRY_SECONDS):
+                log.warning("upstream GET stream lost; server-initiated messages now arrive only on POSTs")
+                return
+            await asyncio.sleep(_GET_RETRY_SECONDS[attempt])
+            attempt += 1
+
+
+def display_url(url: str) -> str:
+    """The URL without credentials or query string (either may carry a secret), for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def _id_key(value: Any) -> str:
+    """Ids compare by JSON value (1 and "1" differ)."""
+    return json.dumps(value)

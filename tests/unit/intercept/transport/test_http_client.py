@@ -1,0 +1,231 @@
+"""HttpUpstream framing against a scripted fake server (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from intercept.transport.base import FrameTooLarge
+from intercept.transport.http_client import HttpUpstream, display_url, parse_header_option, request_headers
+from intercept.transport.sse import decode_events, encode_event
+
+URL = "http://upstream.test/mcp"
+INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+def dumps(message: Any) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def init_result(request_id: Any) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "result": {"protocolVersion": "2025-11-25", "capabilities": {}},
+    }
+
+
+class FakeServer:
+    """Records requests; answers initialize with a session, tools/call with JSON or SSE."""
+
+    def __init__(self, sse: bool = False) -> None:
+        self.sse = sse
+        self.requests: list[httpx.Request] = []
+        self.sessions = 0
+        self.expired: set[str] = set()
+
+    def session(self) -> str:
+        return f"s{self.sessions}"
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.method == "GET":
+            return httpx.Response(405)
+        if request.method == "DELETE":
+            return httpx.Response(200)
+        message = json.loads(request.content)
+        sid = request.headers.get("mcp-session-id")
+        if message.get("method") == "initialize":
+            self.sessions += 1
+            return httpx.Response(
+                200, json=init_result(message["id"]), headers={"mcp-session-id": self.session()}
+            )
+        if sid in self.expired:
+            return httpx.Response(404)
+        if "id" not in message:
+            return httpx.Response(202)
+        result = {"jsonrpc": "2.0", "id": message["id"], "result": {"content": [], "session": sid}}
+        if self.sse:
+            progress = {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}
+            body = encode_event(dumps(progress), "e1") + encode_event(dumps(result), "e2")
+            return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json=result)
+
+
+def upstream(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> HttpUpstream:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return HttpUpstream(URL, kwargs.pop("headers", {"Authorization": "Bearer T"}), client=client, **kwargs)
+
+
+async def next_message(channel: HttpUpstream) -> Any:
+    data = await asyncio.wait_for(channel.receive(), 5)
+    assert data is not None
+    return json.loads(data)
+
+
+async def start_session(channel: HttpUpstream) -> None:
+    await channel.send(dumps(INIT))
+    assert (await next_message(channel))["id"] == 0
+    await channel.send(dumps(INITIALIZED))
+    while channel._tasks:  # let the notification's POST finish before the test goes on
+        await asyncio.sleep(0.01)
+
+
+async def test_session_id_protocol_version_and_headers_are_sent_on_every_request() -> None:
+    server = FakeServer()
+    channel = upstream(server)
+    await start_session(channel)
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "echo", "arguments": {}}}
+    await channel.send(dumps(call))
+    answer = await next_message(channel)
+    assert answer["id"] == 7 and answer["result"]["session"] == "s1"
+    post = [r for r in server.requests if r.method == "POST"][-1]
+    assert post.headers["authorization"] == "Bearer T"
+    assert post.headers["mcp-session-id"] == "s1"
+    assert post.headers["mcp-protocol-version"] == "2025-11-25"
+    assert post.headers["mcp-method"] == "tools/call"
+    assert post.headers["mcp-name"] == "echo"
+    assert "text/event-stream" in post.headers["accept"]
+    assert all(r.headers["authorization"] == "Bearer T" for r in server.requests)
+    await channel.close()
+    assert server.requests[-1].method == "DELETE"
+    assert server.requests[-1].headers["mcp-session-id"] == "s1"
+    assert await channel.receive() is None
+
+
+async def test_sse_responses_deliver_every_event_in_order() -> None:
+    channel = upstream(FakeServer(sse=True))
+    await start_session(channel)
+    await channel.send(dumps({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "x"}}))
+    assert (await next_message(channel))["method"] == "notifications/progress"
+    assert (await next_message(channel))["id"] == "a"
+    await channel.close()
+
+
+async def test_a_404_re_initializes_privately_and_retries_once() -> None:
+    server = FakeServer()
+    channel = upstream(server)
+    await start_session(channel)
+    server.expired.add("s1")
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
+    answer = await next_message(channel)
+    assert answer["id"] == 9 and answer["result"]["session"] == "s2"
+    inits = [json.loads(r.content) for r in server.requests if r.method == "POST"]
+    assert [m["id"] for m in inits if m.get("method") == "initialize"] == [0, "intercept-reinitialize"]
+    assert sum(1 for m in inits if m.get("method") == "notifications/initialized") == 2
+    assert channel._inbox.empty()  # the private initialize result never reaches the client
+    await channel.close()
+
+
+async def test_an_unreachable_upstream_answers_each_request_with_an_error() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    channel = HttpUpstream("https://user:hunter2@remote.test/mcp?token=abc", client=client)
+    await channel.send(dumps(INIT))
+    error = await next_message(channel)
+    assert error["id"] == 0 and error["error"]["code"] == -32000
+    assert "unreachable" in error["error"]["message"]
+    assert "hunter2" not in error["error"]["message"] and "abc" not in error["error"]["message"]
+    await channel.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(500, b"oops"), (502, b"<html>bad gateway</html>"), (200, b"not json"), (200, b'{"unrelated": 1}')],
+)
+async def test_a_bad_http_answer_becomes_a_json_rpc_error(status: int, body: bytes) -> None:
+    channel = upstream(lambda request: httpx.Response(status, content=body))
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}))
+    error = await next_message(channel)
+    assert error["id"] == 3 and error["error"]["code"] == -32000
+    await channel.close()
+
+
+async def test_a_json_rpc_error_body_with_our_id_is_passed_through() -> None:
+    body = {"jsonrpc": "2.0", "id": 3, "error": {"code": -32601, "message": "no such method"}}
+    channel = upstream(lambda request: httpx.Response(400, json=body))
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 3, "method": "nope"}))
+    assert await next_message(channel) == body
+    await channel.close()
+
+
+async def test_an_oversized_json_response_is_an_error_not_a_crash() -> None:
+    big = {"jsonrpc": "2.0", "id": 1, "result": {"text": "x" * 5000}}
+    channel = upstream(lambda request: httpx.Response(200, json=big), max_message_bytes=1000)
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a"}}))
+    error = await next_message(channel)
+    assert error["id"] == 1 and "size limit" in error["error"]["message"]
+    await channel.close()
+
+
+async def test_an_oversized_sse_event_raises_frame_too_large_then_continues() -> None:
+    big = encode_event(b'{"jsonrpc":"2.0","method":"n","params":{"t":"' + b"x" * 5000 + b'"}}')
+    ok = encode_event(b'{"jsonrpc":"2.0","id":1,"result":{}}')
+    channel = upstream(
+        lambda request: httpx.Response(200, content=big + ok, headers={"content-type": "text/event-stream"}),
+        max_message_bytes=1000,
+    )
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+    with pytest.raises(FrameTooLarge):
+        await asyncio.wait_for(channel.receive(), 5)
+    assert (await next_message(channel)) == {"jsonrpc": "2.0", "id": 1, "result": {}}
+    await channel.close()
+
+
+def test_request_headers_follow_the_2026_07_28_rules() -> None:
+    assert request_headers({"method": "tools/call", "params": {"name": "echo"}}) == {
+        "mcp-method": "tools/call",
+        "mcp-name": "echo",
+    }
+    assert (
+        request_headers({"method": "resources/read", "params": {"uri": "file:///a"}})["mcp-name"]
+        == "file:///a"
+    )
+    assert request_headers({"method": "tools/list"}) == {"mcp-method": "tools/list"}
+    assert request_headers({"id": 1, "result": {}}) == {}
+    assert request_headers([{"method": "ping"}]) == {}
+    assert "mcp-name" not in request_headers({"method": "tools/call", "params": {"name": "bad\nname"}})
+
+
+def test_header_option_parsing() -> None:
+    assert parse_header_option("Authorization: Bearer abc") == ("Authorization", "Bearer abc")
+    for bad in ("no colon", ": empty", "Bad Name: v", "X: a\r\nInjected: 1"):
+        with pytest.raises(ValueError, match="Name: value"):
+            parse_header_option(bad)
+
+
+def test_display_url_drops_credentials_and_query() -> None:
+    assert display_url("https://u:p@host:8443/mcp?key=s") == "https://host:8443/mcp"
+
+
+async def test_sse_decoder_handles_multiline_data_comments_and_ids() -> None:
+    async def lines(items: list[str]) -> Any:
+        for item in items:
+            yield item
+
+    raw = [": comment", "id: 5", "data: a", "data: b", "", "event: other", "data: c", "", "id: 6", ""]
+    events = [e async for e in decode_events(lines(raw), 100)]
+    assert [(getattr(e, "data", None), getattr(e, "id", None)) for e in events] == [
+        ("a\nb", "5"),
+        ("c", None),
+        ("", "6"),
+    ]
+    assert getattr(events[1], "event", None) == "other"
