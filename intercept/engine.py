@@ -18,7 +18,6 @@ the decision microbenchmark.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,15 +97,15 @@ class ToolSchema:
         if self._validator is None and self._invalid is None:
             try:
                 cls = jsonschema.validators.validator_for(self.schema)
-                cls.check_schema(self.schema)
+                cls.check_schema(dict(self.schema))
                 self._validator = cls(self.schema)
-            except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType, TypeError) as exc:
+            except Exception as exc:  # any unusable schema fails closed
                 self._invalid = f"the tool's input schema is invalid ({type(exc).__name__})"
         if self._invalid is not None:
             return self._invalid
         try:
             error = jsonschema.exceptions.best_match(self._validator.iter_errors(dict(arguments)))
-        except (jsonschema.exceptions.JsonSchemaException, RecursionError, re.error) as exc:
+        except Exception as exc:  # a hostile schema ($ref to nowhere, bad regex) must deny, not crash
             return f"arguments could not be checked against the input schema ({type(exc).__name__})"
         if error is None:
             return None

@@ -1,0 +1,158 @@
+"""Strict JSON-RPC 2.0 parsing and serialisation for the proxy: one meaning per message, or an error.
+
+A message the proxy cannot read unambiguously is never forwarded. `parse` rejects invalid
+UTF-8, duplicate object keys, `NaN`/`Infinity`, numbers that overflow to infinity, and
+nesting too deep for the decoder; `encode` rejects lone surrogates (so a `"\\ud800"` escape
+is caught when the evaluated object is re-serialised) and non-finite numbers. The proxy
+always forwards `encode(parsed)`, never the raw bytes it received, so what the upstream
+reads is exactly what the policy evaluated.
+
+`classify` sorts one parsed element into request, notification or response and checks the
+envelope (`jsonrpc: "2.0"`, id types, params an object).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+UPSTREAM_ERROR = -32000
+"""Server-defined code used when the upstream died or could not be reached."""
+
+MessageId = str | int
+Kind = Literal["request", "notification", "response"]
+
+
+class MessageError(Exception):
+    """A message (or batch element) that must be answered with a JSON-RPC error, not forwarded."""
+
+    def __init__(self, code: int, message: str, message_id: MessageId | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.message_id = message_id
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant, parse_float=_finite_float)
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
+
+
+def parse(raw: bytes) -> Any:
+    """Decode one message; MessageError(PARSE_ERROR) naming the problem if it is not strict JSON."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageError(PARSE_ERROR, f"message is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return _decoder.decode(text)
+    except _DuplicateKey as exc:
+        raise MessageError(PARSE_ERROR, f"duplicate key {_short(str(exc))} in a JSON object") from None
+    except RecursionError:
+        raise MessageError(PARSE_ERROR, "message is nested too deeply") from None
+    except ValueError as exc:
+        raise MessageError(PARSE_ERROR, f"message is not valid JSON: {_short(str(exc))}") from None
+
+
+def encode(message: Any) -> bytes:
+    """Serialise compactly as UTF-8; MessageError if it holds lone surrogates or non-finite numbers."""
+    try:
+        return _encoder.encode(message).encode("utf-8")
+    except UnicodeEncodeError:
+        raise MessageError(PARSE_ERROR, "message contains a lone surrogate (invalid Unicode)") from None
+    except (ValueError, RecursionError) as exc:
+        raise MessageError(PARSE_ERROR, f"message cannot be serialised: {_short(str(exc))}") from None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def valid_id(value: Any) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One classified message: its kind, id (requests and responses) and method (requests, notifications)."""
+
+    obj: dict[str, Any]
+    kind: Kind
+    id: MessageId | None
+    method: str | None
+
+
+def classify(element: Any) -> Envelope:
+    """Check the JSON-RPC envelope of one message; MessageError(INVALID_REQUEST) if it is malformed."""
+    if not isinstance(element, dict):
+        raise MessageError(INVALID_REQUEST, "a JSON-RPC message must be an object")
+    raw_id = element.get("id")
+    message_id = raw_id if valid_id(raw_id) else None
+    if element.get("jsonrpc") != "2.0":
+        raise MessageError(INVALID_REQUEST, 'jsonrpc must be "2.0"', message_id)
+    if "method" in element:
+        method = element["method"]
+        if not isinstance(method, str):
+            raise MessageError(INVALID_REQUEST, "method must be a string", message_id)
+        if "result" in element or "error" in element:
+            raise MessageError(INVALID_REQUEST, "a request cannot carry result or error", message_id)
+        if "params" in element and not isinstance(element["params"], dict):
+            raise MessageError(INVALID_PARAMS, "params must be an object", message_id)
+        if "id" not in element:
+            return Envelope(element, "notification", None, method)
+        if message_id is None:
+            raise MessageError(INVALID_REQUEST, "id must be a string or an integer", None)
+        return Envelope(element, "request", message_id, method)
+    if "id" in element and (("result" in element) != ("error" in element)):
+        if message_id is None and raw_id is not None:
+            raise MessageError(INVALID_REQUEST, "id must be a string or an integer", None)
+        return Envelope(element, "response", message_id, None)
+    raise MessageError(INVALID_REQUEST, "not a request, notification or response", message_id)
+
+
+def error_object(code: int, message: str, message_id: MessageId | None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": message_id, "error": {"code": code, "message": message}}
+
+
+def result_object(message_id: MessageId, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": message_id, "result": result}
+
+
+def encode_error(code: int, message: str, message_id: MessageId | None) -> bytes:
+    """An error response; falls back to `id: null` if the id itself cannot be encoded."""
+    try:
+        return encode(error_object(code, message, message_id))
+    except MessageError:
+        return encode(error_object(code, message, None))

@@ -1,0 +1,416 @@
+"""The message router: `tools/call` to the engine, `tools/list` results to the hide filter, the rest through.
+
+`Router` is transport-agnostic. A transport feeds it whole messages (bytes, one message or
+batch per call) from each side and gives it two send callables:
+
+    router = Router(engine, store, send_client=client.send, send_upstream=upstream.send, audit=log)
+    await router.from_client(raw)        # each message the agent sent
+    await router.from_upstream(raw)      # each message the server sent
+    await router.upstream_closed()       # the server is gone: pending requests get errors
+    router.engine = Engine(new_policy)   # hot reload; counters are untouched
+
+`relay(router, client_channel, upstream_channel)` pumps two `MessageChannel`s through a
+router until the upstream ends; that is all `intercept run` over stdio does. A Router holds
+the state of one client session (pending request ids, learned tool schemas); use one per
+session.
+
+What the router guarantees (the security contract, see docs/PROXY.md):
+
+* every message is parsed strictly (`intercept.jsonrpc`); one that cannot be read
+  unambiguously is answered with a JSON-RPC error and never forwarded;
+* what is forwarded is the re-serialised object that was evaluated, never the raw bytes;
+* batches are checked element by element; a denied element never reaches the upstream;
+* counters reserved for a call are committed on a successful result and rolled back on a
+  denial, a JSON-RPC error, an `isError` result, cancellation, or the upstream's death;
+* hidden tools are removed from every `tools/list` result, other fields kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from intercept import jsonrpc
+from intercept.engine import Denial, Engine, ToolCall, ToolSchema
+from intercept.jsonrpc import Envelope, MessageError, MessageId
+from intercept.state.base import CounterStore, Reservation, StateError
+from intercept.transport.base import FrameTooLarge, MessageChannel
+
+log = logging.getLogger("intercept.proxy")
+
+Send = Callable[[bytes], Awaitable[None]]
+
+SCHEMA_FETCH_TIMEOUT_SECONDS = 10.0
+SCHEMA_FETCH_MAX_PAGES = 1000
+
+
+class AuditSink(Protocol):
+    """Where the router reports decisions (see `intercept.audit.AuditLog`)."""
+
+    def tool_call(
+        self, tool: str, decision: str, rule: str, reason: str, arguments: Mapping[str, Any]
+    ) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    method: str
+    tool: str = ""
+    reservation: Reservation | None = None
+
+
+class Router:
+    """Routes one client session's messages between the client and the upstream."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: CounterStore,
+        *,
+        send_client: Send,
+        send_upstream: Send,
+        audit: AuditSink | None = None,
+        fail_open: bool = False,
+        clock: Callable[[], float] = time.time,
+        schema_fetch_timeout: float = SCHEMA_FETCH_TIMEOUT_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self._send_client = send_client
+        self._send_upstream = send_upstream
+        self._audit = audit
+        self._fail_open = fail_open
+        self._clock = clock
+        self._fetch_timeout = schema_fetch_timeout
+        self._pending: dict[MessageId, _Pending] = {}
+        self.schemas: dict[str, ToolSchema] = {}
+        self._listing_complete = False
+        # The proxy's own request ids: unguessable strings, so no client id can ever equal one.
+        self._own_prefix = f"intercept-{secrets.token_hex(12)}-"
+        self._own_counter = 0
+        self._own_waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._fetch_lock = asyncio.Lock()
+        self._upstream_gone = False
+
+    # -- client -> upstream ------------------------------------------------------------------
+
+    async def from_client(self, raw: bytes) -> None:
+        """Check one message (or batch) from the client; forward what passes, answer the rest."""
+        try:
+            parsed = jsonrpc.parse(raw)
+        except MessageError as exc:
+            log.warning("client message rejected: %s", exc.message)
+            await self._send_client(jsonrpc.encode_error(exc.code, exc.message, None))
+            return
+        if isinstance(parsed, list):
+            await self._client_batch(parsed)
+            return
+        forward, reply = await self._client_element(parsed)
+        if forward is not None:
+            await self._send_upstream(forward)
+        if reply is not None:
+            await self._send_client(reply)
+
+    async def _client_batch(self, elements: list[Any]) -> None:
+        if not elements:
+            await self._send_client(jsonrpc.encode_error(jsonrpc.INVALID_REQUEST, "empty batch", None))
+            return
+        forwards: list[bytes] = []
+        replies: list[bytes] = []
+        for element in elements:
+            forward, reply = await self._client_element(element)
+            if forward is not None:
+                forwards.append(forward)
+            if reply is not None:
+                replies.append(reply)
+        if forwards:
+            await self._send_upstream(b"[" + b",".join(forwards) + b"]")
+        if replies:
+            await self._send_client(b"[" + b",".join(replies) + b"]")
+
+    async def _client_element(self, element: Any) -> tuple[bytes | None, bytes | None]:
+        """(bytes to forward, bytes to answer the client); either may be None."""
+        try:
+            env = jsonrpc.classify(element)
+            encoded = jsonrpc.encode(element)
+            if env.kind == "request":
+                return await self._client_request(env, encoded)
+            if env.kind == "notification" and env.method == "notifications/cancelled":
+                await self._cancelled(env)
+            return encoded, None
+        except MessageError as exc:
+            log.warning("client message rejected: %s", exc.message)
+            return None, jsonrpc.encode_error(exc.code, exc.message, exc.message_id)
+
+    async def _client_request(self, env: Envelope, encoded: bytes) -> tuple[bytes | None, bytes | None]:
+        message_id = env.id
+        assert message_id is not None and env.method is not None
+        if message_id in self._pending or (
+            isinstance(message_id, str) and message_id.startswith(self._own_prefix)
+        ):
+            raise MessageError(
+                jsonrpc.INVALID_REQUEST, "request id is already in use by a pending request", message_id
+            )
+        if self._upstream_gone:
+            return None, jsonrpc.encode_error(jsonrpc.UPSTREAM_ERROR, "the MCP server has exited", message_id)
+        if env.method == "tools/call":
+            return await self._tools_call(env, message_id, encoded)
+        self._pending[message_id] = _Pending(env.method)
+        return encoded, None
+
+    async def _tools_call(
+        self, env: Envelope, message_id: MessageId, encoded: bytes
+    ) -> tuple[bytes | None, bytes | None]:
+        params = env.obj.get("params")
+        if not isinstance(params, dict):
+            raise MessageError(jsonrpc.INVALID_PARAMS, "tools/call needs params with a tool name", message_id)
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise MessageError(jsonrpc.INVALID_PARAMS, "tools/call params.name must be a string", message_id)
+        arguments = params.get("arguments", {})
+        if not isinstance(arguments, dict):
+            raise MessageError(
+                jsonrpc.INVALID_PARAMS, "tools/call params.arguments must be an object", message_id
+            )
+        engine = self.engine
+        if engine.needs_schema(name) and name not in self.schemas:
+            await self._fetch_schemas()
+        call = ToolCall(name, arguments)
+        decision = await engine.decide(call, self.store, self._clock(), self.schemas, self._fail_open)
+        if isinstance(decision, Denial):
+            if self._audit is not None:
+                self._audit.tool_call(name, "deny", decision.rule, decision.reason, arguments)
+            result = {"content": [{"type": "text", "text": decision.text}], "isError": True}
+            return None, jsonrpc.encode(jsonrpc.result_object(message_id, result))
+        if self._audit is not None:
+            self._audit.tool_call(name, "allow", decision.rule, "", arguments)
+        self._pending[message_id] = _Pending("tools/call", name, decision.reservation)
+        return encoded, None
+
+    async def _cancelled(self, env: Envelope) -> None:
+        params = env.obj.get("params") or {}
+        request_id = params.get("requestId")
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            return
+        pending = self._pending.pop(request_id, None)
+        if pending is not None:
+            await self._settle(pending, success=False)
+
+    # -- upstream -> client ------------------------------------------------------------------
+
+    async def from_upstream(self, raw: bytes) -> None:
+        """Relay one message (or batch) from the upstream, settling and filtering responses."""
+        try:
+            parsed = jsonrpc.parse(raw)
+        except MessageError as exc:
+            log.error("upstream message dropped: %s", exc.message)
+            return
+        if isinstance(parsed, list):
+            out = [
+                encoded
+                for element in parsed
+                if (encoded := await self._upstream_element(element)) is not None
+            ]
+            if out:
+                await self._send_client(b"[" + b",".join(out) + b"]")
+            return
+        encoded = await self._upstream_element(parsed)
+        if encoded is not None:
+            await self._send_client(encoded)
+
+    async def _upstream_element(self, element: Any) -> bytes | None:
+        try:
+            env = jsonrpc.classify(element)
+        except MessageError as exc:
+            log.error("upstream message dropped: %s", exc.message)
+            if exc.message_id is not None and exc.message_id in self._pending:
+                await self._settle(self._pending.pop(exc.message_id), success=False)
+                return jsonrpc.encode_error(
+                    jsonrpc.UPSTREAM_ERROR, "the MCP server sent an invalid response", exc.message_id
+                )
+            return None
+        if env.kind != "response":
+            if env.method == "notifications/tools/list_changed":
+                self.schemas = {}
+                self._listing_complete = False
+            return self._encode_upstream(env)
+        message_id = env.id
+        if isinstance(message_id, str) and message_id in self._own_waiting:
+            future = self._own_waiting.pop(message_id)
+            if not future.done():
+                future.set_result(env.obj)
+            return None
+        pending = self._pending.pop(message_id, None) if message_id is not None else None
+        if pending is None:
+            return self._encode_upstream(env)
+        obj = env.obj
+        if pending.method == "tools/call":
+            result = obj.get("result")
+            success = isinstance(result, dict) and result.get("isError") is not True
+            await self._settle(pending, success)
+        elif pending.method == "tools/list" and "result" in obj:
+            filtered = self._filter_listing(obj["result"])
+            if filtered is None:
+                log.error("upstream tools/list result is malformed; answered with an error")
+                return jsonrpc.encode_error(
+                    jsonrpc.UPSTREAM_ERROR, "the MCP server sent a malformed tools/list result", message_id
+                )
+            obj = {**obj, "result": filtered}
+        try:
+            return jsonrpc.encode(obj)
+        except MessageError as exc:
+            log.error("upstream response replaced by an error: %s", exc.message)
+            return jsonrpc.encode_error(
+                jsonrpc.UPSTREAM_ERROR, "the MCP server sent an invalid response", message_id
+            )
+
+    def _encode_upstream(self, env: Envelope) -> bytes | None:
+        try:
+            return jsonrpc.encode(env.obj)
+        except MessageError as exc:
+            log.error("upstream message dropped: %s", exc.message)
+            return None
+
+    def _filter_listing(self, result: Any) -> dict[str, Any] | None:
+        """The result without hidden (or malformed) tools, every other field kept; None if malformed."""
+        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+            return None
+        engine = self.engine
+        kept: list[Any] = []
+        for tool in result["tools"]:
+            if not isinstance(tool, dict) or not isinstance(name := tool.get("name"), str):
+                log.warning("upstream listed a tool without a string name; dropped")
+                continue
+            self.schemas[name] = ToolSchema.learn(tool.get("inputSchema"))
+            if not engine.hides(name):
+                kept.append(tool)
+        return {**result, "tools": kept}
+
+    async def _settle(self, pending: _Pending, success: bool) -> None:
+        reservation = pending.reservation
+        if reservation is None:
+            return
+        try:
+            if success:
+                await self.store.commit(reservation)
+            else:
+                await self.store.rollback(reservation)
+        except StateError as exc:
+            log.error(
+                "counter store failed to %s a reservation: %s", "commit" if success else "roll back", exc
+            )
+
+    # -- the proxy's own requests --------------------------------------------------------------
+
+    async def _fetch_schemas(self) -> None:
+        """List every page of the upstream's tools with the proxy's own request ids; never relayed."""
+        async with self._fetch_lock:
+            if self._listing_complete or self._upstream_gone:
+                return
+            cursor: str | None = None
+            for _ in range(SCHEMA_FETCH_MAX_PAGES):
+                self._own_counter += 1
+                own_id = f"{self._own_prefix}{self._own_counter}"
+                future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+                self._own_waiting[own_id] = future
+                params: dict[str, Any] = {"cursor": cursor} if cursor is not None else {}
+                await self._send_upstream(
+                    jsonrpc.encode({"jsonrpc": "2.0", "id": own_id, "method": "tools/list", "params": params})
+                )
+                try:
+                    response = await asyncio.wait_for(future, self._fetch_timeout)
+                except (TimeoutError, ConnectionError) as exc:
+                    self._own_waiting.pop(own_id, None)
+                    log.error("could not list the upstream's tools: %s", type(exc).__name__)
+                    return
+                result = response.get("result")
+                if self._filter_listing(result) is None:
+                    log.error("upstream tools/list answer unusable; tool schemas stay unknown")
+                    return
+                assert isinstance(result, dict)
+                next_cursor = result.get("nextCursor")
+                if not isinstance(next_cursor, str):
+                    self._listing_complete = True
+                    return
+                cursor = next_cursor
+
+    # -- end of session ----------------------------------------------------------------------
+
+    async def client_frame_too_large(self, exc: FrameTooLarge) -> None:
+        log.warning("client message dropped: %s", exc)
+        await self._send_client(
+            jsonrpc.encode_error(jsonrpc.INVALID_REQUEST, f"message exceeds the {exc.limit}-byte limit", None)
+        )
+
+    async def upstream_closed(self) -> None:
+        """The upstream is gone: every pending request gets an error and its counters back."""
+        self._upstream_gone = True
+        for future in self._own_waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionError("upstream closed"))
+        self._own_waiting.clear()
+        pending, self._pending = self._pending, {}
+        for message_id, entry in pending.items():
+            await self._settle(entry, success=False)
+            try:
+                await self._send_client(
+                    jsonrpc.encode_error(
+                        jsonrpc.UPSTREAM_ERROR,
+                        "the MCP server exited before answering this request",
+                        message_id,
+                    )
+                )
+            except ConnectionError:
+                return
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+
+async def relay(router: Router, client: MessageChannel, upstream: MessageChannel) -> None:
+    """Pump messages both ways until the upstream ends. Client EOF closes the upstream's input."""
+
+    async def client_to_upstream() -> None:
+        while True:
+            try:
+                raw = await client.receive()
+            except FrameTooLarge as exc:
+                await router.client_frame_too_large(exc)
+                continue
+            if raw is None:
+                break
+            await router.from_client(raw)
+        await upstream.close()
+
+    async def upstream_to_client() -> None:
+        while True:
+            try:
+                raw = await upstream.receive()
+            except FrameTooLarge as exc:
+                log.error("upstream message dropped: %s", exc)
+                continue
+            if raw is None:
+                break
+            await router.from_upstream(raw)
+        await router.upstream_closed()
+
+    inbound = asyncio.create_task(client_to_upstream(), name="client->upstream")
+    outbound = asyncio.create_task(upstream_to_client(), name="upstream->client")
+    try:
+        done, _ = await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_EXCEPTION)
+        if outbound not in done:
+            await outbound
+    finally:
+        for task in (inbound, outbound):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(inbound, outbound, return_exceptions=True)
+    for task in (inbound, outbound):
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
