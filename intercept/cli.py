@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from intercept import __version__
-from intercept.commands import policy_cmds
+from intercept.commands import policy_cmds, run_cmds
 
 
 class InterceptGroup(click.Group):
@@ -34,3 +34,4 @@ def _register(*commands: Any) -> None:
 
 
 _register(*policy_cmds.COMMANDS)
+_register(*run_cmds.COMMANDS)

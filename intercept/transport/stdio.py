@@ -119,6 +119,7 @@ class StdioSelf:
         self._framer: LineFramer | None = None
         self._out: asyncio.WriteTransport | None = None
         self._out_protocol: _WriteProtocol | None = None
+        self._file_out: Any = None
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -131,14 +132,21 @@ class StdioSelf:
             fd = sys.stdin.fileno()
             self._framer = LineFramer(lambda n: asyncio.to_thread(os.read, fd, n), self._limit)
         out_file = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
-        transport, protocol = await loop.connect_write_pipe(_WriteProtocol, out_file)
-        self._out, self._out_protocol = transport, protocol
+        try:
+            transport, protocol = await loop.connect_write_pipe(_WriteProtocol, out_file)
+            self._out, self._out_protocol = transport, protocol
+        except ValueError:
+            # stdout is a regular file: plain blocking writes cannot stall on a reader.
+            self._file_out = out_file
 
     async def receive(self) -> bytes | None:
         assert self._framer is not None, "call open() first"
         return await self._framer.receive()
 
     async def send(self, data: bytes) -> None:
+        if self._file_out is not None:
+            self._file_out.write(data + b"\n")
+            return
         out, protocol = self._out, self._out_protocol
         assert out is not None and protocol is not None, "call open() first"
         if protocol.closed or out.is_closing():

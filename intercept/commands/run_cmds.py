@@ -1,0 +1,292 @@
+"""`intercept run` (the enforcement proxy) and `intercept status` (what the proxies did).
+
+`run_proxy(options)` does the work and returns the exit status; the click command only
+parses options. Exit statuses: the MCP server's own status once it ran (128+N if a signal
+ended it), 1 for an invalid policy or a state store that cannot be opened, 2 for a usage
+error, 127 if the server command cannot be started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from intercept.audit import AuditLog, default_log_path
+from intercept.engine import Engine
+from intercept.errors import InputError
+from intercept.policy import load_policy
+from intercept.proxy import Router, relay
+from intercept.reload import watch_policy
+from intercept.state import StateOptions, open_store
+from intercept.state.base import CounterStore, StateError
+from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
+from intercept.transport.stdio import StdioChild, StdioSelf
+
+log = logging.getLogger("intercept.run")
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_CANNOT_START = 127
+LOG_FORMAT = "%(asctime)s intercept[%(process)d] %(levelname)s %(name)s: %(message)s"
+
+
+@dataclass
+class RunOptions:
+    """Everything `intercept run` was told. Transports added later add fields here."""
+
+    config: Path
+    command: list[str]
+    state: StateOptions = field(default_factory=StateOptions)
+    fail_open: bool = False
+    audit_log: Path | None = None
+    audit: bool = True
+    watch: bool = True
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+
+def configure_logging(level: str, log_file: Path | None) -> None:
+    """Logs go to stderr or `log_file`, never stdout (stdout carries only protocol messages)."""
+    handler: logging.Handler = (
+        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger("intercept")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def _fail(message: str, status: int) -> int:
+    click.echo(f"intercept run: {message}", err=True)
+    return status
+
+
+def run_proxy(options: RunOptions) -> int:
+    """Run the proxy until the MCP server exits; return the exit status for the process."""
+    try:
+        return asyncio.run(_run(options))
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except Exception as exc:  # the last line of defence: a message, never a traceback
+        log.debug("proxy failed", exc_info=True)
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (run with --log-level debug for details)", 1)
+
+
+async def _run(options: RunOptions) -> int:
+    try:
+        engine = Engine(load_policy(options.config))
+    except InputError as exc:
+        lines = "\n".join(f"  - {e.render()}" for e in exc.errors)
+        return _fail(
+            f"{options.config}: policy is invalid ({len(exc.errors)} errors):\n{lines}", EXIT_INVALID
+        )
+    try:
+        store = open_store(options.state)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except StateError as exc:
+        return _fail(str(exc), EXIT_INVALID)
+    audit: AuditLog | None = None
+    if options.audit:
+        try:
+            audit = AuditLog((options.audit_log or default_log_path()).expanduser())
+        except OSError as exc:
+            await store.close()
+            return _fail(f"cannot open audit log: {exc.strerror or exc}", EXIT_INVALID)
+    try:
+        child = await StdioChild.start(options.command, os.environ, options.max_message_bytes)
+    except OSError as exc:
+        await store.close()
+        return _fail(
+            f"cannot start MCP server {options.command[0]!r}: {exc.strerror or exc}", EXIT_CANNOT_START
+        )
+    status = await _serve(options, engine, store, audit, child)
+    await store.close()
+    if audit is not None:
+        audit.shutdown(status)
+        audit.close()
+    return status
+
+
+async def _serve(
+    options: RunOptions, engine: Engine, store: CounterStore, audit: AuditLog | None, child: StdioChild
+) -> int:
+    client = StdioSelf(options.max_message_bytes)
+    await client.open()
+    state_display = str(getattr(store, "display", options.state.spec))
+    if audit is not None:
+        audit.startup(
+            str(options.config),
+            engine.policy.summary().render(),
+            Path(options.command[0]).name,
+            state_display,
+        )
+    router = Router(
+        engine,
+        store,
+        send_client=client.send,
+        send_upstream=child.send,
+        audit=audit,
+        fail_open=options.fail_open,
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, child.forward_signal, signum)
+
+    def apply(new_engine: Engine) -> None:
+        router.engine = new_engine
+
+    def report(ok: bool, detail: str) -> None:
+        if audit is not None:
+            audit.reload(ok, str(options.config), detail)
+
+    stop = asyncio.Event()
+    watcher = (
+        asyncio.create_task(watch_policy(options.config, apply, report, stop)) if options.watch else None
+    )
+    log.info(
+        "proxying %s with policy %s (state: %s)", Path(options.command[0]).name, options.config, state_display
+    )
+    try:
+        await relay(router, client, child)
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    status = await child.wait()
+    await client.close()
+    return status
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option(
+    "-c",
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Policy file to enforce (reloaded when it changes).",
+)
+@click.option(
+    "--state",
+    "state",
+    default="sqlite",
+    show_default=True,
+    metavar="BACKEND",
+    help="Counter store: sqlite (durable, shared by proxies on this machine) or memory.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of the SQLite state (default ~/.intercept/state).",
+)
+@click.option(
+    "--state-fail-mode",
+    type=click.Choice(["closed", "open"]),
+    default="closed",
+    show_default=True,
+    help="When the counter store fails: deny calls (closed) or admit them uncounted (open).",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Audit log file (default ~/.intercept/events/events-<day>.jsonl).",
+)
+@click.option("--no-audit", is_flag=True, help="Write no audit log.")
+@click.option("--no-watch", is_flag=True, help="Do not reload the policy when the file changes.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="Diagnostics level (diagnostics never go to stdout).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write diagnostics to this file instead of stderr.",
+)
+@click.option(
+    "--max-message-bytes",
+    type=click.IntRange(1024, 1 << 30),
+    default=DEFAULT_MAX_MESSAGE_BYTES,
+    show_default=True,
+    help="Largest JSON-RPC message accepted from either side.",
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(
+    config: Path,
+    state: str,
+    state_dir: Path | None,
+    state_fail_mode: str,
+    audit_log: Path | None,
+    no_audit: bool,
+    no_watch: bool,
+    log_level: str,
+    log_file: Path | None,
+    max_message_bytes: int,
+    command: tuple[str, ...],
+) -> None:
+    """Run an MCP server (COMMAND, after `--`) behind the policy in CONFIG.
+
+    Example: intercept run -c policy.yaml -- npx -y @modelcontextprotocol/server-everything stdio
+    """
+    configure_logging(log_level, log_file)
+    options = RunOptions(
+        config=config,
+        command=list(command),
+        state=StateOptions(spec=state, state_dir=state_dir),
+        fail_open=state_fail_mode == "open",
+        audit_log=audit_log,
+        audit=not no_audit,
+        watch=not no_watch,
+        max_message_bytes=max_message_bytes,
+    )
+    sys.exit(run_proxy(options))
+
+
+@click.command()
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path),
+    help="Audit log file or directory (default ~/.intercept/events).",
+)
+@click.option(
+    "-n",
+    "--recent",
+    type=click.IntRange(1, 10000),
+    default=20,
+    show_default=True,
+    help="How many recent calls to show.",
+)
+def status(audit_log: Path | None, recent: int) -> None:
+    """Show recent tool calls, denials by rule, and the proxy instances seen in the audit log."""
+    from intercept.audit import DEFAULT_EVENTS_DIR
+    from intercept.status import log_files, read_events, render, summarise
+
+    path = (audit_log or DEFAULT_EVENTS_DIR).expanduser()
+    files = log_files(path)
+    if not files:
+        click.echo(f"no audit log at {path} (run `intercept run` first, or pass --audit-log)", err=True)
+        sys.exit(EXIT_INVALID)
+    try:
+        report = summarise(read_events(files), recent)
+    except OSError as exc:
+        click.echo(f"cannot read audit log: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(render(report), nl=False)
+
+
+COMMANDS = [run, status]
