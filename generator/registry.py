@@ -96,6 +96,10 @@ class Provenance(_Strict):
     notes: str | None = None
 
 
+CURATED_SIGNAL = "curated"
+CURATED_WEIGHT = 100.0
+
+
 class Evidence(_Strict):
     """One classifier signal that fired, kept so a page can say why a tool got its category."""
 
@@ -111,6 +115,7 @@ class Tool(_Strict):
     description: str = ""
     summary: Annotated[str | None, Field(max_length=200)] = None
     category: Category
+    """Curated when the file sets it; otherwise filled at load time by `generator.classify`."""
     category_reason: str | None = None
     risk: Risk | None = None
     risk_reason: str | None = None
@@ -118,6 +123,47 @@ class Tool(_Strict):
     output_schema: dict[str, Any] | None = None
     annotations: dict[str, Any] = Field(default_factory=dict)
     evidence: list[Evidence] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_category(cls, data: Any) -> Any:
+        """A file may leave `category` out: the classifier fills it and its evidence.
+
+        A category the file sets is curated and always wins; its reason becomes the first evidence.
+        """
+        if not isinstance(data, dict):
+            return data
+        from generator.classify import classify
+
+        name = data.get("name")
+        description = data.get("description")
+        schema = data.get("input_schema")
+        annotations = data.get("annotations")
+        category = data.get("category")
+        if category is None:
+            if data.get("category_reason") is not None:
+                raise fail("category_reason is set but category is not", "add the curated category, or "
+                           "remove category_reason to let the classifier decide")
+            if data.get("evidence"):
+                raise fail("evidence is set but category is not",
+                           "remove evidence: the classifier computes it when category is absent")
+        if category is not None and data.get("evidence"):
+            return data
+        result = classify(name if isinstance(name, str) else "",
+                          description if isinstance(description, str) else "",
+                          schema if isinstance(schema, dict) else None,
+                          annotations if isinstance(annotations, dict) else None)
+        if category is None:
+            return {**data, "category": result.category, "evidence": list(result.evidence)}
+        try:
+            curated = Category(category)
+        except ValueError:
+            return data
+        reason = data.get("category_reason")
+        note = reason if isinstance(reason, str) and reason else "set by hand in the registry"
+        first = Evidence.model_construct(signal=CURATED_SIGNAL, category=curated, weight=CURATED_WEIGHT,
+                                         detail=note)
+        return {**data, "evidence": [first, *result.evidence]}
 
     @field_validator("name")
     @classmethod
@@ -145,6 +191,11 @@ class Tool(_Strict):
                 "add risk_reason explaining the override, or remove risk",
             )
         return self
+
+    @property
+    def category_curated(self) -> bool:
+        """True when a person set the category in the registry file (it overrides the classifier)."""
+        return bool(self.evidence) and self.evidence[0].signal == CURATED_SIGNAL
 
     @property
     def effective_risk(self) -> Risk:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from intercept import __version__
-from intercept.commands import policy_cmds, run_cmds
+from intercept.commands import policy_cmds, run_cmds, scan_cmds
 
 
 class InterceptGroup(click.Group):
@@ -34,4 +34,5 @@ def _register(*commands: Any) -> None:
 
 
 _register(*policy_cmds.COMMANDS)
+_register(*scan_cmds.COMMANDS)
 _register(*run_cmds.COMMANDS)

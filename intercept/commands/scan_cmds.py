@@ -1,0 +1,293 @@
+"""`intercept scan`, `intercept classify` and `intercept registry refresh|check|list`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from intercept.fsutil import atomic_write_text
+from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan
+
+if TYPE_CHECKING:
+    from generator.registry import Registry
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _parse_env(pairs: tuple[str, ...], dummies: tuple[str, ...]) -> dict[str, str]:
+    from generator.registry_io import dummy_env
+
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
+        env[name] = value
+    env.update(dummy_env(dummies))
+    return env
+
+
+def _parse_headers(headers: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for header in headers:
+        key, sep, value = header.partition(":")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{header!r} is not 'Name: value'", param_hint="--header")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a new registry file here (its name gives the slug).")
+@click.option("--update", "update", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Re-scan into this registry file, keeping curated fields; print what changed.")
+@click.option("--upstream", help="Scan a Streamable HTTP server at this URL instead of a command.")
+@click.option("--header", "headers", multiple=True, help="HTTP header for --upstream, as 'Name: value'.")
+@click.option("--env", "env", multiple=True, help="NAME=VALUE for the server's environment (not recorded).")
+@click.option("--dummy-env", "dummy_env_names", multiple=True,
+              help="Give NAME a dummy value that only ever points at 127.0.0.1; the name is recorded.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Seconds to wait for the server to start and list its tools.")
+@click.option("--name", help="Display name for a new entry (default: the name the server reports).")
+@click.option("--notes", help="A note stored in the entry's provenance.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def scan_cmd(output: Path | None, update: Path | None, upstream: str | None, headers: tuple[str, ...],
+             env: tuple[str, ...], dummy_env_names: tuple[str, ...], timeout: float, name: str | None,
+             notes: str | None, command: tuple[str, ...]) -> None:
+    """Run a server (after `--`) or connect to --upstream, list its tools, and write a registry entry.
+
+    Without -o or --update the entry is printed to standard output.
+    """
+    from generator.registry_io import build_server_data, diff_tools, dump_yaml
+
+    if output is not None and update is not None:
+        _fail("use either -o or --update, not both", EXIT_USAGE)
+    if bool(upstream) == bool(command):
+        _fail("give a server command after `--`, or --upstream URL (exactly one)", EXIT_USAGE)
+    target: Target = (HttpTarget(upstream, _parse_headers(headers)) if upstream
+                      else StdioTarget(list(command), _parse_env(env, dummy_env_names)))
+    dest = update or output
+    slug = dest.stem if dest is not None else None
+    existing = _read_existing(update) if update is not None else None
+    try:
+        result = scan(target, timeout)
+    except ScanError as exc:
+        _fail(f"scan failed: {exc.render()}")
+        return
+    env_names = sorted(dummy_env_names) + sorted(p.partition("=")[0] for p in env)
+    data = build_server_data(result, slug or _slug_guess(result.server_name), existing,
+                             env_names=env_names, notes=notes, name=name)
+    text = dump_yaml(data)
+    problem = _validate(data, dest)
+    if problem:
+        _fail(f"the scanned entry is not a valid registry file:\n{problem}")
+    if dest is None:
+        click.echo(text, nl=False)
+        return
+    if existing is not None:
+        click.echo(diff_tools(existing, data).render())
+    atomic_write_text(dest, text)
+    click.echo(f"wrote {dest} ({len(data['tools'])} tools from {result.server_name} {result.server_version})",
+               err=True)
+
+
+def _read_existing(path: Path) -> dict[str, Any]:
+    from generator.registry import REGISTRY_FILE_MAX_BYTES
+    from intercept.safeyaml import YamlInputError, read_yaml_file
+
+    try:
+        data = read_yaml_file(path, REGISTRY_FILE_MAX_BYTES)
+    except YamlInputError as exc:
+        _fail(f"{path}: {exc}", EXIT_USAGE)
+    if not isinstance(data, dict):
+        _fail(f"{path}: a registry file must be a mapping", EXIT_USAGE)
+    return data  # type: ignore[no-any-return]
+
+
+def _validate(data: dict[str, Any], dest: Path | None) -> str:
+    from pydantic import ValidationError
+
+    from generator.registry import KNOWN_KEYS, Server
+    from intercept.errors import from_validation_error
+
+    try:
+        Server.model_validate(data)
+    except ValidationError as exc:
+        source = str(dest) if dest else "(output)"
+        return "\n".join(e.render(source) for e in from_validation_error(exc, dict(KNOWN_KEYS)))
+    return ""
+
+
+def _slug_guess(server_name: str | None) -> str:
+    import re
+
+    raw = (server_name or "server").lower().rsplit("/", 1)[-1]
+    slug = re.sub(r"[^a-z0-9]+", "-", raw).strip("-")[:64].strip("-")
+    return slug or "server"
+
+
+scan_cmd.name = "scan"
+
+
+@click.command()
+@click.option("--name", help="Tool name.")
+@click.option("--description", default="", help="Tool description.")
+@click.option("--schema", default=None, help="Input schema as JSON.")
+@click.option("--annotations", default=None, help="MCP annotations as JSON.")
+@click.option("--jsonl", type=click.File("r"), default=None,
+              help="Classify many tools: one JSON object per line with name, description, "
+                   "input_schema (or inputSchema) and annotations; '-' reads standard input.")
+def classify_cmd(name: str | None, description: str, schema: str | None, annotations: str | None,
+                 jsonl: Any) -> None:
+    """Print a tool's category, risk and the evidence for it."""
+    from generator.classify import classify
+
+    if jsonl is not None:
+        if name is not None:
+            _fail("use either --jsonl or --name, not both", EXIT_USAGE)
+        out: list[str] = []
+        for number, line in enumerate(jsonl, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                _fail(f"line {number}: not JSON ({exc.msg}); write one object per line", EXIT_USAGE)
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                _fail(f"line {number}: expected an object with a string 'name'", EXIT_USAGE)
+            tool_schema = item.get("input_schema", item.get("inputSchema"))
+            result = classify(item["name"], _text(item.get("description")), _obj(tool_schema),
+                              _obj(item.get("annotations")))
+            out.append(json.dumps({"name": item["name"], **result.as_json()}, ensure_ascii=False))
+        for row in out:
+            click.echo(row)
+        return
+    if name is None:
+        _fail("give --name (and --description, --schema, --annotations), or --jsonl FILE", EXIT_USAGE)
+        return
+    result = classify(name, description, _json_option(schema, "--schema"),
+                      _json_option(annotations, "--annotations"))
+    click.echo(f"{name}: {result.category.value} (risk {result.risk.value})")
+    for ev in result.evidence:
+        click.echo(f"  {ev.category.value:<11} {ev.weight:+.1f}  {ev.signal}: {ev.detail}")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _obj(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _json_option(raw: str | None, option: str) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        _fail(f"{option}: not JSON ({exc.msg} at column {exc.colno})", EXIT_USAGE)
+    if not isinstance(value, dict):
+        _fail(f"{option}: expected a JSON object", EXIT_USAGE)
+    return value  # type: ignore[no-any-return]
+
+
+classify_cmd.name = "classify"
+
+
+@click.group()
+def registry() -> None:
+    """Re-scan, check and list the registry of MCP servers."""
+
+
+_registry_option = click.option(
+    "--registry", "registry_path", type=click.Path(path_type=Path, file_okay=False),
+    help="Registry folder (default: the registry shipped with intercept).")
+
+
+def _registry_dir(path: Path | None) -> Path:
+    from generator.resources import registry_dir
+
+    return path or registry_dir()
+
+
+def _load(path: Path | None) -> Registry:
+    from generator.registry import RegistryError, load_registry
+
+    try:
+        return load_registry(_registry_dir(path))
+    except RegistryError as exc:
+        _fail(f"registry is invalid ({len(exc.problems)} problems):\n{exc.render()}")
+        raise AssertionError("unreachable") from exc
+
+
+@registry.command("check")
+@_registry_option
+def registry_check(registry_path: Path | None) -> None:
+    """Validate every entry and report servers, tools and category counts."""
+    from generator.registry import CATEGORY_ORDER
+
+    reg = _load(registry_path)
+    counts = {c: 0 for c in CATEGORY_ORDER}
+    curated = 0
+    for server in reg:
+        for tool in server.tools:
+            counts[tool.category] += 1
+            curated += tool.category_curated
+    click.echo(f"registry is valid: {len(reg.servers)} servers, {reg.tool_count} tools "
+               f"({curated} with a curated category)")
+    for category, count in counts.items():
+        click.echo(f"  {category.value:<11} {count}")
+
+
+@registry.command("list")
+@_registry_option
+def registry_list(registry_path: Path | None) -> None:
+    """One line per server: slug, tool count, package and version."""
+    reg = _load(registry_path)
+    for server in reg:
+        run = server.run
+        click.echo(f"{server.slug:<32} {len(server.tools):>4} tools  {run.package_manager:<6} "
+                   f"{run.package}@{run.version}")
+
+
+@registry.command("refresh")
+@click.argument("slugs", nargs=-1)
+@_registry_option
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=180.0, show_default=True)
+@click.option("-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="Servers scanned at once.")
+def registry_refresh(slugs: tuple[str, ...], registry_path: Path | None, timeout: float, jobs: int) -> None:
+    """Re-scan entries (all, or the SLUGS given) and rewrite them, printing each diff."""
+    from generator.registry_io import refresh_entry
+
+    directory = _registry_dir(registry_path)
+    paths = [directory / f"{s}.yaml" for s in slugs] if slugs else sorted(directory.glob("*.yaml"))
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        _fail(f"no registry entry {', '.join(p.stem for p in missing)} in {directory}", EXIT_USAGE)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(lambda p: refresh_entry(p, timeout), paths))
+    failures = 0
+    for path, outcome in zip(paths, outcomes, strict=True):
+        click.echo(f"== {path.stem}: {outcome.headline}")
+        if outcome.detail:
+            click.echo(outcome.detail)
+        failures += not outcome.ok
+    if failures:
+        _fail(f"{failures} of {len(paths)} entries could not be refreshed")
+
+
+COMMANDS = [scan_cmd, classify_cmd, registry]
