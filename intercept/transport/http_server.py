@@ -1,0 +1,497 @@
+"""Streamable HTTP listener (`intercept run --listen HOST:PORT`): serves MCP clients at `/mcp`.
+
+Framing and sessions only, no policy. Every client session gets its own `ListenerChannel`, a
+`MessageChannel` the router reads and writes exactly as it would a stdio client; the caller's
+`SessionRunner` then connects it to a fresh upstream (a new stdio child, or a new upstream HTTP
+session), so sessions share nothing and one client's messages never reach another's stream.
+
+Per request, before anything reaches the router:
+
+* `Host` must name the listening address (or a loopback alias, or `--allowed-host`), and an
+  `Origin`, when sent, must be a loopback or `--allowed-origin` origin: DNS rebinding defence;
+* with `--client-token`, `Authorization: Bearer <token>` is required;
+* the body must be strict JSON (no duplicate keys, valid UTF-8) within the size limit;
+* an `Mcp-Method` or `Mcp-Name` header that disagrees with the body is rejected (400,
+  HeaderMismatch), so a gateway keyed on headers cannot be steered by a body naming another tool.
+
+Responses to a POST's requests stream back on that POST (SSE, or one JSON body when the client
+does not accept SSE). Server-initiated messages go to the POST whose request carries their
+progress token, else to the session's GET stream, else to the newest open POST, else wait
+(bounded) for a GET stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from intercept import jsonrpc
+from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.http_client import request_headers
+from intercept.transport.sse import encode_event
+
+log = logging.getLogger(__name__)
+
+SESSION_HEADER = "mcp-session-id"
+HEADER_MISMATCH = -32001
+BACKLOG_LIMIT = 1000
+"""Server-initiated messages kept for a GET stream that is not open yet; older ones are dropped."""
+
+SessionRunner = Callable[["ListenerChannel"], Awaitable[None]]
+"""Runs one session: connect the channel to a new upstream and relay until either side ends."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(value: str) -> ListenAddress:
+    """`HOST:PORT`, `[v6]:PORT` or `:PORT` (loopback); ValueError with a fix otherwise."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"--listen {value!r} must be HOST:PORT, e.g. 127.0.0.1:8080")
+    host = host.strip("[]") or "127.0.0.1"
+    return ListenAddress(host, int(port_text))
+
+
+def _id_key(value: Any) -> str:
+    return json.dumps(value)
+
+
+@dataclass(eq=False)
+class _Exchange:
+    """One POST waiting for the responses to its requests."""
+
+    pending: set[str]
+    progress_tokens: set[str]
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+
+    def deliver(self, data: bytes, answered: Iterable[str]) -> None:
+        self.queue.put_nowait(data)
+        self.pending.difference_update(answered)
+        if not self.pending:
+            self.queue.put_nowait(None)
+
+
+class ListenerChannel:
+    """The router's view of one client session; see `intercept.transport.base.MessageChannel`."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._by_id: dict[str, _Exchange] = {}
+        self._exchanges: list[_Exchange] = []
+        self._get_stream: asyncio.Queue[bytes | None] | None = None
+        self._backlog: deque[bytes] = deque(maxlen=BACKLOG_LIMIT)
+        self.closed = False
+
+    # -- MessageChannel --------------------------------------------------------------------
+
+    async def receive(self) -> bytes | None:
+        if self.closed:
+            return None
+        item = await self._inbox.get()
+        if item is None:
+            self._inbox.put_nowait(None)
+        return item
+
+    async def send(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionError(f"client session {self.session_id[:8]} is closed")
+        try:
+            message = json.loads(data)
+        except ValueError:
+            log.warning("router sent a message that is not JSON; dropped")
+            return
+        items = message if isinstance(message, list) else [message]
+        responses = [m for m in items if isinstance(m, dict) and "method" not in m]
+        if responses:
+            self._route_response(data, [_id_key(m.get("id")) for m in responses])
+        else:
+            self._route_server_message(data, items)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._inbox.put_nowait(None)
+        for exchange in self._exchanges:
+            exchange.queue.put_nowait(None)
+        if self._get_stream is not None:
+            self._get_stream.put_nowait(None)
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def _route_response(self, data: bytes, keys: list[str]) -> None:
+        exchange = next((self._by_id[k] for k in keys if k in self._by_id), None)
+        if exchange is None and "null" in keys and self._exchanges:
+            # An error about a message whose id could not be read belongs to the newest POST.
+            exchange = self._exchanges[-1]
+            keys = list(exchange.pending)
+        if exchange is None:
+            log.debug("response for an id no open POST is waiting for; dropped")
+            return
+        for key in keys:
+            self._by_id.pop(key, None)
+        exchange.deliver(data, keys)
+        if not exchange.pending:
+            self._forget(exchange)
+
+    def _route_server_message(self, data: bytes, items: list[Any]) -> None:
+        for item in items:
+            params = item.get("params") if isinstance(item, dict) else None
+            token = params.get("progressToken") if isinstance(params, dict) else None
+            if token is not None:
+                key = _id_key(token)
+                for exchange in self._exchanges:
+                    if key in exchange.progress_tokens:
+                        exchange.queue.put_nowait(data)
+                        return
+        if self._get_stream is not None:
+            self._get_stream.put_nowait(data)
+        elif self._exchanges:
+            self._exchanges[-1].queue.put_nowait(data)
+        else:
+            self._backlog.append(data)
+
+    def _forget(self, exchange: _Exchange) -> None:
+        with contextlib.suppress(ValueError):
+            self._exchanges.remove(exchange)
+        for key in [k for k, v in self._by_id.items() if v is exchange]:
+            del self._by_id[key]
+
+    # -- called by the HTTP handlers -------------------------------------------------------
+
+    def submit(self, data: bytes, requests: list[dict[str, Any]]) -> _Exchange | None:
+        """Hand a POSTed message to the router; an exchange if it holds requests to answer."""
+        exchange: _Exchange | None = None
+        if requests:
+            tokens: set[str] = set()
+            for request in requests:
+                meta = (
+                    request.get("params", {}).get("_meta")
+                    if isinstance(request.get("params"), dict)
+                    else None
+                )
+                if isinstance(meta, dict) and meta.get("progressToken") is not None:
+                    tokens.add(_id_key(meta["progressToken"]))
+            exchange = _Exchange({_id_key(r["id"]) for r in requests}, tokens)
+            self._exchanges.append(exchange)
+            for key in exchange.pending:
+                self._by_id[key] = exchange
+        self._inbox.put_nowait(data)
+        return exchange
+
+    def in_flight(self, requests: list[dict[str, Any]]) -> bool:
+        """True if one of these ids is still awaiting an answer (its answer would be ambiguous)."""
+        return any(_id_key(r["id"]) in self._by_id for r in requests)
+
+    def abandon(self, exchange: _Exchange) -> None:
+        """The client went away from a POST; later answers for it are dropped."""
+        self._forget(exchange)
+
+    def open_get_stream(self) -> asyncio.Queue[bytes | None] | None:
+        if self._get_stream is not None:
+            return None
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        while self._backlog:
+            queue.put_nowait(self._backlog.popleft())
+        self._get_stream = queue
+        return queue
+
+    def close_get_stream(self, queue: asyncio.Queue[bytes | None]) -> None:
+        if self._get_stream is queue:
+            self._get_stream = None
+
+
+@dataclass
+class ListenerOptions:
+    address: ListenAddress
+    client_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+
+def _error(
+    status: int, message: str, code: int = jsonrpc.INVALID_REQUEST, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        jsonrpc.encode_error(code, message, None),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+class HttpListener:
+    """The `/mcp` endpoint: session table, request checks, and SSE/JSON responses."""
+
+    def __init__(self, options: ListenerOptions, runner: SessionRunner) -> None:
+        self.options = options
+        self._runner = runner
+        self.sessions: dict[str, ListenerChannel] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        port = options.address.port
+        hosts = {str(options.address), f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"}
+        self._hosts = {h.lower() for h in (*hosts, *options.allowed_hosts)}
+        self._origins = {o.lower().rstrip("/") for o in options.allowed_origins}
+        self.app = Starlette(routes=[Route("/mcp", self.handle, methods=["POST", "GET", "DELETE"])])
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _origin_allowed(self, origin: str) -> bool:
+        if origin.lower().rstrip("/") in self._origins:
+            return True
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def _refuse(self, request: Request) -> Response | None:
+        host = request.headers.get("host", "").lower()
+        if host not in self._hosts:
+            return _error(421, f"Host {host[:100]!r} is not served here (DNS rebinding protection)")
+        origin = request.headers.get("origin")
+        if origin is not None and not self._origin_allowed(origin):
+            return _error(403, "Origin not allowed (DNS rebinding protection)")
+        token = self.options.client_token
+        if token is not None:
+            supplied = request.headers.get("authorization", "")
+            if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+                return _error(401, "missing or wrong bearer token", headers={"www-authenticate": "Bearer"})
+        return None
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        if request.method == "POST":
+            return await self._post(request)
+        session = self.sessions.get(request.headers.get(SESSION_HEADER, ""))
+        if session is None:
+            if SESSION_HEADER not in request.headers:
+                return _error(400, "Mcp-Session-Id header is required")
+            return _error(404, "unknown or expired session")
+        if request.method == "DELETE":
+            await self._end(session)
+            return Response(status_code=200)
+        return self._get(request, session)
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.options.max_message_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _post(self, request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return _error(415, "Content-Type must be application/json")
+        body = await self._read_body(request)
+        if body is None:
+            limit = FrameTooLarge(self.options.max_message_bytes + 1, self.options.max_message_bytes)
+            return _error(413, str(limit))
+        try:
+            message = jsonrpc.parse(body)
+        except jsonrpc.MessageError as exc:
+            return _error(400, exc.message, exc.code)
+        mismatch = self._header_mismatch(request, message)
+        if mismatch is not None:
+            return mismatch
+        items = message if isinstance(message, list) else [message]
+        requests = [
+            m
+            for m in items
+            if isinstance(m, dict) and isinstance(m.get("method"), str) and jsonrpc.valid_id(m.get("id"))
+        ]
+        sid = request.headers.get(SESSION_HEADER)
+        if sid is None:
+            if not (isinstance(message, dict) and message.get("method") == "initialize"):
+                return _error(400, "Mcp-Session-Id header is required (initialize first)")
+            session = self._start_session()
+        else:
+            found = self.sessions.get(sid)
+            if found is None:
+                return _error(404, "unknown or expired session")
+            session = found
+        if session.in_flight(requests):
+            return _error(409, "a request with this id is already in flight in this session")
+        exchange = session.submit(body, requests)
+        headers = {SESSION_HEADER: session.session_id}
+        if exchange is None:
+            return Response(status_code=202, headers=headers)
+        accept = request.headers.get("accept", "")
+        if "text/event-stream" in accept:
+            return StreamingResponse(
+                self._stream(session, exchange), media_type="text/event-stream", headers=headers
+            )
+        return await self._json_answer(session, exchange, headers)
+
+    def _header_mismatch(self, request: Request, message: Any) -> Response | None:
+        expected = request_headers(message) if isinstance(message, dict) else {}
+        for header in ("mcp-method", "mcp-name"):
+            sent = request.headers.get(header)
+            if sent is not None and sent != expected.get(header):
+                return _error(
+                    400,
+                    f"{header} header {sent[:100]!r} does not match the request body",
+                    HEADER_MISMATCH,
+                )
+        return None
+
+    def _start_session(self) -> ListenerChannel:
+        session = ListenerChannel(secrets.token_urlsafe(32))
+        self.sessions[session.session_id] = session
+        task = asyncio.create_task(self._run_session(session))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return session
+
+    async def _run_session(self, session: ListenerChannel) -> None:
+        try:
+            await self._runner(session)
+        except Exception:
+            log.exception("session %s failed", session.session_id[:8])
+        finally:
+            self.sessions.pop(session.session_id, None)
+            await session.close()
+
+    async def _end(self, session: ListenerChannel) -> None:
+        self.sessions.pop(session.session_id, None)
+        await session.close()
+
+    async def _stream(self, session: ListenerChannel, exchange: _Exchange) -> AsyncIterator[bytes]:
+        try:
+            while (item := await exchange.queue.get()) is not None:
+                yield encode_event(item)
+        finally:
+            session.abandon(exchange)
+
+    async def _json_answer(
+        self, session: ListenerChannel, exchange: _Exchange, headers: dict[str, str]
+    ) -> Response:
+        answers: list[Any] = []
+        try:
+            while (item := await exchange.queue.get()) is not None:
+                parsed = json.loads(item)
+                if isinstance(parsed, dict) and "method" in parsed:
+                    session._backlog.append(item)  # a server message; the GET stream will carry it
+                    continue
+                answers.extend(parsed if isinstance(parsed, list) else [parsed])
+        finally:
+            session.abandon(exchange)
+        if not answers:
+            return _error(502, "the session ended before the request was answered", jsonrpc.UPSTREAM_ERROR)
+        return JSONResponse(answers[0] if len(answers) == 1 else answers, headers=headers)
+
+    def _get(self, request: Request, session: ListenerChannel) -> Response:
+        if "text/event-stream" not in request.headers.get("accept", ""):
+            return _error(406, "GET needs Accept: text/event-stream")
+        queue = session.open_get_stream()
+        if queue is None:
+            return _error(409, "this session already has a GET stream open")
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                yield b": stream open\n\n"
+                while (item := await queue.get()) is not None:
+                    yield encode_event(item)
+            finally:
+                session.close_get_stream(queue)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={SESSION_HEADER: session.session_id}
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        for session in list(self.sessions.values()):
+            await self._end(session)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def serve(
+    listener: HttpListener, started: asyncio.Event | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run uvicorn on the listener's address until `stop` is set (or the task is cancelled).
+
+    Signals stay with the caller (it sets `stop`), so the proxy decides how to shut down.
+    """
+    address = listener.options.address
+    config = uvicorn.Config(
+        listener.app,
+        host=address.host,
+        port=address.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+
+    async def watch() -> None:
+        while not server.started and not server.should_exit:
+            await asyncio.sleep(0.01)
+        if started is not None and server.started:
+            started.set()
+        if stop is not None:
+            await stop.wait()
+            server.should_exit = True
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn exits the process when it cannot bind; report it as an error instead.
+        raise OSError(f"could not listen on {address}") from None
+    finally:
+        watcher.cancel()
+        await listener.shutdown()
+    if not server.started:
+        raise OSError(f"could not listen on {address}")
