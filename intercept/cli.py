@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from intercept import __version__
-from intercept.commands import policy_cmds, run_cmds, scan_cmds
+from intercept.commands import policy_cmds, run_cmds, scan_cmds, site_cmds
 
 
 class InterceptGroup(click.Group):
@@ -36,3 +36,4 @@ def _register(*commands: Any) -> None:
 _register(*policy_cmds.COMMANDS)
 _register(*scan_cmds.COMMANDS)
 _register(*run_cmds.COMMANDS)
+_register(*site_cmds.COMMANDS)

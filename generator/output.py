@@ -1,0 +1,143 @@
+"""Writing the site: content-hashed writes that skip unchanged files, the build manifest, and the swap.
+
+A full build renders into a fresh temporary directory beside the output and swaps it in with two
+renames, so a failed build leaves the previous site untouched. An incremental build runs only
+after the whole registry validated; it rewrites changed files in place (each atomically) and
+records a 'writing' manifest first, so an interrupted build is followed by a full one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass
+class Writer:
+    """Writes files under root; with `previous` hashes, leaves byte-identical files alone."""
+
+    root: Path
+    previous: dict[str, str] | None = None
+    written: int = 0
+    files: dict[str, str] = field(default_factory=dict)
+    bytes: int = 0
+    _dirs: set[Path] = field(default_factory=set)
+
+    def write(self, rel: str, data: bytes) -> None:
+        digest = content_hash(data)
+        self.files[rel] = digest
+        self.bytes += len(data)
+        target = self.root / rel
+        if self.previous is not None and self.previous.get(rel) == digest and target.is_file():
+            return
+        parent = target.parent
+        if parent not in self._dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(parent)
+        if self.previous is None:
+            target.write_bytes(data)
+        else:
+            tmp = parent / f".{target.name}.{os.getpid()}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        self.written += 1
+
+    def write_text(self, rel: str, text: str) -> None:
+        self.write(rel, text.encode("utf-8"))
+
+
+@dataclass
+class Manifest:
+    out: str
+    settings: str
+    state: str
+    files: dict[str, str]
+    """Site-relative path to content hash."""
+    units: dict[str, list[Any]]
+    """Server slug to [unit key, [files]]."""
+    pages: dict[str, str] = field(default_factory=dict)
+    """Browse page path to the key of the items it lists."""
+
+    def dump(self) -> str:
+        return json.dumps({
+            "format": MANIFEST_FORMAT, "out": self.out, "settings": self.settings, "state": self.state,
+            "files": self.files, "units": self.units, "pages": self.pages,
+        }, separators=(",", ":"))
+
+
+def read_manifest(cache_dir: Path, out: Path, settings: str) -> Manifest | None:
+    """The previous build's manifest if an incremental build on top of it is safe, else None."""
+    try:
+        data = json.loads((cache_dir / MANIFEST_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        return None
+    if data.get("out") != str(out.resolve()) or data.get("settings") != settings or data.get("state") != "complete":
+        return None
+    manifest = Manifest(data["out"], data["settings"], data["state"], data["files"], data["units"],
+                        data.get("pages", {}))
+    index = out / "index.html"
+    try:
+        if content_hash(index.read_bytes()) != manifest.files.get("index.html"):
+            return None
+    except OSError:
+        return None
+    return manifest
+
+
+def write_manifest(cache_dir: Path, manifest: Manifest) -> None:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f"{MANIFEST_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(manifest.dump(), "utf-8")
+    os.replace(tmp, cache_dir / MANIFEST_NAME)
+
+
+def staging_dir(out: Path) -> Path:
+    path = out.parent / f".{out.name}.building-{os.getpid()}"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def swap_in(staged: Path, out: Path) -> None:
+    """Replace out with staged using renames; the old site stays whole until the last moment."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staged, out)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def delete_stale(root: Path, stale: list[str]) -> int:
+    """Remove files a previous build wrote that this build no longer produces, and emptied folders."""
+    removed = 0
+    parents: set[Path] = set()
+    for rel in stale:
+        path = root / rel
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        parents.add(path.parent)
+    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        current = parent
+        while current != root and current.is_dir() and not any(current.iterdir()):
+            current.rmdir()
+            current = current.parent
+    return removed

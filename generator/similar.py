@@ -1,0 +1,113 @@
+"""'Similar tools on other servers': a deterministic ranking by shared name words, weighted by rarity.
+
+Tools are grouped by (category, set of name words); every tool in a group has the same candidates,
+so the ranking is computed once per group, not once per tool. Two groups' score is the sum, over
+the words they share, of log(groups in the category / groups with that word). Ties break by tool
+name, then server slug. Very common words (`get`, `list`) only add weight to candidates a rarer
+word already found, unless too few were found, which keeps the work per group small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from generator.catalog import ToolRef
+from generator.registry import Category
+
+SIMILAR_LIMIT = 10
+COMMON_WORD_POSTINGS = 200
+
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_SPLIT = re.compile(r"[^A-Za-z0-9]+")
+
+GroupKey = tuple[Category, tuple[str, ...]]
+
+
+def name_words(name: str) -> tuple[str, ...]:
+    """`cancelRun`, `cancel_run` and `cancel-run` all give ('cancel', 'run'); sorted, unique."""
+    spaced = _CAMEL.sub(r"\1 \2", name)
+    return tuple(sorted({w.lower() for w in _SPLIT.split(spaced) if w}))
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarIndex:
+    ranked: dict[GroupKey, tuple[ToolRef, ...]]
+    """Per group: enough ranked tools that, whichever server asks, ten from other servers remain."""
+    fingerprints: dict[GroupKey, str]
+
+    def for_tool(self, slug: str, name: str, category: Category) -> list[ToolRef]:
+        ranked = self.ranked.get((category, name_words(name)), ())
+        return [t for t in ranked if t.slug != slug][:SIMILAR_LIMIT]
+
+    def fingerprint(self, name: str, category: Category) -> str:
+        return self.fingerprints.get((category, name_words(name)), "")
+
+
+def build_similar_index(tools: Iterable[ToolRef]) -> SimilarIndex:
+    groups: dict[GroupKey, list[ToolRef]] = defaultdict(list)
+    for tool in tools:
+        groups[(tool.category, name_words(tool.name))].append(tool)
+    for members in groups.values():
+        members.sort(key=lambda t: (t.name, t.slug))
+    by_category: dict[Category, list[GroupKey]] = defaultdict(list)
+    for key in sorted(groups, key=lambda k: (k[0].value, k[1])):
+        by_category[key[0]].append(key)
+    ranked: dict[GroupKey, tuple[ToolRef, ...]] = {}
+    for keys in by_category.values():
+        postings: dict[str, list[GroupKey]] = defaultdict(list)
+        for key in keys:
+            for word in key[1]:
+                postings[word].append(key)
+        total = len(keys)
+        idf = {w: math.log((total + 1) / len(p)) + 1e-9 for w, p in postings.items()}
+        for key in keys:
+            ranked[key] = _rank(key, groups, postings, idf)
+    fingerprints = {key: _fingerprint(tools_) for key, tools_ in ranked.items()}
+    return SimilarIndex(ranked, fingerprints)
+
+
+def _rank(
+    key: GroupKey,
+    groups: dict[GroupKey, list[ToolRef]],
+    postings: dict[str, list[GroupKey]],
+    idf: dict[str, float],
+) -> tuple[ToolRef, ...]:
+    words = sorted(key[1], key=lambda w: (len(postings[w]), w))
+    scores: dict[GroupKey, float] = {}
+    for word in words:
+        posting = postings[word]
+        weight = idf[word]
+        if len(posting) <= COMMON_WORD_POSTINGS or _tool_total(scores, groups) < 2 * SIMILAR_LIMIT:
+            for other in posting[: max(COMMON_WORD_POSTINGS, 1)] if len(posting) > COMMON_WORD_POSTINGS else posting:
+                scores[other] = scores.get(other, 0.0) + weight
+        else:
+            for other in scores:
+                if word in other[1]:
+                    scores[other] += weight
+    order = sorted(scores, key=lambda k: (-round(scores[k], 9), k[1]))
+    out: list[ToolRef] = []
+    per_server: dict[str, int] = defaultdict(int)
+    for other in order:
+        for tool in groups[other]:
+            out.append(tool)
+            per_server[tool.slug] += 1
+        # Enough when even the server with most entries here would still see ten from others.
+        if len(out) - max(per_server.values()) >= SIMILAR_LIMIT:
+            break
+    return tuple(out)
+
+
+def _tool_total(scores: dict[GroupKey, float], groups: dict[GroupKey, list[ToolRef]]) -> int:
+    return sum(len(groups[k]) for k in scores)
+
+
+def _fingerprint(tools: tuple[ToolRef, ...]) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    for tool in tools:
+        digest.update(f"{tool.slug}\0{tool.name}\0{tool.server_name}\0{tool.risk.value}\0{tool.one_line}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,294 @@
+"""Building the site: validate the registry, plan pages, render in parallel, write only what changed.
+
+One server is one unit of work (its tool pages, server page and policy file). A unit is re-rendered
+only when its key changes: the key covers the build settings (code, templates, base URL), the
+server file's content and the similar-tools lists its pages show. Browse pages are keyed by the
+tools they list. Site-wide files are rendered every time and written only when their bytes differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from generator import pages, views
+from generator.catalog import Catalog, code_fingerprint, load_catalog
+from generator.output import (
+    Manifest,
+    Writer,
+    delete_stale,
+    read_manifest,
+    staging_dir,
+    swap_in,
+    write_manifest,
+)
+from generator.render import make_environment, pygments_css
+from generator.resources import templates_dir
+from generator.search import run_pagefind
+from generator.similar import build_similar_index
+from generator.sitemap import robots_txt, sitemap_files
+
+DEFAULT_BASE_URL = "https://example.com"
+PARALLEL_MIN_UNITS = 40
+ProgressFn = Callable[[str, int, int], None]
+"""progress(phase, advance, total)."""
+
+
+class BuildSettingsError(ValueError):
+    """A build option that cannot work, e.g. a base URL that is not http(s)."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    registry: Path
+    out: Path
+    base_url: str = DEFAULT_BASE_URL
+    search: bool = True
+    workers: int = 2
+    cache_dir: Path | None = None
+    templates: Path | None = None
+    incremental: bool = True
+
+    @property
+    def cache(self) -> Path:
+        return self.cache_dir or self.out.parent / f".{self.out.name}.cache"
+
+
+@dataclass
+class BuildResult:
+    mode: str
+    pages: int
+    tool_pages: int
+    files: int
+    written: int
+    deleted: int
+    bytes: int
+    """Full build: the site's size (search index excluded). Incremental: bytes rendered."""
+    seconds: float
+    parsed_files: int
+    rendered_units: int
+    search_seconds: float | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        search = f", search index {self.search_seconds:.1f} s" if self.search_seconds is not None else ""
+        what = "site size" if self.mode == "full" else "rendered"
+        return (f"{self.mode} build: {self.pages:,} pages ({self.tool_pages:,} tool pages) in {self.seconds:.2f} s, "
+                f"{self.written:,} files written, {self.deleted:,} removed, {what} {self.bytes / 1e6:.1f} MB{search}")
+
+
+def normalise_base_url(url: str) -> tuple[str, str]:
+    """(absolute base without trailing slash, path prefix for links)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment \
+            or any(ch in url for ch in "\"'<> \\`"):
+        raise BuildSettingsError(f"--base-url {url!r} must be an http(s) URL such as https://tools.example.com")
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}{path}", path
+
+
+def _templates_fingerprint(directory: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def settings_key(options: BuildOptions, templates: Path, absolute: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (code_fingerprint(), _templates_fingerprint(templates), absolute, str(options.search)):
+        digest.update(part.encode() + b"\0")
+    for name in ("views.py", "site.py", "render.py", "faq.py", "similar.py", "pages.py", "jsonld.py", "sitemap.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
+
+
+def unit_key(ctx: views.SiteContext, settings: str, slug: str) -> str:
+    ref = ctx.catalog.server(slug)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{settings}\0{ref.file_hash}\0".encode())
+    for tool in ref.tools:
+        digest.update(ctx.similar.fingerprint(tool.name, tool.category).encode())
+    return digest.hexdigest()
+
+
+# Worker state: set in the parent before the pool forks, so workers share it copy-on-write.
+_CTX: views.SiteContext | None = None
+_ROOT: Path | None = None
+_PREVIOUS: dict[str, str] | None = None
+
+
+def _render_unit_job(slug: str) -> tuple[str, dict[str, str], int, int]:
+    assert _CTX is not None and _ROOT is not None
+    writer = Writer(_ROOT, _PREVIOUS)
+    for rel, data in views.render_unit(_CTX, slug):
+        writer.write(rel, data)
+    return slug, writer.files, writer.written, writer.bytes
+
+
+def _render_units(slugs: list[str], workers: int) -> Iterator[tuple[str, dict[str, str], int, int]]:
+    if workers <= 1 or len(slugs) < PARALLEL_MIN_UNITS:
+        for slug in slugs:
+            yield _render_unit_job(slug)
+        return
+    context = multiprocessing.get_context("fork")
+    chunk = max(1, min(64, len(slugs) // (workers * 8)))
+    with context.Pool(workers) as pool:
+        yield from pool.imap_unordered(_render_unit_job, slugs, chunksize=chunk)
+
+
+def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> BuildResult:
+    """Build the site. Raises RegistryError (nothing written) or BuildSettingsError."""
+    global _CTX, _ROOT, _PREVIOUS
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    absolute, base_path = normalise_base_url(options.base_url)
+    templates = options.templates or templates_dir()
+    cache = options.cache
+
+    def tick(phase: str, advance: int, total: int) -> None:
+        if progress is not None:
+            progress(phase, advance, total)
+
+    file_total = len(list(options.registry.glob("*.yaml"))) if options.registry.is_dir() else 0
+    catalog: Catalog = load_catalog(options.registry, cache, options.workers,
+                                    lambda n: tick("Loading registry", n, file_total))
+    phases["load"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    settings = settings_key(options, templates, absolute)
+    similar = build_similar_index(catalog.tools())
+    ctx = views.SiteContext(make_environment(templates), catalog, similar, absolute, base_path, options.search)
+    previous = read_manifest(cache, options.out, settings) if options.incremental and options.out.is_dir() else None
+    keys = {s.slug: unit_key(ctx, settings, s.slug) for s in catalog.servers}
+    phases["plan"] = time.perf_counter() - mark
+
+    if previous is None:
+        mode, root = "full", staging_dir(options.out)
+        todo = [s.slug for s in catalog.servers]
+        prev_files: dict[str, str] | None = None
+    else:
+        mode, root = "incremental", options.out
+        todo = [slug for slug, key in keys.items() if previous.units.get(slug, [None])[0] != key]
+        prev_files = previous.files
+        write_manifest(cache, Manifest(previous.out, settings, "writing", previous.files, previous.units,
+                                       previous.pages))
+    try:
+        mark = time.perf_counter()
+        _CTX, _ROOT, _PREVIOUS = ctx, root, prev_files
+        files: dict[str, str] = {}
+        units: dict[str, list[object]] = {}
+        written = 0
+        size = 0
+        if previous is not None:
+            for slug, key in keys.items():
+                if slug not in todo:
+                    unit_files = previous.units[slug][1]
+                    units[slug] = [key, unit_files]
+                    for rel in unit_files:
+                        files[rel] = previous.files[rel]
+        for slug, unit_files, unit_written, unit_bytes in _render_units(todo, options.workers):
+            units[slug] = [keys[slug], sorted(unit_files)]
+            files.update(unit_files)
+            written += unit_written
+            size += unit_bytes
+            tick("Rendering pages", len(catalog.server(slug).tools) + 1, catalog.tool_count + len(catalog.servers))
+        phases["units"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        site_writer = Writer(root, prev_files)
+        page_keys = _write_site_pages(ctx, site_writer, previous.pages if previous else {}, files if previous else None)
+        files.update(site_writer.files)
+        written += site_writer.written
+        size += site_writer.bytes
+        phases["site pages"] = time.perf_counter() - mark
+        deleted = 0
+        if previous is not None:
+            stale = [rel for rel in previous.files if rel not in files]
+            deleted = delete_stale(root, stale)
+
+        search_seconds = None
+        if options.search:
+            mark = time.perf_counter()
+            tick("Indexing for search", 0, 0)
+            run_pagefind(root, in_place=previous is None)
+            search_seconds = time.perf_counter() - mark
+        elif (root / "pagefind").exists():
+            shutil.rmtree(root / "pagefind")
+    except BaseException:
+        if previous is None:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    finally:
+        _CTX, _ROOT, _PREVIOUS = None, None, None
+
+    if previous is None:
+        swap_in(root, options.out)
+    write_manifest(cache, Manifest(str(options.out.resolve()), settings, "complete", files, units, page_keys))
+    page_count = sum(1 for rel in files if rel.endswith(".html"))
+    tool_pages = catalog.tool_count
+    return BuildResult(mode, page_count, tool_pages, len(files), written, deleted, size,
+                       time.perf_counter() - started, catalog.parsed, len(todo), search_seconds, phases)
+
+
+def _write_site_pages(
+    ctx: views.SiteContext, writer: Writer, previous_keys: dict[str, str], previous_files: dict[str, str] | None
+) -> dict[str, str]:
+    """Home, indexes, browse pages, sitemap, robots, 404, llms.txt, registry.json, assets."""
+    page_keys: dict[str, str] = {}
+    write = writer.write
+    write("index.html", views.home_page(ctx))
+    write("servers/index.html", views.servers_page(ctx))
+    write("categories/index.html", views.index_page(ctx, "category"))
+    write("risk/index.html", views.index_page(ctx, "risk"))
+    write("search/index.html", views.simple_page(ctx, "search.html", pages.search_url(), "Search",
+                                                 "Search every MCP tool, server and policy."))
+    write(pages.output_path(pages.policy_reference_url()),
+          views.simple_page(ctx, "policy-language.html", pages.policy_reference_url(), "Policy language",
+                            "The rules Intercept policies use: allow, deny, rate limits and argument checks."))
+    write("404.html", views.not_found_page(ctx))
+    sitemap_urls: list[tuple[str, str | None]] = [
+        (ctx.absolute + p, None) for p in ("/", pages.servers_url(), pages.categories_url(), pages.risks_url(),
+                                           pages.policy_reference_url())
+    ]
+    for listing in views.listings(ctx.catalog):
+        for number in range(1, listing.pages + 1):
+            url = listing.url(number)
+            rel = pages.output_path(url)
+            items = views.listing_items(listing, number)
+            key = hashlib.blake2b(repr((listing.pages, items)).encode(), digest_size=16).hexdigest()
+            page_keys[rel] = key
+            sitemap_urls.append((ctx.absolute + url, None))
+            if previous_files is not None and previous_keys.get(rel) == key and rel in previous_files:
+                writer.files[rel] = previous_files[rel]
+                continue
+            write(rel, views.listing_page(ctx, listing, number))
+    for server in ctx.catalog.servers:
+        sitemap_urls.append((ctx.absolute + pages.server_url(server.slug), server.obtained_at))
+        for tool in server.tools:
+            sitemap_urls.append((ctx.absolute + pages.tool_url(server.slug, tool.name), server.obtained_at))
+    for rel, text in sitemap_files(sitemap_urls, ctx.absolute).items():
+        writer.write_text(rel, text)
+    writer.write_text("robots.txt", robots_txt(ctx.absolute))
+    writer.write_text("llms.txt", views.llms_txt(ctx))
+    writer.write_text("registry.json", "".join(views.registry_json_chunks(ctx.catalog, ctx.absolute)))
+    _write_assets(ctx, writer)
+    return page_keys
+
+
+def _write_assets(ctx: views.SiteContext, writer: Writer) -> None:
+    assets = Path(ctx.env.loader.searchpath[0]) / "assets"  # type: ignore[union-attr]
+    for path in sorted(p for p in assets.rglob("*") if p.is_file()):
+        writer.write(f"assets/{path.relative_to(assets).as_posix()}", path.read_bytes())
+    writer.write_text("assets/pygments.css", pygments_css())
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
