@@ -39,29 +39,29 @@ _VERBS: dict[Category, str] = {
         diff preview estimate calculate compute convert parse suggest recommend think snapshot screenshot
         watch monitor poll wait explore discover detect identify lint echo translate query export
         return returns lists gets shows retrieves fetches searches finds reads navigate goto go see visit
-        validate verify evaluate_only audit scan trace research ask answer review measure test_connection
-        sample load print display peek tail head open_url look reads_only understand learn locate fuzzy
+        validate verify audit scan trace research ask answer review measure
+        sample load print display peek tail head look understand learn locate fuzzy
         format map hover scroll aggregate rank rerank sort filter compress decompress encode decode
-        hash screenshot check_status status info health docs""",
+        hash screenshot status info health docs""",
     WRITE: """create add new update edit set put post write insert upsert modify patch rename move copy
         upload download save send comment reply assign tag label star fork enable disable configure
         setup register invite publish open close archive unarchive restore import append attach link
         connect subscribe
         unsubscribe mark fill type click select drag press store remember record submit sync share
-        generate draft approve change replace tick toggle init initialize make duplicate
+        generate draft approve change replace finalize transfer tick toggle init initialize make duplicate
         clone star unstar follow unfollow pin unpin react resize focus emulate throttle
-        lock unlock mute unmute rate vote note annotate resolve_thread reopen transition move_card
-        add_observations notify email post_message handle dialog accept dismiss choose set_up
-        prepare provide_feedback feedback report enqueue queue refresh reload act promote""",
+        lock unlock mute unmute rate vote note annotate reopen transition
+        notify email handle dialog accept dismiss choose
+        prepare feedback report enqueue queue refresh reload act promote""",
     EXECUTE: """run exec execute eval evaluate invoke call trigger deploy start stop restart launch build
         spawn apply scale replay dispatch rerun retry cancel shell bash rollout rollback
         upgrade downgrade reboot provision migrate compile test redeploy pause resume suspend wake
-        install simulate process port_forward forward exec_command sql""",
+        install simulate process forward sql""",
     DESTRUCTIVE: """delete remove rm del drop destroy purge truncate wipe erase kill terminate uninstall
         revoke reset unlink clear flush discard prune evict ban overwrite expunge nuke obliterate shred
-        empty cleanup clean forget rotate deprovision teardown decommission force_push""",
+        empty cleanup clean forget rotate deprovision teardown decommission""",
     FINANCIAL: """refund pay charge purchase buy payout withdraw deposit checkout bill invoice
-        capture_payment transfer_funds send_money tip donate""",
+        tip donate""",
 }
 
 _FINANCIAL_NOUNS = _words("""payment payments refund refunds invoice invoices charge charges payout payouts
@@ -115,7 +115,7 @@ _DATA_LOSS_PHRASES = re.compile(
     r"irreversibl\w*|cannot be undone|can't be undone|can not be undone|not reversible|without warning)\b")
 """Words that turn an ordinary write into one that loses what was there."""
 
-_SCHEMA_EXECUTE = _words("""command cmd commands script code shell sql statement expression function
+_SCHEMA_EXECUTE = _words("""command cmd commands script code shell sql query statement expression function
     javascript python program query_sql raw_sql bash args_command""")
 _SCHEMA_FINANCIAL = _words("""amount unit_amount unitamount currency price cost payment_method
     paymentmethod amount_cents amountcents""")

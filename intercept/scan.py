@@ -25,6 +25,16 @@ MAX_TOOLS = 5000
 
 STDERR_TAIL_LINES = 20
 
+PASSTHROUGH_ENV = (
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "PIP_CERT",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_NATIVE_TLS", "UV_CACHE_DIR", "NPM_CONFIG_REGISTRY",
+    "npm_config_registry", "npm_config_cache",
+)
+"""Package-manager plumbing (certificates, proxies, mirrors) that `npx` and `uvx` need to install the
+server on machines behind a TLS-inspecting proxy; the SDK's small default environment leaves it out.
+Never recorded in the registry."""
+
 
 class ScanError(Exception):
     """A scan that could not finish; `stderr_tail` holds the last lines the server wrote, if any."""
@@ -99,7 +109,9 @@ async def _scan_stdio(target: StdioTarget, timeout: float) -> ScanResult:
     program = target.command[0]
     if os.sep not in program and shutil.which(program) is None:
         raise ScanError(f"cannot start the server: '{program}' is not on PATH")
-    params = StdioServerParameters(command=program, args=target.command[1:], env=dict(target.env),
+    env = {name: os.environ[name] for name in PASSTHROUGH_ENV if name in os.environ}
+    env.update(target.env)
+    params = StdioServerParameters(command=program, args=target.command[1:], env=env,
                                    cwd=target.cwd)
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errlog:
         try:
