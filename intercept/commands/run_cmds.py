@@ -16,12 +16,14 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
 from intercept.audit import AuditLog, default_log_path
 from intercept.engine import Engine
 from intercept.errors import InputError
+from intercept.http_run import HttpSides, ProxyContext, run_http, upstream_display
 from intercept.policy import load_policy
 from intercept.proxy import Router, relay
 from intercept.reload import watch_policy
@@ -50,6 +52,7 @@ class RunOptions:
     audit: bool = True
     watch: bool = True
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    http: HttpSides = field(default_factory=HttpSides)
 
 
 def configure_logging(level: str, log_file: Path | None) -> None:
@@ -101,19 +104,42 @@ async def _run(options: RunOptions) -> int:
         except OSError as exc:
             await store.close()
             return _fail(f"cannot open audit log: {exc.strerror or exc}", EXIT_INVALID)
-    try:
-        child = await StdioChild.start(options.command, os.environ, options.max_message_bytes)
-    except OSError as exc:
-        await store.close()
-        return _fail(
-            f"cannot start MCP server {options.command[0]!r}: {exc.strerror or exc}", EXIT_CANNOT_START
-        )
-    status = await _serve(options, engine, store, audit, child)
+    if options.http.active:
+        status = await _serve_http(options, engine, store, audit)
+    else:
+        try:
+            child = await StdioChild.start(options.command, os.environ, options.max_message_bytes)
+        except OSError as exc:
+            await store.close()
+            return _fail(
+                f"cannot start MCP server {options.command[0]!r}: {exc.strerror or exc}", EXIT_CANNOT_START
+            )
+        status = await _serve(options, engine, store, audit, child)
     await store.close()
     if audit is not None:
         audit.shutdown(status)
         audit.close()
     return status
+
+
+async def _serve_http(
+    options: RunOptions, engine: Engine, store: CounterStore, audit: AuditLog | None
+) -> int:
+    """`--upstream` and/or `--listen`: see `intercept.http_run`."""
+    if audit is not None:
+        audit.startup(
+            str(options.config),
+            engine.policy.summary().render(),
+            upstream_display(options.http, options.command),
+            str(getattr(store, "display", "state")),
+        )
+    context = ProxyContext(
+        engine, store, audit, options.fail_open, options.config, options.max_message_bytes, options.watch
+    )
+    try:
+        return await run_http(options.http, options.command, context)
+    except OSError as exc:
+        return _fail(str(exc), EXIT_INVALID)
 
 
 async def _serve(
@@ -185,7 +211,15 @@ async def _serve(
     default="sqlite",
     show_default=True,
     metavar="BACKEND",
-    help="Counter store: sqlite (durable, shared by proxies on this machine) or memory.",
+    help="Counter store: sqlite (durable, shared by proxies on this machine), memory, "
+    "or redis://[user:password@]host:port/db (shared by proxies on any host).",
+)
+@click.option(
+    "--state-prefix",
+    default=None,
+    metavar="PREFIX",
+    help="Key prefix in a shared store such as Redis (default: intercept); proxies with the same "
+    "prefix share limits.",
 )
 @click.option(
     "--state-dir",
@@ -225,7 +259,45 @@ async def _serve(
     show_default=True,
     help="Largest JSON-RPC message accepted from either side.",
 )
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option(
+    "--upstream",
+    metavar="URL",
+    help="Streamable HTTP MCP server to proxy to, instead of a server COMMAND.",
+)
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="HTTP header sent on every request to --upstream (repeatable), e.g. 'Authorization: Bearer ...'.",
+)
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Serve MCP clients over Streamable HTTP at http://HOST:PORT/mcp instead of stdio "
+    "(loopback unless you name another address).",
+)
+@click.option(
+    "--client-token",
+    envvar="INTERCEPT_CLIENT_TOKEN",
+    metavar="TOKEN",
+    help="With --listen: require 'Authorization: Bearer TOKEN' from clients (or set INTERCEPT_CLIENT_TOKEN).",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="With --listen: another Host header value to accept (loopback names are always accepted).",
+)
+@click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="With --listen: a browser Origin to accept besides loopback origins, e.g. https://app.example.",
+)
+@click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(
     config: Path,
     state: str,
@@ -237,22 +309,29 @@ def run(
     log_level: str,
     log_file: Path | None,
     max_message_bytes: int,
+    state_prefix: str | None,
     command: tuple[str, ...],
+    **transport: Any,
 ) -> None:
     """Run an MCP server (COMMAND, after `--`) behind the policy in CONFIG.
 
     Example: intercept run -c policy.yaml -- npx -y @modelcontextprotocol/server-everything stdio
     """
     configure_logging(log_level, log_file)
+    try:
+        http = HttpSides.from_cli(has_command=bool(command), **transport)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     options = RunOptions(
         config=config,
         command=list(command),
-        state=StateOptions(spec=state, state_dir=state_dir),
+        state=StateOptions(spec=state, state_dir=state_dir, prefix=state_prefix),
         fail_open=state_fail_mode == "open",
         audit_log=audit_log,
         audit=not no_audit,
         watch=not no_watch,
         max_message_bytes=max_message_bytes,
+        http=http,
     )
     sys.exit(run_proxy(options))
 

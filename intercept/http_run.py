@@ -1,0 +1,218 @@
+"""`intercept run` when either side speaks Streamable HTTP: `--upstream URL` and/or `--listen HOST:PORT`.
+
+Three shapes, one router each per client session, so enforcement is identical on every path:
+
+* stdio client -> HTTP upstream (`--upstream`): one `Router` between `StdioSelf` and `HttpUpstream`;
+* HTTP clients -> stdio child (`--listen ... -- <cmd>`): every listener session starts its own child;
+* HTTP clients -> HTTP upstream (`--listen ... --upstream URL`): every session opens its own
+  upstream session.
+
+The stdio-only shape stays in `intercept.commands.run_cmds`; this module only adds the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from intercept.audit import AuditLog
+from intercept.engine import Engine
+from intercept.proxy import Router, relay
+from intercept.reload import watch_policy
+from intercept.state.base import CounterStore
+from intercept.transport.base import MessageChannel
+from intercept.transport.http_client import HttpUpstream, display_url, parse_header_option
+from intercept.transport.http_server import (
+    HttpListener,
+    ListenerChannel,
+    ListenerOptions,
+    parse_listen,
+    serve,
+)
+from intercept.transport.stdio import StdioChild, StdioSelf
+
+log = logging.getLogger("intercept.run")
+
+
+@dataclass(frozen=True)
+class HttpSides:
+    """The HTTP-related `intercept run` options."""
+
+    upstream: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    listen: str | None = None
+    client_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.upstream is not None or self.listen is not None
+
+    @classmethod
+    def from_cli(
+        cls,
+        *,
+        has_command: bool,
+        upstream: str | None,
+        headers: tuple[str, ...],
+        listen: str | None,
+        client_token: str | None,
+        allowed_hosts: tuple[str, ...],
+        allowed_origins: tuple[str, ...],
+    ) -> HttpSides:
+        """Check the transport options together; ValueError naming the conflict and its fix."""
+        if upstream is None and not has_command:
+            raise ValueError("give the MCP server command after `--`, or --upstream URL")
+        if upstream is not None and has_command:
+            raise ValueError("give either --upstream URL or a server command after `--`, not both")
+        if upstream is not None and not upstream.lower().startswith(("http://", "https://")):
+            raise ValueError(f"--upstream must be an http:// or https:// URL (got {display_url(upstream)!r})")
+        if headers and upstream is None:
+            raise ValueError("--header applies to --upstream requests; add --upstream URL")
+        if listen is None and (client_token or allowed_hosts or allowed_origins):
+            raise ValueError("--client-token, --allowed-host and --allowed-origin need --listen HOST:PORT")
+        if listen is not None:
+            parse_listen(listen)
+        return cls(
+            upstream=upstream,
+            headers=tuple(parse_header_option(h) for h in headers),
+            listen=listen,
+            client_token=client_token,
+            allowed_hosts=allowed_hosts,
+            allowed_origins=allowed_origins,
+        )
+
+
+@dataclass
+class ProxyContext:
+    """What every session shares: the policy (swapped on reload), the store, the audit log."""
+
+    engine: Engine
+    store: CounterStore
+    audit: AuditLog | None
+    fail_open: bool
+    config: Path
+    max_message_bytes: int
+    watch: bool
+
+
+def upstream_display(sides: HttpSides, command: Sequence[str]) -> str:
+    return display_url(sides.upstream) if sides.upstream else Path(command[0]).name
+
+
+async def run_http(sides: HttpSides, command: Sequence[str], ctx: ProxyContext) -> int:
+    """Run until the stdio client leaves (`--upstream` only) or a signal arrives (`--listen`)."""
+    routers: set[Router] = set()
+    stop = asyncio.Event()
+
+    def apply(new_engine: Engine) -> None:
+        ctx.engine = new_engine
+        for router in routers:
+            router.engine = new_engine
+
+    def report(ok: bool, detail: str) -> None:
+        if ctx.audit is not None:
+            ctx.audit.reload(ok, str(ctx.config), detail)
+
+    watcher = asyncio.create_task(watch_policy(ctx.config, apply, report, stop)) if ctx.watch else None
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if sides.listen is not None:
+            return await _listen(sides, command, ctx, routers, stop)
+        return await _bridge(sides, ctx, routers, stop)
+    finally:
+        stop.set()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+
+
+def _new_upstream(sides: HttpSides, ctx: ProxyContext) -> HttpUpstream:
+    assert sides.upstream is not None
+    return HttpUpstream(sides.upstream, dict(sides.headers), max_message_bytes=ctx.max_message_bytes)
+
+
+async def _relay_session(
+    ctx: ProxyContext, routers: set[Router], client: MessageChannel, upstream: MessageChannel
+) -> None:
+    router = Router(
+        ctx.engine,
+        ctx.store,
+        send_client=client.send,
+        send_upstream=upstream.send,
+        audit=ctx.audit,
+        fail_open=ctx.fail_open,
+    )
+    routers.add(router)
+    try:
+        await relay(router, client, upstream)
+    finally:
+        routers.discard(router)
+
+
+async def _bridge(sides: HttpSides, ctx: ProxyContext, routers: set[Router], stop: asyncio.Event) -> int:
+    """stdio client <-> HTTP upstream, until the client closes stdin or a signal arrives."""
+    client = StdioSelf(ctx.max_message_bytes)
+    await client.open()
+    upstream = _new_upstream(sides, ctx)
+    log.info("proxying stdio to %s", upstream.display)
+    session = asyncio.create_task(_relay_session(ctx, routers, client, upstream))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({session, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    # Closing the upstream ends the relay: pending calls get errors and the session is deleted.
+    await upstream.close()
+    with contextlib.suppress(asyncio.CancelledError):
+        await session
+    await client.close()
+    return 0
+
+
+async def _listen(
+    sides: HttpSides, command: Sequence[str], ctx: ProxyContext, routers: set[Router], stop: asyncio.Event
+) -> int:
+    address = parse_listen(sides.listen or "")
+    if not address.is_loopback and sides.client_token is None:
+        log.warning("listening on %s without --client-token: any host that can reach it may connect", address)
+
+    async def run_session(channel: ListenerChannel) -> None:
+        if sides.upstream is not None:
+            await _relay_session(ctx, routers, channel, _new_upstream(sides, ctx))
+            return
+        try:
+            child = await StdioChild.start(command, os.environ, ctx.max_message_bytes)
+        except OSError as exc:
+            log.error("cannot start MCP server %r: %s", command[0], exc.strerror or exc)
+            return
+        try:
+            await _relay_session(ctx, routers, channel, child)
+        finally:
+            await child.close()
+            await child.wait()
+
+    listener = HttpListener(
+        ListenerOptions(
+            address,
+            client_token=sides.client_token,
+            allowed_hosts=sides.allowed_hosts,
+            allowed_origins=sides.allowed_origins,
+            max_message_bytes=ctx.max_message_bytes,
+        ),
+        run_session,
+    )
+    started = asyncio.Event()
+    log.info("listening on http://%s/mcp", address)
+    await serve(listener, started, stop)
+    return 0
