@@ -104,8 +104,9 @@ def code_fingerprint() -> str:
     """Changes whenever the code that turns registry files into cached data changes."""
     digest = hashlib.blake2b(str(CACHE_FORMAT).encode(), digest_size=16)
     root = Path(__file__).resolve().parent
-    for name in ("registry.py", "recommend.py", "policyfile.py", "catalog.py"):
-        digest.update((root / name).read_bytes())
+    for name in ("registry.py", "classify.py", "recommend.py", "policyfile.py", "catalog.py"):
+        if (root / name).exists():
+            digest.update((root / name).read_bytes())
     digest.update((root.parent / "intercept" / "policy.py").read_bytes())
     return digest.hexdigest()
 

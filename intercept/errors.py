@@ -39,11 +39,18 @@ class InputError(Exception):
 def format_location(loc: Iterable[int | str]) -> str:
     """Turn a pydantic location tuple into `tools.create_charge.rules[1].conditions[0]`."""
     out = ""
-    for part in loc:
-        if isinstance(part, int):
+    parts = list(loc)
+    for i, part in enumerate(parts):
+        if part == "[key]":
+            continue
+        if isinstance(part, int) and i + 1 < len(parts) and parts[i + 1] == "[key]":
+            # A mapping key that is not a string, e.g. `123:` under tools.
+            out += f".{part}" if out else str(part)
+        elif isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith("function-") or part in {"str", "int", "float", "bool", "list", "dict"}:
-            # Union branch tags from pydantic say nothing a user can act on.
+        elif part.startswith(("function-", "<")) or part in {"str", "int", "float", "bool", "list", "dict"}:
+            # Union branch tags from pydantic (and our own `<tag>` discriminator tags) say nothing
+            # a user can act on.
             continue
         elif out:
             out += f".{part}"
@@ -101,12 +108,48 @@ def from_validation_error(
             message = str(err["msg"])
             if "input" in err and not isinstance(err["input"], dict | list):
                 message += f" (got {err['input']!r})"
+            hint = _type_hint(kind, err.get("ctx") or {})
         key_ = (location, message)
         if key_ in seen:
             continue
         seen.add(key_)
         errors.append(LocatedError(location, message, hint))
     return errors
+
+
+_TYPE_HINTS: dict[str, str] = {
+    "string_type": "write text; quote it if YAML reads it as a number or boolean",
+    "int_type": "write a whole number",
+    "int_parsing": "write a whole number",
+    "int_from_float": "write a whole number",
+    "float_type": "write a number",
+    "float_parsing": "write a number",
+    "bool_type": "write true or false",
+    "bool_parsing": "write true or false",
+    "dict_type": "write a mapping (key: value lines)",
+    "model_type": "write a mapping (key: value lines)",
+    "list_type": "write a list, e.g. [a, b]",
+    "datetime_type": "write an ISO 8601 timestamp, e.g. '2026-01-31T12:00:00Z'",
+    "datetime_parsing": "write an ISO 8601 timestamp, e.g. '2026-01-31T12:00:00Z'",
+    "datetime_from_date_parsing": "write an ISO 8601 timestamp, e.g. '2026-01-31T12:00:00Z'",
+}
+
+
+def _type_hint(kind: str, ctx: dict[str, object]) -> str:
+    bounds = {
+        "greater_than_equal": ("ge", "use a value of at least {}"),
+        "greater_than": ("gt", "use a value above {}"),
+        "less_than_equal": ("le", "use a value of at most {}"),
+        "less_than": ("lt", "use a value below {}"),
+        "string_too_short": ("min_length", "use at least {} characters"),
+        "string_too_long": ("max_length", "use at most {} characters"),
+        "too_short": ("min_length", "give at least {} items"),
+        "too_long": ("max_length", "give at most {} items"),
+    }
+    if kind in bounds:
+        key, template = bounds[kind]
+        return template.format(ctx.get(key, "the limit"))
+    return _TYPE_HINTS.get(kind, "see the format's documentation in docs/")
 
 
 def fail(message: str, hint: str) -> ValueError:

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from intercept.errors import InputError, LocatedError, fail, from_validation_error
 from intercept.safeyaml import YamlInputError, load_yaml_text, read_yaml_file
@@ -85,7 +94,25 @@ def _parse_rate_limit(value: Any) -> Any:
         if count < 1:
             raise fail("rate_limit must admit at least one call", "use a count of 1 or more, or action: deny")
         return CalendarRateLimit(max=count, unit=match.group(2))
-    return value
+    if value is None or isinstance(value, Mapping | SlidingRateLimit | CalendarRateLimit):
+        return value
+    raise fail(
+        f"rate_limit must be a string like \"60/minute\" or a mapping {{max, window}}, "
+        f"got {_describe(value)}",
+        "write rate_limit: \"60/minute\" or rate_limit: {max: 10, window: 60}",
+    )
+
+
+def _rate_limit_kind(value: Any) -> str:
+    # Strings become CalendarRateLimit before this runs, so a mapping is always a sliding window;
+    # routing it to one branch keeps the other branch's errors out of the report.
+    return "<calendar>" if isinstance(value, CalendarRateLimit) else "<sliding>"
+
+
+RateLimit = Annotated[
+    Annotated[SlidingRateLimit, Tag("<sliding>")] | Annotated[CalendarRateLimit, Tag("<calendar>")],
+    Discriminator(_rate_limit_kind),
+]
 
 
 class Condition(_Strict):
@@ -208,7 +235,7 @@ class Rule(_Strict):
     action: Literal["allow", "evaluate", "deny"] = "evaluate"
     reason: str | None = None
     on_deny: str | None = None
-    rate_limit: SlidingRateLimit | CalendarRateLimit | None = None
+    rate_limit: RateLimit | None = None
     conditions: list[Condition] = Field(default_factory=list)
     state: StateSpec | None = None
     validate_: ValidateSpec | None = Field(default=None, alias="validate")

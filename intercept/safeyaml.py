@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         if node in self.constructed_objects or node in self.recursive_objects:
             mark = node.start_mark
             raise YamlInputError(
-                f"line {mark.line + 1}: YAML aliases (*name) are not allowed; write the value out in full"
+                f"line {mark.line + 1}: this value is reused through an alias (*name); YAML aliases "
+                "are not allowed, write the value out in full"
             )
         return super().construct_object(node, deep=deep)
 
@@ -76,18 +78,20 @@ def load_yaml_text(text: str) -> Any:
 
 def read_yaml_file(path: Path, max_bytes: int) -> Any:
     """Read and parse a YAML file no larger than max_bytes; errors never include a traceback."""
+    too_big = f"over the {max_bytes:,}-byte limit; split it or trim it"
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise YamlInputError("cannot read file: it is a directory")
+        if info.st_size > max_bytes:
+            raise YamlInputError(f"file is {info.st_size:,} bytes, {too_big}")
+        # Pipes and special files report no size, so the read itself is capped too.
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
     except OSError as exc:
         raise YamlInputError(f"cannot read file: {exc.strerror or exc}") from None
-    if size > max_bytes:
-        raise YamlInputError(
-            f"file is {size:,} bytes, over the {max_bytes:,}-byte limit; split it or trim it"
-        )
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise YamlInputError(f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise YamlInputError(f"file is {too_big}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
