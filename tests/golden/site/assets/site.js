@@ -1,0 +1,50 @@
+// Progressive enhancement only: the theme toggle, copy buttons and the Pagefind search box.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+
+  function effectiveTheme() {
+    var chosen = root.getAttribute("data-theme");
+    if (chosen) { return chosen; }
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  var toggle = document.getElementById("theme-toggle");
+  if (toggle) {
+    var label = toggle.querySelector(".theme-label");
+    var sync = function () {
+      var dark = effectiveTheme() === "dark";
+      toggle.setAttribute("aria-pressed", dark ? "true" : "false");
+      label.textContent = dark ? "Light mode" : "Dark mode";
+    };
+    toggle.hidden = false;
+    sync();
+    toggle.addEventListener("click", function () {
+      var next = effectiveTheme() === "dark" ? "light" : "dark";
+      root.setAttribute("data-theme", next);
+      try { localStorage.setItem("theme", next); } catch (e) { /* the choice lasts for this page only */ }
+      sync();
+    });
+  }
+
+  document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
+    var target = document.getElementById(button.getAttribute("data-copy"));
+    if (!target || !navigator.clipboard) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(target.textContent).then(function () {
+        button.textContent = "Copied";
+        button.setAttribute("aria-live", "polite");
+        setTimeout(function () { button.textContent = "Copy"; }, 2000);
+      }, function () {
+        button.textContent = "Copy failed";
+      });
+    });
+  });
+
+  var search = document.getElementById("search");
+  if (search && window.PagefindUI) {
+    new window.PagefindUI({ element: "#search", showSubResults: false, showImages: false,
+                            bundlePath: (search.getAttribute("data-base") || "") + "/pagefind/" });
+  }
+})();
