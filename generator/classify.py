@@ -7,6 +7,7 @@ Annotations come from the (untrusted) server: they can tip a close call but neve
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ W_SCHEMA = 1.0
 W_ANNOTATION_READ = 1.0
 W_ANNOTATION_DESTRUCTIVE = 0.5
 DESC_LEAD_WORDS = 6
+DESC_LEAD_CHARS = 100
+DESC_SCAN_CHARS = 800
+"""Phrases are looked for in the first 800 characters: long descriptions put their warnings early."""
 
 _VERBS: dict[Category, str] = {
     READ: """get gets list read search find fetch describe show view lookup retrieve check inspect count
@@ -48,7 +52,8 @@ _VERBS: dict[Category, str] = {
         setup register invite publish open close archive unarchive restore import append attach link
         connect subscribe
         unsubscribe mark fill type click select drag press store remember record submit sync share
-        generate draft approve change replace finalize transfer tick toggle init initialize make duplicate
+        generate draft approve change replace finalize transfer switch tick toggle init initialize make
+        duplicate
         clone star unstar follow unfollow pin unpin react resize focus emulate throttle
         lock unlock mute unmute rate vote note annotate reopen transition
         notify email handle dialog accept dismiss choose
@@ -60,12 +65,12 @@ _VERBS: dict[Category, str] = {
     DESTRUCTIVE: """delete remove rm del drop destroy purge truncate wipe erase kill terminate uninstall
         revoke reset unlink clear flush discard prune evict ban overwrite expunge nuke obliterate shred
         empty cleanup clean forget rotate deprovision teardown decommission""",
-    FINANCIAL: """refund pay charge purchase buy payout withdraw deposit checkout bill invoice
+    FINANCIAL: """refund pay charge purchase buy payout withdraw deposit bill invoice
         tip donate""",
 }
 
 _FINANCIAL_NOUNS = _words("""payment payments refund refunds invoice invoices charge charges payout payouts
-    subscription subscriptions price prices coupon coupons discount promotion checkout balance transaction
+    subscription subscriptions price prices coupon coupons discount promotion balance transaction
     transactions money funds fund wallet billing dispute disputes paymentintent paymentintents paymentlink
     paymentlinks credit credits order orders purchase purchases tax quote quotes cart plan plans
     transfer transfers""")
@@ -92,6 +97,9 @@ _DESTRUCTIVE_PHRASES = re.compile(
     r"every|this)|removes? (?:the|a|an|all|this) \w+ (?:from|permanently)|destroys?|wipes?|erases?|"
     r"drops? (?:the |a )?(?:table|database|collection|index|schema))\b")
 
+_DESTRUCTIVE_GATE = ("permanent", "irreversib", "undone", "reversible", "delet", "remov", "destroy", "wipe",
+                     "erase", "drop", "overwrit")
+
 _FINANCIAL_PHRASES = re.compile(
     r"\b(?:refunds?|charges? (?:the |a )?(?:customer|card|payment)|payouts?|send(?:s|ing)? money|transfers? "
     r"(?:funds|money)|payment link|payment intent|checkout session|subscription|invoice|billing|"
@@ -101,11 +109,15 @@ _READONLY_PHRASES = re.compile(
     r"\b(?:read[- ]only|readonly|does not (?:modify|change|write)|"
     r"without (?:modifying|changing|making changes)|no side effects|safe to call)\b")
 
+_READONLY_GATE = ("read-only", "read only", "readonly", "does not", "without", "side effect", "safe to call")
+
 _EXECUTE_PHRASES = re.compile(
     r"\b(?:(?:execute|run)s? (?:a |an |the |arbitrary |any |raw )?(?:sql|shell|command|script|code|"
     r"javascript|python|query|queries|statement|terminal|workflow|pipeline|job|task|process|graphql|"
     r"mutations?)|"
     r"arbitrary (?:code|commands?|sql)|in a (?:sandbox|terminal|shell))")
+
+_EXECUTE_GATE = ("execut", "run", "arbitrary", "sandbox", "terminal", "shell")
 
 _ENUMERATION_RE = re.compile(
     r"[a-z]+(?:(?:,| ,)\s*[a-z]+)*,?\s+(?:or|and|and/or)\s+[a-z]+|[a-z]+(?:/[a-z]+)+")
@@ -114,6 +126,7 @@ _DATA_LOSS_PHRASES = re.compile(
     r"\b(?:overwrit\w* (?:an? |the |any )?existing|replac\w* (?:the |an? )?existing|permanently|"
     r"irreversibl\w*|cannot be undone|can't be undone|can not be undone|not reversible|without warning)\b")
 """Words that turn an ordinary write into one that loses what was there."""
+_DATA_LOSS_GATE = ("overwrit", "replac", "permanent", "irreversib", "undone", "reversible", "without warning")
 
 _SCHEMA_EXECUTE = _words("""command cmd commands script code shell sql query statement expression function
     javascript python program query_sql raw_sql bash args_command""")
@@ -139,10 +152,20 @@ class Classification:
                               "detail": e.detail} for e in self.evidence]}
 
 
+@functools.lru_cache(maxsize=8192)
 def _evidence(signal: str, category: Category, weight: float, detail: str) -> Evidence:
-    # model_construct skips validation: the values are built here, and loading a 250k-tool
-    # registry classifies every tool.
+    # Loading a 250k-tool registry classifies every tool: most details repeat ("the name starts
+    # its action with 'list'"), Evidence is frozen, so one shared object per detail is safe, and
+    # model_construct skips validation of values built right here.
     return Evidence.model_construct(signal=signal, category=category, weight=weight, detail=detail)
+
+
+def _search(pattern: re.Pattern[str], gate: tuple[str, ...], text: str) -> re.Match[str] | None:
+    """Run a phrase regex only when one of its cheap substrings is present: most texts have none."""
+    for word in gate:
+        if word in text:
+            return pattern.search(text)
+    return None
 
 
 def name_tokens(name: str) -> list[str]:
@@ -150,18 +173,27 @@ def name_tokens(name: str) -> list[str]:
     return [t.lower() for t in _TOKEN_RE.findall(name)]
 
 
+def _inflections(verb: str) -> list[str]:
+    forms = [verb, verb + "s", verb + "es", verb + "ed", verb + "d", verb + "ing"]
+    if verb.endswith("e"):
+        forms.append(verb[:-1] + "ing")
+    if verb.endswith("y"):
+        forms += [verb[:-1] + "ies", verb[:-1] + "ied"]
+    if len(verb) <= 4 and verb[-1] not in "aeiouwxy" and verb[-2] in "aeiou":
+        forms += [verb + verb[-1] + "ed", verb + verb[-1] + "ing"]
+    return forms
+
+
+_INFLECTED: dict[str, Category] = {}
+for _verb, _verb_cat in _VERB_CATEGORY.items():
+    for _form in _inflections(_verb):
+        _INFLECTED.setdefault(_form, _verb_cat)
+_INFLECTED.update(_VERB_CATEGORY)
+
+
 def verb_category(word: str) -> Category | None:
-    """The category of a verb, also for its inflected forms (deletes, deleted, deleting)."""
-    found = _VERB_CATEGORY.get(word)
-    if found is not None:
-        return found
-    for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e"), ("ed", ""),
-                         ("ed", "e"), ("d", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
-            found = _VERB_CATEGORY.get(word[: -len(suffix)] + repl)
-            if found is not None:
-                return found
-    return None
+    """The category of a verb, also for its inflected forms (deletes, deleted, deleting, dropped)."""
+    return _INFLECTED.get(word)
 
 
 def _name_signals(tokens: list[str], out: list[Evidence]) -> bool:
@@ -180,15 +212,15 @@ def _name_signals(tokens: list[str], out: list[Evidence]) -> bool:
     return not first
 
 
-def _description_signals(description: str, out: list[Evidence]) -> None:
-    text = description[:600].lower()
+def _description_signals(text: str, out: list[Evidence]) -> None:
+    """Signals from the lowercased description: its leading verb and phrases anywhere in it."""
     lead = _DESC_LEAD_RE.sub("", text[:200], count=1)
-    words = _WORD_RE.findall(lead)
-    for word in words[:DESC_LEAD_WORDS]:
+    head = lead[:DESC_LEAD_CHARS]
+    for word in _WORD_RE.findall(head)[:DESC_LEAD_WORDS]:
         category = verb_category(word)
         if category is None:
             continue
-        listed = _listed_verbs(lead, word)
+        listed = _listed_verbs(head, word) if ("," in head or " or " in head or "/" in head) else []
         if len(listed) > 1:
             worst_word, category = max(listed, key=lambda pair: DANGER_ORDER[pair[1]])
             names = ", ".join(w for w, _ in listed)
@@ -199,15 +231,15 @@ def _description_signals(description: str, out: list[Evidence]) -> None:
             out.append(_evidence("description", category, W_DESC_VERB,
                                  f"the description's first action is '{word}'"))
         break
-    match = _DESTRUCTIVE_PHRASES.search(text)
+    match = _search(_DESTRUCTIVE_PHRASES, _DESTRUCTIVE_GATE, text)
     if match:
         out.append(_evidence("description", DESTRUCTIVE, W_DESC_PHRASE,
                              f"the description says '{match.group(0)}'"))
-    match = _READONLY_PHRASES.search(text)
+    match = _search(_READONLY_PHRASES, _READONLY_GATE, text)
     if match:
         out.append(_evidence("description", READ, W_DESC_PHRASE,
                              f"the description says '{match.group(0)}'"))
-    match = _EXECUTE_PHRASES.search(text)
+    match = _search(_EXECUTE_PHRASES, _EXECUTE_GATE, text)
     if match:
         out.append(_evidence("description", EXECUTE, W_DESC_PHRASE,
                              f"the description says '{match.group(0)}'"))
@@ -237,21 +269,35 @@ def _schema_signals(schema: Mapping[str, Any] | None, description: str, out: lis
     for key in list(properties)[:64]:
         if not isinstance(key, str):
             continue
-        flat = key.lower().replace("-", "_")
-        squashed = flat.replace("_", "")
-        if flat in _SCHEMA_EXECUTE or squashed in _SCHEMA_EXECUTE:
-            spec = properties.get(key)
-            spec_text = str(spec.get("description", "")) if isinstance(spec, Mapping) else ""
-            if flat in {"query", "statement"} and not _SQL_HINT.search(spec_text + " " + description[:300]):
-                continue
+        kind = _schema_key_kind(key)
+        if kind is EXECUTE:
+            if key.lower() in {"query", "statement"}:
+                spec = properties.get(key)
+                spec_text = str(spec.get("description", "")) if isinstance(spec, Mapping) else ""
+                if not _SQL_HINT.search(spec_text + " " + description[:300]):
+                    continue
             out.append(_evidence("schema", EXECUTE, W_SCHEMA, f"it takes a '{key}' to run"))
-        elif flat in _SCHEMA_FINANCIAL or squashed in _SCHEMA_FINANCIAL:
+        elif kind is FINANCIAL:
             money.append(key)
-        elif flat in _SCHEMA_DESTRUCTIVE:
+        elif kind is DESTRUCTIVE:
             out.append(_evidence("schema", DESTRUCTIVE, W_SCHEMA / 2, f"it takes a '{key}' flag"))
     if money:
         out.append(_evidence("schema", FINANCIAL, W_SCHEMA * min(len(money), 2),
                              f"it takes money fields: {', '.join(money[:3])}"))
+
+
+@functools.lru_cache(maxsize=8192)
+def _schema_key_kind(key: str) -> Category | None:
+    """What a property name alone suggests; property names repeat across tools, hence the cache."""
+    flat = key.lower().replace("-", "_")
+    squashed = flat.replace("_", "")
+    if flat in _SCHEMA_EXECUTE or squashed in _SCHEMA_EXECUTE:
+        return EXECUTE
+    if flat in _SCHEMA_FINANCIAL or squashed in _SCHEMA_FINANCIAL:
+        return FINANCIAL
+    if flat in _SCHEMA_DESTRUCTIVE:
+        return DESTRUCTIVE
+    return None
 
 
 def _annotation_signals(annotations: Mapping[str, Any] | None, out: list[Evidence]) -> None:
@@ -274,9 +320,10 @@ def classify(
     """The category of one tool and every signal that fired, strongest first."""
     evidence: list[Evidence] = []
     tokens = name_tokens(name)
+    text = description[:DESC_SCAN_CHARS].lower()
     _name_signals(tokens, evidence)
-    _description_signals(description, evidence)
-    _schema_signals(input_schema, description, evidence)
+    _description_signals(text, evidence)
+    _schema_signals(input_schema, text, evidence)
     own_signals = len(evidence)
     _annotation_signals(annotations, evidence)
     if own_signals == 0:
@@ -290,28 +337,32 @@ def classify(
     action = max(scores, key=lambda c: (scores[c], DANGER_ORDER[c]))
 
     if action is WRITE:
-        loss = _DATA_LOSS_PHRASES.search(description[:1000].lower())
+        loss = _search(_DATA_LOSS_PHRASES, _DATA_LOSS_GATE, text)
         if loss:
             evidence.append(_evidence("data-loss", DESTRUCTIVE, 0.0,
                                       f"a write whose description says '{loss.group(0)}'"))
             action = DESTRUCTIVE
     if action in (WRITE, EXECUTE, DESTRUCTIVE):
-        money = _money_reason(tokens, description, scores[FINANCIAL])
+        money = _money_reason(tokens, text, scores[FINANCIAL])
         if money:
             evidence.append(_evidence("money", FINANCIAL, 0.0, f"it {action.value}s {money}"))
             action = FINANCIAL
-    evidence.sort(key=lambda e: (-e.weight, DANGER_ORDER[e.category]))
+    evidence.sort(key=_strongest_first)
     return Classification(action, tuple(evidence))
 
 
-def _money_reason(tokens: list[str], description: str, financial_score: float) -> str:
+def _strongest_first(ev: Evidence) -> tuple[float, int]:
+    return (-ev.weight, DANGER_ORDER[ev.category])
+
+
+def _money_reason(tokens: list[str], text: str, financial_score: float) -> str:
     """Why a state-changing tool moves money, or '' if nothing says so."""
     nouns = [t for t in tokens if t in _FINANCIAL_NOUNS]
     if nouns:
         return f"a money object ('{nouns[0]}' in the name)"
     if financial_score >= 2.0:
         return "money: its schema or description names amounts and currencies"
-    match = _FINANCIAL_PHRASES.search(description[:300].lower())
+    match = _FINANCIAL_PHRASES.search(text[:300]) if financial_score > 0 else None
     if match and financial_score > 0:
         return f"money ('{match.group(0)}' in the description)"
     return ""

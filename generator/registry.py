@@ -147,23 +147,25 @@ class Tool(_Strict):
             if data.get("evidence"):
                 raise fail("evidence is set but category is not",
                            "remove evidence: the classifier computes it when category is absent")
-        if category is not None and data.get("evidence"):
-            return data
-        result = classify(name if isinstance(name, str) else "",
-                          description if isinstance(description, str) else "",
-                          schema if isinstance(schema, dict) else None,
-                          annotations if isinstance(annotations, dict) else None)
         if category is None:
+            result = classify(name if isinstance(name, str) else "",
+                              description if isinstance(description, str) else "",
+                              schema if isinstance(schema, dict) else None,
+                              annotations if isinstance(annotations, dict) else None)
             return {**data, "category": result.category, "evidence": list(result.evidence)}
+        if data.get("evidence"):
+            return data
         try:
             curated = Category(category)
         except ValueError:
             return data
+        # The classifier is not consulted for a curated tool: its answer would not be used, and
+        # large registries are mostly curated.
         reason = data.get("category_reason")
         note = reason if isinstance(reason, str) and reason else "set by hand in the registry"
         first = Evidence.model_construct(signal=CURATED_SIGNAL, category=curated, weight=CURATED_WEIGHT,
                                          detail=note)
-        return {**data, "evidence": [first, *result.evidence]}
+        return {**data, "evidence": [first]}
 
     @field_validator("name")
     @classmethod
@@ -303,15 +305,19 @@ def load_server_file(path: Path) -> tuple[Server | None, list[LocatedError]]:
         return None, [LocatedError("", str(exc))]
     if not isinstance(data, dict):
         return None, [LocatedError("(top level)", "a registry file must be a mapping", "start with `slug:`")]
+    errors: list[LocatedError] = []
+    slug = data.get("slug")
+    if isinstance(slug, str) and slug != path.stem:
+        errors.append(
+            LocatedError("slug", f"slug '{slug}' does not match the file name '{path.name}'",
+                         f"rename the file to {slug}.yaml or set slug: {path.stem}")
+        )
     try:
         server = Server.model_validate(data)
     except ValidationError as exc:
-        return None, _name_tools(from_validation_error(exc, dict(KNOWN_KEYS)), data)
-    if server.slug != path.stem:
-        return None, [
-            LocatedError("slug", f"slug '{server.slug}' does not match the file name '{path.name}'",
-                         f"rename the file to {server.slug}.yaml or set slug: {path.stem}")
-        ]
+        return None, errors + _name_tools(from_validation_error(exc, dict(KNOWN_KEYS)), data)
+    if errors:
+        return None, errors
     return server, []
 
 

@@ -1,4 +1,4 @@
-"""The classifier's signals one at a time, its rules for combining them, and its agreement with hand labels."""
+"""The classifier's signals one at a time, how they combine, and its agreement with hand labels."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def test_evidence_is_strongest_first_and_explains_itself() -> None:
 
 
 def test_classification_is_deterministic() -> None:
-    args = ("update_widget", "Updates a widget and may replace the existing one.", {"type": "object"}, READ_ONLY)
+    args = ("update_widget", "Updates a widget; may replace the existing one.", {"type": "object"}, READ_ONLY)
     assert classify(*args) == classify(*args)
 
 
@@ -180,7 +180,8 @@ def test_a_curated_category_always_wins_and_its_reason_is_the_first_evidence() -
     assert tool.category_curated
     assert tool.evidence[0].signal == CURATED_SIGNAL
     assert tool.evidence[0].detail == "only hides the widget; it can be restored"
-    assert any(e.category is Category.DESTRUCTIVE for e in tool.evidence[1:])
+    assert tool.evidence[0].category is Category.WRITE
+    assert _tool(category="write").evidence[0].detail == "set by hand in the registry"
 
 
 def test_a_reason_without_a_category_is_an_error(tmp_path: Path) -> None:

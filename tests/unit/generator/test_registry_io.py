@@ -37,8 +37,10 @@ def result(*tools: ScannedTool, command: list[str] | None = None) -> ScanResult:
 
 def test_run_spec_is_inferred_from_the_command() -> None:
     npm = run_info_for(result(command=["npx", "-y", "@demo/mcp@1.2.3", "stdio"]))
-    assert (npm.package_manager, npm.package, npm.version, npm.args) == ("npm", "@demo/mcp", "1.2.3", ["stdio"])
-    pypi = run_info_for(result(command=["/opt/bin/uvx", "mcp-server-time==2026.1.1", "--local-timezone", "UTC"]))
+    assert (npm.package_manager, npm.package, npm.version) == ("npm", "@demo/mcp", "1.2.3")
+    assert npm.args == ["stdio"]
+    uvx = ["/opt/bin/uvx", "mcp-server-time==2026.1.1", "--local-timezone", "UTC"]
+    pypi = run_info_for(result(command=uvx))
     assert (pypi.package_manager, pypi.package, pypi.version) == ("pypi", "mcp-server-time", "2026.1.1")
     assert pypi.args == ["--local-timezone", "UTC"]
     binary = run_info_for(result(command=["/usr/local/bin/my-server", "--flag"]))
@@ -133,5 +135,6 @@ def test_dummy_values_only_ever_point_at_loopback() -> None:
 
 
 def test_dumped_yaml_loads_back_to_the_same_data() -> None:
-    data = build_server_data(result(tool("list_items", "Lists items: all of them — even 'quoted' ones.")), "demo")
+    listed = tool("list_items", "Lists items: all of them — even 'quoted' ones.")
+    data = build_server_data(result(listed), "demo")
     assert yaml.safe_load(dump_yaml(data)) == data

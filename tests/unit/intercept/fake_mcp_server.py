@@ -46,7 +46,8 @@ def main() -> None:
             if mode == "loop":
                 reply(message["id"], {"tools": [tool(f"t{time.monotonic_ns()}")], "nextCursor": "again"})
             elif mode == "env":
-                reply(message["id"], {"tools": [tool("show_env", os.environ.get("FAKE_SCAN_VALUE", "unset"))]})
+                value = os.environ.get("FAKE_SCAN_VALUE", "unset")
+                reply(message["id"], {"tools": [tool("show_env", value)]})
             else:
                 names, next_cursor = PAGES[cursor]
                 page: dict[str, object] = {"tools": [tool(n) for n in names]}

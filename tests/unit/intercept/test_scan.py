@@ -63,5 +63,5 @@ def test_an_upstream_that_is_not_http_is_refused() -> None:
 
 
 def test_an_upstream_that_refuses_connections_fails_cleanly() -> None:
-    with pytest.raises(ScanError, match="cannot scan http://127.0.0.1:9/mcp"):
+    with pytest.raises(ScanError, match=r"cannot scan http://127\.0\.0\.1:9/mcp"):
         scan(HttpTarget("http://127.0.0.1:9/mcp"), timeout=10)

@@ -32,7 +32,8 @@ def test_scan_prints_an_entry_when_no_file_is_given() -> None:
 
 def test_scan_writes_a_file_named_by_its_slug_and_records_env_names_only(tmp_path: Path) -> None:
     out = tmp_path / "fake.yaml"
-    code, _, err = run("scan", "-o", str(out), "--dummy-env", "FAKE_SCAN_VALUE", "--env", "OTHER=secret-value",
+    code, _, err = run("scan", "-o", str(out), "--dummy-env", "FAKE_SCAN_VALUE",
+                       "--env", "OTHER=secret-value",
                        "--", sys.executable, FAKE, "env")
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
