@@ -17,34 +17,146 @@ import yaml
 TOOLS_PER_SERVER = 25
 
 VERBS: dict[str, str] = {
-    "get": "read", "list": "read", "search": "read", "describe": "read", "fetch": "read",
-    "query": "read", "read": "read", "find": "read", "count": "read", "export": "read",
-    "create": "write", "update": "write", "add": "write", "set": "write", "rename": "write",
-    "tag": "write", "upload": "write", "comment_on": "write", "assign": "write", "edit": "write",
-    "run": "execute", "trigger": "execute", "deploy": "execute", "cancel": "execute", "restart": "execute",
-    "replay": "execute", "schedule": "execute", "invoke": "execute",
-    "delete": "destructive", "purge": "destructive", "drop": "destructive", "archive": "destructive",
-    "refund": "financial", "charge": "financial", "pay": "financial", "transfer_funds_for": "financial",
+    "get": "read",
+    "list": "read",
+    "search": "read",
+    "describe": "read",
+    "fetch": "read",
+    "query": "read",
+    "read": "read",
+    "find": "read",
+    "count": "read",
+    "export": "read",
+    "create": "write",
+    "update": "write",
+    "add": "write",
+    "set": "write",
+    "rename": "write",
+    "tag": "write",
+    "upload": "write",
+    "comment_on": "write",
+    "assign": "write",
+    "edit": "write",
+    "run": "execute",
+    "trigger": "execute",
+    "deploy": "execute",
+    "cancel": "execute",
+    "restart": "execute",
+    "replay": "execute",
+    "schedule": "execute",
+    "invoke": "execute",
+    "delete": "destructive",
+    "purge": "destructive",
+    "drop": "destructive",
+    "archive": "destructive",
+    "refund": "financial",
+    "charge": "financial",
+    "pay": "financial",
+    "transfer_funds_for": "financial",
 }
 
 NOUNS = [
-    "issue", "pull_request", "repository", "branch", "commit", "file", "folder", "document", "page",
-    "project", "task", "run", "job", "workflow", "deployment", "environment", "secret", "variable",
-    "user", "team", "member", "invoice", "customer", "subscription", "payment", "order", "product",
-    "ticket", "incident", "alert", "dashboard", "metric", "log", "trace", "event", "webhook", "channel",
-    "message", "thread", "calendar_event", "contact", "lead", "campaign", "report", "record", "table",
-    "database", "index", "bucket", "object", "image", "video", "playlist", "note", "label", "milestone",
+    "issue",
+    "pull_request",
+    "repository",
+    "branch",
+    "commit",
+    "file",
+    "folder",
+    "document",
+    "page",
+    "project",
+    "task",
+    "run",
+    "job",
+    "workflow",
+    "deployment",
+    "environment",
+    "secret",
+    "variable",
+    "user",
+    "team",
+    "member",
+    "invoice",
+    "customer",
+    "subscription",
+    "payment",
+    "order",
+    "product",
+    "ticket",
+    "incident",
+    "alert",
+    "dashboard",
+    "metric",
+    "log",
+    "trace",
+    "event",
+    "webhook",
+    "channel",
+    "message",
+    "thread",
+    "calendar_event",
+    "contact",
+    "lead",
+    "campaign",
+    "report",
+    "record",
+    "table",
+    "database",
+    "index",
+    "bucket",
+    "object",
+    "image",
+    "video",
+    "playlist",
+    "note",
+    "label",
+    "milestone",
 ]
 
-WORDS = ("the agent can use this to inspect or change state in the remote service and it returns "
-         "a JSON object with identifiers timestamps and status fields for each matching item").split()
+WORDS = [
+    "the",
+    "agent",
+    "can",
+    "use",
+    "this",
+    "to",
+    "inspect",
+    "or",
+    "change",
+    "state",
+    "in",
+    "the",
+    "remote",
+    "service",
+    "and",
+    "it",
+    "returns",
+    "a",
+    "JSON",
+    "object",
+    "with",
+    "identifiers",
+    "timestamps",
+    "and",
+    "status",
+    "fields",
+    "for",
+    "each",
+    "matching",
+    "item",
+]
 
 
 def _description(rng: random.Random, verb: str, noun: str) -> str:
     human = noun.replace("_", " ")
     first = f"{verb.replace('_', ' ').capitalize()} a {human} in the service."
     rest = " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 30)))
-    extra = f" See the `{noun}` docs or [the API guide](https://example.com/docs/{noun})." if rng.random() < 0.3 else ""
+    extra = (
+        f" See the `{noun}` docs or [the API guide](https://example.com/docs/{noun})."
+        if rng.random() < 0.3
+        else ""
+    )
     return f"{first} {rest.capitalize()}.{extra}"
 
 
@@ -52,7 +164,9 @@ def _schema(rng: random.Random, noun: str) -> dict[str, object]:
     props: dict[str, object] = {
         f"{noun}_id": {"type": "string", "description": f"The {noun.replace('_', ' ')} identifier."},
     }
-    for extra in rng.sample(["limit", "cursor", "project_ref", "force", "title", "body", "labels"], rng.randint(1, 4)):
+    for extra in rng.sample(
+        ["limit", "cursor", "project_ref", "force", "title", "body", "labels"], rng.randint(1, 4)
+    ):
         kind = {"limit": "integer", "force": "boolean", "labels": "array"}.get(extra, "string")
         prop: dict[str, object] = {"type": kind, "description": f"Optional {extra.replace('_', ' ')}."}
         if kind == "array":
@@ -92,7 +206,12 @@ def server_doc(index: int, tool_count: int) -> dict[str, object]:
         "repository": f"https://example.com/synth/{slug}",
         "homepage": "https://example.com",
         "tags": ["synthetic"],
-        "run": {"package_manager": "npm", "package": f"@synth/{slug}", "version": "1.0.0", "transport": "stdio"},
+        "run": {
+            "package_manager": "npm",
+            "package": f"@synth/{slug}",
+            "version": "1.0.0",
+            "transport": "stdio",
+        },
         "provenance": {"method": "manual", "obtained_at": "2026-11-01T00:00:00Z", "notes": "synthetic"},
         "tools": tools,
     }

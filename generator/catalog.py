@@ -117,17 +117,21 @@ def catalogue_entry(server: Server) -> dict[str, Any]:
     tools = []
     for tool in sorted(server.tools, key=lambda t: t.name):
         rec = recommend(tool)
-        tools.append({
-            "name": tool.name,
-            "url": pages.tool_url(server.slug, tool.name),
-            "summary": tool.one_line,
-            "category": tool.category.value,
-            "risk": tool.effective_risk.value,
-            "pattern": rec.pattern,
-            "required_params": tool.required_params,
-            "rules": [r.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-                      for r in rec.rules],
-        })
+        tools.append(
+            {
+                "name": tool.name,
+                "url": pages.tool_url(server.slug, tool.name),
+                "summary": tool.one_line,
+                "category": tool.category.value,
+                "risk": tool.effective_risk.value,
+                "pattern": rec.pattern,
+                "required_params": tool.required_params,
+                "rules": [
+                    r.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+                    for r in rec.rules
+                ],
+            }
+        )
     return {
         "slug": server.slug,
         "name": server.name,
@@ -135,9 +139,13 @@ def catalogue_entry(server: Server) -> dict[str, Any]:
         "policy_url": pages.policy_url(server.slug),
         "repository": server.repository,
         "homepage": server.homepage,
-        "run": {"package_manager": server.run.package_manager, "package": server.run.package,
-                "version": server.run.version, "transport": server.run.transport,
-                "command": server.run.command()},
+        "run": {
+            "package_manager": server.run.package_manager,
+            "package": server.run.package,
+            "version": server.run.version,
+            "transport": server.run.transport,
+            "command": server.run.command(),
+        },
         "tool_count": len(server.tools),
         "tools": tools,
     }
@@ -165,7 +173,7 @@ def _server_cache_path(cache_dir: Path, slug: str) -> Path:
 
 def load_cached_server(cache_dir: Path, slug: str, file_hash: str) -> Server:
     with _server_cache_path(cache_dir, slug).open("rb") as handle:
-        stored_hash, server = pickle.load(handle)  # noqa: S301 - our own cache, written by this module
+        stored_hash, server = pickle.load(handle)
     if stored_hash != file_hash:
         raise RuntimeError(f"parse cache for {slug} is stale; rebuild with a clean cache")
     assert isinstance(server, Server)
@@ -212,10 +220,18 @@ def load_catalog(
 ) -> Catalog:
     """Load and validate every registry file; raise RegistryError listing every problem."""
     if not registry.is_dir():
-        raise RegistryError([
-            RegistryProblem(registry, LocatedError("", "registry directory not found",
-                                                   "pass --registry pointing at a folder of <slug>.yaml files"))
-        ])
+        raise RegistryError(
+            [
+                RegistryProblem(
+                    registry,
+                    LocatedError(
+                        "",
+                        "registry directory not found",
+                        "pass --registry pointing at a folder of <slug>.yaml files",
+                    ),
+                )
+            ]
+        )
     cache_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = code_fingerprint()
     index = _read_index(cache_dir, fingerprint)
@@ -225,8 +241,12 @@ def load_catalog(
     for path in files:
         cached = index.get(path.name)
         stat = path.stat()
-        if cached is not None and cached.stat_key == (stat.st_size, stat.st_mtime_ns) and cached.ref is not None \
-                and _server_cache_path(cache_dir, cached.ref.slug).exists():
+        if (
+            cached is not None
+            and cached.stat_key == (stat.st_size, stat.st_mtime_ns)
+            and cached.ref is not None
+            and _server_cache_path(cache_dir, cached.ref.slug).exists()
+        ):
             results[path.name] = cached
         else:
             stale.append(path)
@@ -234,7 +254,9 @@ def load_catalog(
         progress(len(results))
     for parsed in _parse_all(stale, cache_dir, workers, progress):
         results[parsed.file_name] = parsed
-    problems = [RegistryProblem(registry / name, err) for name in sorted(results) for err in results[name].errors]
+    problems = [
+        RegistryProblem(registry / name, err) for name in sorted(results) for err in results[name].errors
+    ]
     if problems:
         raise RegistryError(problems)
     _write_index(cache_dir, fingerprint, results)
@@ -252,7 +274,7 @@ def _parse_all(
                 progress(1)
         return
     batch = 16
-    chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
+    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for parsed_batch in pool.map(_parse_batch, chunks, [cache_dir] * len(chunks)):
             yield from parsed_batch
@@ -263,7 +285,7 @@ def _parse_all(
 def _read_index(cache_dir: Path, fingerprint: str) -> dict[str, _Parsed]:
     try:
         with (cache_dir / INDEX_NAME).open("rb") as handle:
-            stored = pickle.load(handle)  # noqa: S301 - our own cache
+            stored = pickle.load(handle)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return {}
     if not isinstance(stored, dict) or stored.get("fingerprint") != fingerprint:
@@ -275,5 +297,7 @@ def _read_index(cache_dir: Path, fingerprint: str) -> dict[str, _Parsed]:
 def _write_index(cache_dir: Path, fingerprint: str, entries: dict[str, _Parsed]) -> None:
     tmp = cache_dir / f"{INDEX_NAME}.{os.getpid()}.tmp"
     with tmp.open("wb") as handle:
-        pickle.dump({"fingerprint": fingerprint, "entries": entries}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(
+            {"fingerprint": fingerprint, "entries": entries}, handle, protocol=pickle.HIGHEST_PROTOCOL
+        )
     os.replace(tmp, cache_dir / INDEX_NAME)

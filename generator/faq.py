@@ -23,35 +23,35 @@ class QA:
 
 USAGE: dict[Category, str] = {
     Category.READ: "Agents call {tool} to look things up: it reads from {server} and changes nothing. "
-                   "Expect it early in a task, often many times in a row, while the agent gathers context.",
+    "Expect it early in a task, often many times in a row, while the agent gathers context.",
     Category.WRITE: "Agents call {tool} to change something in {server} on the user's behalf. "
-                    "It usually follows a few reads, once the agent has decided what to change.",
+    "It usually follows a few reads, once the agent has decided what to change.",
     Category.EXECUTE: "Agents call {tool} to start or control work in {server}: runs, jobs or deployments "
-                      "that use real compute. It tends to come at the end of a task, or in a retry loop "
-                      "when something fails.",
+    "that use real compute. It tends to come at the end of a task, or in a retry loop "
+    "when something fails.",
     Category.DESTRUCTIVE: "Agents reach for {tool} when a task seems to call for removing or irreversibly "
-                          "changing something in {server}, for example while cleaning up after a failure.",
+    "changing something in {server}, for example while cleaning up after a failure.",
     Category.FINANCIAL: "Agents call {tool} when a task involves money in {server}: charges, payments, "
-                        "refunds or transfers.",
+    "refunds or transfers.",
 }
 
 WHY: dict[Category, str] = {
     Category.READ: "{tool} only reads, so the risk is low. It can still return sensitive data or run up API "
-                   "quotas in a loop; the recommended policy allows it and records every call, and you can "
-                   "add a rate limit if quotas matter.",
+    "quotas in a loop; the recommended policy allows it and records every call, and you can "
+    "add a rate limit if quotas matter.",
     Category.WRITE: "{tool} changes state in {server}. One call is usually harmless; a confused agent in a "
-                    "loop can make hundreds of changes a minute. The recommended policy allows it at "
-                    "{max} calls per {window} seconds, which no interactive session needs to exceed.",
+    "loop can make hundreds of changes a minute. The recommended policy allows it at "
+    "{max} calls per {window} seconds, which no interactive session needs to exceed.",
     Category.EXECUTE: "{tool} starts or stops real work in {server}. A retry loop can launch jobs or cancel "
-                      "the wrong ones faster than anyone can react. The recommended policy allows {max} "
-                      "calls per {window} seconds and refuses calls that omit a required argument, so the "
-                      "agent cannot act on a default it did not choose.",
+    "the wrong ones faster than anyone can react. The recommended policy allows {max} "
+    "calls per {window} seconds and refuses calls that omit a required argument, so the "
+    "agent cannot act on a default it did not choose.",
     Category.DESTRUCTIVE: "{tool} can destroy data or resources in {server}, and an undo may not exist. The "
-                          "recommended policy blocks it outright; a person can run it, or you can allow it "
-                          "explicitly once you have decided when an agent may.",
+    "recommended policy blocks it outright; a person can run it, or you can allow it "
+    "explicitly once you have decided when an agent may.",
     Category.FINANCIAL: "{tool} moves money through {server}. Mistakes cost real money and may not be "
-                        "reversible, so the recommended policy blocks it; allow it explicitly, with limits, "
-                        "only if an agent must handle payments.",
+    "reversible, so the recommended policy blocks it; allow it explicitly, with limits, "
+    "only if an agent must handle payments.",
 }
 
 RISK_TEXT: dict[Risk, str] = {
@@ -147,34 +147,56 @@ def enforce_answer(tool: Tool, server: Server, rec: Recommendation, file_name: s
 
 def tool_faq(tool: Tool, server: Server, rec: Recommendation, file_name: str) -> list[QA]:
     return [
-        QA(f"What does the {tool.name} tool do?",
-           f"{tool.one_line} It is a {rec.category.value} tool of the {server.name} MCP server."),
+        QA(
+            f"What does the {tool.name} tool do?",
+            f"{tool.one_line} It is {_article(rec.category.value)} {rec.category.value} tool of the "
+            f"{server.name} MCP server.",
+        ),
         QA(f"How do I enforce a policy on {tool.name}?", enforce_answer(tool, server, rec, file_name)),
-        QA(f"What is the risk level of {tool.name}?",
-           f"{rec.risk.value.capitalize()}. It is classified as a {rec.category.value} tool, and its risk is "
-           f"{RISK_TEXT[rec.risk]}. The recommended pattern is: {rec.pattern}."),
+        QA(
+            f"What is the risk level of {tool.name}?",
+            f"{rec.risk.value.capitalize()}. It is classified as {_article(rec.category.value)} "
+            f"{rec.category.value} tool, and its risk is "
+            f"{RISK_TEXT[rec.risk]}. The recommended pattern is: {rec.pattern}.",
+        ),
         QA(f"Can {tool.name} be rate-limited?", rate_limit_answer(tool, rec)),
         QA(f"How do I block {tool.name} completely?", block_answer(tool, rec)),
-        QA(f"Which MCP server provides {tool.name}?",
-           f"The {server.name} MCP server ({server.run.package_manager} package {server.run.package}, "
-           f"version {server.run.version}), which has {len(server.tools)} "
-           f"tool{'s' if len(server.tools) != 1 else ''}."),
+        QA(
+            f"Which MCP server provides {tool.name}?",
+            f"The {server.name} MCP server ({server.run.package_manager} package {server.run.package}, "
+            f"version {server.run.version}), which has {len(server.tools)} "
+            f"tool{'s' if len(server.tools) != 1 else ''}.",
+        ),
     ]
 
 
 def server_faq(server: Server, file_name: str, denied: int, limited: int) -> list[QA]:
     return [
-        QA(f"How do I put a policy on the {server.name} MCP server?",
-           f"Download {file_name}, check it with intercept validate -c {file_name}, and start the server with "
-           f"intercept run -c {file_name} -- followed by the server's command. Every tool call then passes "
-           "through Intercept's policy checks before it reaches the server."),
-        QA(f"What does the recommended {server.name} policy block?",
-           f"It denies {denied} of {len(server.tools)} tools outright (the destructive and financial ones) "
-           f"and rate-limits {limited} more (writes and executions). Reads are allowed."),
-        QA("Is this the same policy that intercept scaffold prints?",
-           f"Yes. intercept scaffold {server.slug} prints this file byte for byte; both come from the same "
-           "recommendation code."),
-        QA("What happens to tools the policy does not list?",
-           "The file sets default: allow, so a tool the server adds later is allowed until you list it. Set "
-           "default: deny to refuse every tool the policy does not name."),
+        QA(
+            f"How do I put a policy on the {server.name} MCP server?",
+            f"Download {file_name}, check it with intercept validate -c {file_name}, and start the server "
+            "with "
+            f"intercept run -c {file_name} -- followed by the server's command. Every tool call then "
+            "passes "
+            "through Intercept's policy checks before it reaches the server.",
+        ),
+        QA(
+            f"What does the recommended {server.name} policy block?",
+            f"It denies {denied} of {len(server.tools)} tools outright (the destructive and financial ones) "
+            f"and rate-limits {limited} more (writes and executions). Reads are allowed.",
+        ),
+        QA(
+            "Is this the same policy that intercept scaffold prints?",
+            f"Yes. intercept scaffold {server.slug} prints this file byte for byte; both come from the same "
+            "recommendation code.",
+        ),
+        QA(
+            "What happens to tools the policy does not list?",
+            "The file sets default: allow, so a tool the server adds later is allowed until you list it. Set "
+            "default: deny to refuse every tool the policy does not name.",
+        ),
     ]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -23,8 +23,11 @@ def faq_page(items: Sequence[QA]) -> dict[str, Any]:
     return {
         "@type": "FAQPage",
         "mainEntity": [
-            {"@type": "Question", "name": qa.question,
-             "acceptedAnswer": {"@type": "Answer", "text": qa.answer}}
+            {
+                "@type": "Question",
+                "name": qa.question,
+                "acceptedAnswer": {"@type": "Answer", "text": qa.answer},
+            }
             for qa in items
         ],
     }

@@ -32,13 +32,13 @@ class Writer:
     previous: dict[str, str] | None = None
     written: int = 0
     files: dict[str, str] = field(default_factory=dict)
-    bytes: int = 0
+    size: int = 0
     _dirs: set[Path] = field(default_factory=set)
 
     def write(self, rel: str, data: bytes) -> None:
         digest = content_hash(data)
         self.files[rel] = digest
-        self.bytes += len(data)
+        self.size += len(data)
         target = self.root / rel
         if self.previous is not None and self.previous.get(rel) == digest and target.is_file():
             return
@@ -71,10 +71,18 @@ class Manifest:
     """Browse page path to the key of the items it lists."""
 
     def dump(self) -> str:
-        return json.dumps({
-            "format": MANIFEST_FORMAT, "out": self.out, "settings": self.settings, "state": self.state,
-            "files": self.files, "units": self.units, "pages": self.pages,
-        }, separators=(",", ":"))
+        return json.dumps(
+            {
+                "format": MANIFEST_FORMAT,
+                "out": self.out,
+                "settings": self.settings,
+                "state": self.state,
+                "files": self.files,
+                "units": self.units,
+                "pages": self.pages,
+            },
+            separators=(",", ":"),
+        )
 
 
 def read_manifest(cache_dir: Path, out: Path, settings: str) -> Manifest | None:
@@ -85,10 +93,15 @@ def read_manifest(cache_dir: Path, out: Path, settings: str) -> Manifest | None:
         return None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         return None
-    if data.get("out") != str(out.resolve()) or data.get("settings") != settings or data.get("state") != "complete":
+    if (
+        data.get("out") != str(out.resolve())
+        or data.get("settings") != settings
+        or data.get("state") != "complete"
+    ):
         return None
-    manifest = Manifest(data["out"], data["settings"], data["state"], data["files"], data["units"],
-                        data.get("pages", {}))
+    manifest = Manifest(
+        data["out"], data["settings"], data["state"], data["files"], data["units"], data.get("pages", {})
+    )
     index = out / "index.html"
     try:
         if content_hash(index.read_bytes()) != manifest.files.get("index.html"):

@@ -19,11 +19,22 @@ def run_pagefind(site: Path, in_place: bool = True) -> None:
     output = target if in_place else site.parent / f".{site.name}.pagefind-{os.getpid()}"
     if output.exists():
         shutil.rmtree(output)
-    command = [sys.executable, "-m", "pagefind", "--site", str(site), "--output-path", str(output), "--silent"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+    command = [
+        sys.executable,
+        "-m",
+        "pagefind",
+        "--site",
+        str(site),
+        "--output-path",
+        str(output),
+        "--silent",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         shutil.rmtree(output, ignore_errors=True)
-        raise SearchIndexError(f"pagefind failed ({result.returncode}): {(result.stderr or result.stdout).strip()}")
+        raise SearchIndexError(
+            f"pagefind failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
+        )
     if not in_place:
         old = site.parent / f".{site.name}.pagefind-old-{os.getpid()}"
         if target.exists():

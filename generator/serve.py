@@ -37,7 +37,7 @@ def watch_and_rebuild(
         except RegistryError as exc:
             report("registry is invalid; still serving the previous build:\n" + exc.render())
             continue
-        except Exception as exc:  # noqa: BLE001 - a dev server reports and keeps serving
+        except Exception as exc:
             report(f"build failed; still serving the previous build: {exc}")
             continue
         report(result.summary())

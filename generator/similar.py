@@ -83,7 +83,9 @@ def _rank(
         posting = postings[word]
         weight = idf[word]
         if len(posting) <= COMMON_WORD_POSTINGS or _tool_total(scores, groups) < 2 * SIMILAR_LIMIT:
-            for other in posting[: max(COMMON_WORD_POSTINGS, 1)] if len(posting) > COMMON_WORD_POSTINGS else posting:
+            for other in (
+                posting[: max(COMMON_WORD_POSTINGS, 1)] if len(posting) > COMMON_WORD_POSTINGS else posting
+            ):
                 scores[other] = scores.get(other, 0.0) + weight
         else:
             for other in scores:
@@ -109,5 +111,7 @@ def _tool_total(scores: dict[GroupKey, float], groups: dict[GroupKey, list[ToolR
 def _fingerprint(tools: tuple[ToolRef, ...]) -> str:
     digest = hashlib.blake2b(digest_size=12)
     for tool in tools:
-        digest.update(f"{tool.slug}\0{tool.name}\0{tool.server_name}\0{tool.risk.value}\0{tool.one_line}\n".encode())
+        digest.update(
+            f"{tool.slug}\0{tool.name}\0{tool.server_name}\0{tool.risk.value}\0{tool.one_line}\n".encode()
+        )
     return digest.hexdigest()

@@ -80,16 +80,26 @@ class BuildResult:
     def summary(self) -> str:
         search = f", search index {self.search_seconds:.1f} s" if self.search_seconds is not None else ""
         what = "site size" if self.mode == "full" else "rendered"
-        return (f"{self.mode} build: {self.pages:,} pages ({self.tool_pages:,} tool pages) in {self.seconds:.2f} s, "
-                f"{self.written:,} files written, {self.deleted:,} removed, {what} {self.bytes / 1e6:.1f} MB{search}")
+        return (
+            f"{self.mode} build: {self.pages:,} pages ({self.tool_pages:,} tool pages) in "
+            f"{self.seconds:.2f} s, {self.written:,} files written, {self.deleted:,} removed, "
+            f"{what} {self.bytes / 1e6:.1f} MB{search}"
+        )
 
 
 def normalise_base_url(url: str) -> tuple[str, str]:
     """(absolute base without trailing slash, path prefix for links)."""
     parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment \
-            or any(ch in url for ch in "\"'<> \\`"):
-        raise BuildSettingsError(f"--base-url {url!r} must be an http(s) URL such as https://tools.example.com")
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or any(ch in url for ch in "\"'<> \\`")
+    ):
+        raise BuildSettingsError(
+            f"--base-url {url!r} must be an http(s) URL such as https://tools.example.com"
+        )
     path = parts.path.rstrip("/")
     return f"{parts.scheme}://{parts.netloc}{path}", path
 
@@ -105,7 +115,16 @@ def settings_key(options: BuildOptions, templates: Path, absolute: str) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for part in (code_fingerprint(), _templates_fingerprint(templates), absolute, str(options.search)):
         digest.update(part.encode() + b"\0")
-    for name in ("views.py", "site.py", "render.py", "faq.py", "similar.py", "pages.py", "jsonld.py", "sitemap.py"):
+    for name in (
+        "views.py",
+        "site.py",
+        "render.py",
+        "faq.py",
+        "similar.py",
+        "pages.py",
+        "jsonld.py",
+        "sitemap.py",
+    ):
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
 
@@ -130,7 +149,7 @@ def _render_unit_job(slug: str) -> tuple[str, dict[str, str], int, int]:
     writer = Writer(_ROOT, _PREVIOUS)
     for rel, data in views.render_unit(_CTX, slug):
         writer.write(rel, data)
-    return slug, writer.files, writer.written, writer.bytes
+    return slug, writer.files, writer.written, writer.size
 
 
 def _render_units(slugs: list[str], workers: int) -> Iterator[tuple[str, dict[str, str], int, int]]:
@@ -158,15 +177,20 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
             progress(phase, advance, total)
 
     file_total = len(list(options.registry.glob("*.yaml"))) if options.registry.is_dir() else 0
-    catalog: Catalog = load_catalog(options.registry, cache, options.workers,
-                                    lambda n: tick("Loading registry", n, file_total))
+    catalog: Catalog = load_catalog(
+        options.registry, cache, options.workers, lambda n: tick("Loading registry", n, file_total)
+    )
     phases["load"] = time.perf_counter() - started
 
     mark = time.perf_counter()
     settings = settings_key(options, templates, absolute)
     similar = build_similar_index(catalog.tools())
-    ctx = views.SiteContext(make_environment(templates), catalog, similar, absolute, base_path, options.search)
-    previous = read_manifest(cache, options.out, settings) if options.incremental and options.out.is_dir() else None
+    ctx = views.SiteContext(
+        make_environment(templates), catalog, similar, absolute, base_path, options.search
+    )
+    previous = (
+        read_manifest(cache, options.out, settings) if options.incremental and options.out.is_dir() else None
+    )
     keys = {s.slug: unit_key(ctx, settings, s.slug) for s in catalog.servers}
     phases["plan"] = time.perf_counter() - mark
 
@@ -178,8 +202,9 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         mode, root = "incremental", options.out
         todo = [slug for slug, key in keys.items() if previous.units.get(slug, [None])[0] != key]
         prev_files = previous.files
-        write_manifest(cache, Manifest(previous.out, settings, "writing", previous.files, previous.units,
-                                       previous.pages))
+        write_manifest(
+            cache, Manifest(previous.out, settings, "writing", previous.files, previous.units, previous.pages)
+        )
     try:
         mark = time.perf_counter()
         _CTX, _ROOT, _PREVIOUS = ctx, root, prev_files
@@ -199,15 +224,21 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
             files.update(unit_files)
             written += unit_written
             size += unit_bytes
-            tick("Rendering pages", len(catalog.server(slug).tools) + 1, catalog.tool_count + len(catalog.servers))
+            tick(
+                "Rendering pages",
+                len(catalog.server(slug).tools) + 1,
+                catalog.tool_count + len(catalog.servers),
+            )
         phases["units"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
         site_writer = Writer(root, prev_files)
-        page_keys = _write_site_pages(ctx, site_writer, previous.pages if previous else {}, files if previous else None)
+        page_keys = _write_site_pages(
+            ctx, site_writer, previous.pages if previous else {}, files if previous else None
+        )
         files.update(site_writer.files)
         written += site_writer.written
-        size += site_writer.bytes
+        size += site_writer.size
         phases["site pages"] = time.perf_counter() - mark
         deleted = 0
         if previous is not None:
@@ -234,12 +265,27 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
     write_manifest(cache, Manifest(str(options.out.resolve()), settings, "complete", files, units, page_keys))
     page_count = sum(1 for rel in files if rel.endswith(".html"))
     tool_pages = catalog.tool_count
-    return BuildResult(mode, page_count, tool_pages, len(files), written, deleted, size,
-                       time.perf_counter() - started, catalog.parsed, len(todo), search_seconds, phases)
+    return BuildResult(
+        mode,
+        page_count,
+        tool_pages,
+        len(files),
+        written,
+        deleted,
+        size,
+        time.perf_counter() - started,
+        catalog.parsed,
+        len(todo),
+        search_seconds,
+        phases,
+    )
 
 
 def _write_site_pages(
-    ctx: views.SiteContext, writer: Writer, previous_keys: dict[str, str], previous_files: dict[str, str] | None
+    ctx: views.SiteContext,
+    writer: Writer,
+    previous_keys: dict[str, str],
+    previous_files: dict[str, str] | None,
 ) -> dict[str, str]:
     """Home, indexes, browse pages, sitemap, robots, 404, llms.txt, registry.json, assets."""
     page_keys: dict[str, str] = {}
@@ -248,15 +294,32 @@ def _write_site_pages(
     write("servers/index.html", views.servers_page(ctx))
     write("categories/index.html", views.index_page(ctx, "category"))
     write("risk/index.html", views.index_page(ctx, "risk"))
-    write("search/index.html", views.simple_page(ctx, "search.html", pages.search_url(), "Search",
-                                                 "Search every MCP tool, server and policy."))
-    write(pages.output_path(pages.policy_reference_url()),
-          views.simple_page(ctx, "policy-language.html", pages.policy_reference_url(), "Policy language",
-                            "The rules Intercept policies use: allow, deny, rate limits and argument checks."))
+    write(
+        "search/index.html",
+        views.simple_page(
+            ctx, "search.html", pages.search_url(), "Search", "Search every MCP tool, server and policy."
+        ),
+    )
+    write(
+        pages.output_path(pages.policy_reference_url()),
+        views.simple_page(
+            ctx,
+            "policy-language.html",
+            pages.policy_reference_url(),
+            "Policy language",
+            "The rules Intercept policies use: allow, deny, rate limits and argument checks.",
+        ),
+    )
     write("404.html", views.not_found_page(ctx))
     sitemap_urls: list[tuple[str, str | None]] = [
-        (ctx.absolute + p, None) for p in ("/", pages.servers_url(), pages.categories_url(), pages.risks_url(),
-                                           pages.policy_reference_url())
+        (ctx.absolute + p, None)
+        for p in (
+            "/",
+            pages.servers_url(),
+            pages.categories_url(),
+            pages.risks_url(),
+            pages.policy_reference_url(),
+        )
     ]
     for listing in views.listings(ctx.catalog):
         for number in range(1, listing.pages + 1):

@@ -10,8 +10,10 @@ SITEMAP_MAX_URLS = 50_000
 
 
 def _urlset(entries: Sequence[tuple[str, str | None]]) -> str:
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
     for loc, lastmod in entries:
         mod = f"<lastmod>{escape(lastmod)}</lastmod>" if lastmod else ""
         lines.append(f"<url><loc>{escape(loc)}</loc>{mod}</url>")
@@ -24,11 +26,13 @@ def sitemap_files(entries: Sequence[tuple[str, str | None]], absolute: str) -> d
     if len(entries) <= SITEMAP_MAX_URLS:
         return {"sitemap.xml": _urlset(entries)}
     files: dict[str, str] = {}
-    index = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    index = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
     for number, start in enumerate(range(0, len(entries), SITEMAP_MAX_URLS), start=1):
         name = f"sitemaps/sitemap-{number}.xml"
-        files[name] = _urlset(entries[start:start + SITEMAP_MAX_URLS])
+        files[name] = _urlset(entries[start : start + SITEMAP_MAX_URLS])
         index.append(f"<sitemap><loc>{escape(absolute)}/{name}</loc></sitemap>")
     index.append("</sitemapindex>")
     files["sitemap.xml"] = "\n".join(index) + "\n"

@@ -22,7 +22,14 @@ from generator.jsonld import breadcrumb_list, faq_page, graph
 from generator.policyfile import policy_file_name, render_policy_file, tool_snippet
 from generator.recommend import EXECUTE_LIMIT, PATTERNS, WRITE_LIMIT, Recommendation, recommend
 from generator.registry import CATEGORY_ORDER, RISK_ORDER, Category, Risk, Server, Tool
-from generator.render import highlight_code, highlight_snippet, highlight_yaml_document, json_ld, markdown_html, safe_link
+from generator.render import (
+    highlight_code,
+    highlight_snippet,
+    highlight_yaml_document,
+    json_ld,
+    markdown_html,
+    safe_link,
+)
 from generator.similar import SimilarIndex
 
 SITE_NAME = "Intercept MCP Tool Reference"
@@ -60,8 +67,15 @@ class SiteContext:
     def link(self, path: str) -> str:
         return self.base_path + path
 
-    def page(self, path: str, title: str, description: str, crumbs: Sequence[tuple[str, str]],
-             *extra_ld: dict[str, Any], og_type: str = "website") -> dict[str, Any]:
+    def page(
+        self,
+        path: str,
+        title: str,
+        description: str,
+        crumbs: Sequence[tuple[str, str]],
+        *extra_ld: dict[str, Any],
+        og_type: str = "website",
+    ) -> dict[str, Any]:
         ld = graph(breadcrumb_list(crumbs, self.absolute), *extra_ld)
         return {
             "path": path,
@@ -131,13 +145,15 @@ def parameters(tool: Tool) -> list[dict[str, Any]]:
         if "default" in spec:
             notes.append("default: " + _value_text(spec["default"]))
         description = spec.get("description")
-        rows.append({
-            "name": str(name),
-            "type": schema_type(spec),
-            "required": name in required,
-            "description": _clip(description, 600) if isinstance(description, str) else "",
-            "notes": "; ".join(notes),
-        })
+        rows.append(
+            {
+                "name": str(name),
+                "type": schema_type(spec),
+                "required": name in required,
+                "description": _clip(description, 600) if isinstance(description, str) else "",
+                "notes": "; ".join(notes),
+            }
+        )
     rows.sort(key=lambda r: (not r["required"], r["name"]))
     return rows
 
@@ -156,17 +172,21 @@ def tool_items(ctx: SiteContext, refs: Iterable[ToolRef], show_server: bool = Tr
             url = escape(ctx.link(pages.tool_url(ref.slug, ref.name)))
             where = ""
             if show_server:
-                where = (f' <span class="muted">on <a href="{escape(ctx.link(pages.server_url(ref.slug)))}">'
-                         f"{escape(ref.server_name)}</a></span>")
-            item = (f'  <li>\n    <a class="tool-name" href="{url}"><code>{escape(ref.name)}</code></a>\n'
-                    f'    <span class="badge risk-{ref.risk.value}">{ref.risk.value} risk</span>{where}\n'
-                    f"    <p>{escape(ref.one_line)}</p>\n  </li>\n")
+                where = (
+                    f' <span class="muted">on <a href="{escape(ctx.link(pages.server_url(ref.slug)))}">'
+                    f"{escape(ref.server_name)}</a></span>"
+                )
+            item = (
+                f'  <li>\n    <a class="tool-name" href="{url}"><code>{escape(ref.name)}</code></a>\n'
+                f'    <span class="badge risk-{ref.risk.value}">{ref.risk.value} risk</span>{where}\n'
+                f"    <p>{escape(ref.one_line)}</p>\n  </li>\n"
+            )
             if len(cache) >= ITEM_CACHE_LIMIT:
                 cache.clear()
             cache[key] = item
         parts.append(item)
     parts.append("</ul>\n")
-    return Markup("".join(parts))  # noqa: S704 - every value above is escaped
+    return Markup("".join(parts))
 
 
 def _more_tools(server_ref: ServerRef, tool: Tool) -> list[ToolRef]:
@@ -184,16 +204,28 @@ def tool_page(ctx: SiteContext, server: Server, server_ref: ServerRef, tool: Too
     file_name = policy_file_name(server)
     path = pages.tool_url(server.slug, tool.name)
     faq = tool_faq(tool, server, rec, file_name)
-    crumbs = [("Home", "/"), ("Servers", pages.servers_url()), (server.name, pages.server_url(server.slug)),
-              (tool.name, path)]
+    crumbs = [
+        ("Home", "/"),
+        ("Servers", pages.servers_url()),
+        (server.name, pages.server_url(server.slug)),
+        (tool.name, path),
+    ]
     snippet = tool_snippet(tool)
-    page = ctx.page(path, f"{tool.name}: {server.name} MCP tool policy", f"{tool.one_line} Part of the "
-                    f"{server.name} MCP server. Risk: {rec.risk.value}. Recommended policy: {rec.pattern}.",
-                    crumbs, faq_page(faq), og_type="article")
+    page = ctx.page(
+        path,
+        f"{tool.name}: {server.name} MCP tool policy",
+        f"{tool.one_line} Part of the "
+        f"{server.name} MCP server. Risk: {rec.risk.value}. Recommended policy: {rec.pattern}.",
+        crumbs,
+        faq_page(faq),
+        og_type="article",
+    )
     more = _more_tools(server_ref, tool)
     similar = ctx.similar.for_tool(server.slug, tool.name, tool.category)
-    evidence = [{"signal": e.signal, "category": e.category.value, "weight": f"{e.weight:g}", "detail": e.detail}
-                for e in tool.evidence]
+    evidence = [
+        {"signal": e.signal, "category": e.category.value, "weight": f"{e.weight:g}", "detail": e.detail}
+        for e in tool.evidence
+    ]
     return ctx.render(
         "tool.html",
         page=page,
@@ -244,7 +276,13 @@ def mcp_config(server: Server, file_name: str) -> str:
     if server.run.transport == "stdio":
         args = ["run", "-c", f"policies/{file_name}", "--", *server.run.command()]
     else:
-        args = ["run", "-c", f"policies/{file_name}", "--upstream", server.run.url or "https://<server-url>/mcp"]
+        args = [
+            "run",
+            "-c",
+            f"policies/{file_name}",
+            "--upstream",
+            server.run.url or "https://<server-url>/mcp",
+        ]
     entry: dict[str, Any] = {"command": "intercept", "args": args}
     if server.run.env:
         entry["env"] = dict(sorted(server.run.env.items()))
@@ -260,9 +298,14 @@ def server_page(ctx: SiteContext, server: Server, server_ref: ServerRef, policy_
     faq = server_faq(server, file_name, denied, limited)
     crumbs = [("Home", "/"), ("Servers", pages.servers_url()), (server.name, path)]
     summary = server_ref.summary or f"The {server.name} MCP server."
-    page = ctx.page(path, f"{server.name} MCP server: {len(server.tools)} tools and a recommended policy",
-                    f"{summary} {_plural(len(server.tools), 'tool')}, by category and risk, with the "
-                    "recommended Intercept policy.", crumbs, faq_page(faq))
+    page = ctx.page(
+        path,
+        f"{server.name} MCP server: {len(server.tools)} tools and a recommended policy",
+        f"{summary} {_plural(len(server.tools), 'tool')}, by category and risk, with the "
+        "recommended Intercept policy.",
+        crumbs,
+        faq_page(faq),
+    )
     total = len(server.tools)
     cat_counts = {c.value: n for c, n in server_ref.category_counts.items()}
     risk_counts = {r.value: n for r, n in server_ref.risk_counts.items()}
@@ -270,8 +313,14 @@ def server_page(ctx: SiteContext, server: Server, server_ref: ServerRef, policy_
     for category in CATEGORY_ORDER:
         members = [t for t in server_ref.tools if t.category is category]
         if members:
-            groups.append({"category": category.value, "pattern": PATTERNS[category],
-                           "count": len(members), "tools": tool_items(ctx, members, show_server=False)})
+            groups.append(
+                {
+                    "category": category.value,
+                    "pattern": PATTERNS[category],
+                    "count": len(members),
+                    "tools": tool_items(ctx, members, show_server=False),
+                }
+            )
     command = shlex.join(server.run.command())
     config = mcp_config(server, file_name)
     return ctx.render(
@@ -346,13 +395,14 @@ def listings(catalog: Catalog) -> list[Listing]:
     for tool in tools:
         by_cat[tool.category].append(tool)
         by_risk[tool.risk].append(tool)
-    return [Listing("category", c, by_cat[c]) for c in CATEGORY_ORDER] + \
-        [Listing("risk", r, by_risk[r]) for r in RISK_ORDER]
+    return [Listing("category", c, by_cat[c]) for c in CATEGORY_ORDER] + [
+        Listing("risk", r, by_risk[r]) for r in RISK_ORDER
+    ]
 
 
 def listing_items(listing: Listing, number: int) -> list[ToolRef]:
     start = (number - 1) * pages.PAGE_SIZE
-    return listing.tools[start:start + pages.PAGE_SIZE]
+    return listing.tools[start : start + pages.PAGE_SIZE]
 
 
 def listing_page(ctx: SiteContext, listing: Listing, number: int) -> bytes:
@@ -360,25 +410,40 @@ def listing_page(ctx: SiteContext, listing: Listing, number: int) -> bytes:
     is_cat = isinstance(listing.value, Category)
     label = f"{value.capitalize()} tools" if is_cat else f"{value.capitalize()}-risk tools"
     path = listing.url(number)
-    parent = (("Categories", pages.categories_url()) if is_cat else ("Risk levels", pages.risks_url()))
+    parent = ("Categories", pages.categories_url()) if is_cat else ("Risk levels", pages.risks_url())
     crumbs = [("Home", "/"), parent, (label, listing.url())]
     if number > 1:
         crumbs.append((f"Page {number}", path))
-    blurb = CATEGORY_BLURB[listing.value] if isinstance(listing.value, Category) else RISK_BLURB[listing.value]
+    blurb = (
+        CATEGORY_BLURB[listing.value] if isinstance(listing.value, Category) else RISK_BLURB[listing.value]
+    )
     if isinstance(listing.value, Category):
         patterns = [PATTERNS[listing.value]]
     else:
         patterns = sorted({PATTERNS[t.category] for t in listing.tools})
     title = label + (f", page {number} of {listing.pages}" if number > 1 else "")
-    page = ctx.page(path, f"{title}: MCP tool reference", f"{_plural(len(listing.tools), 'MCP tool')}. {blurb}",
-                    crumbs)
+    page = ctx.page(
+        path, f"{title}: MCP tool reference", f"{_plural(len(listing.tools), 'MCP tool')}. {blurb}", crumbs
+    )
     prev_url = ctx.link(listing.url(number - 1)) if number > 1 else None
     next_url = ctx.link(listing.url(number + 1)) if number < listing.pages else None
     return ctx.render(
-        "listing.html", page=page, heading=title, label=label, blurb=blurb, kind=listing.kind, value=value,
-        count=len(listing.tools), patterns=patterns, tools=tool_items(ctx, listing_items(listing, number)),
-        number=number, pages=listing.pages, prev_url=prev_url, next_url=next_url,
-        first_url=ctx.link(listing.url()), reference_url=ctx.link(pages.policy_reference_url()),
+        "listing.html",
+        page=page,
+        heading=title,
+        label=label,
+        blurb=blurb,
+        kind=listing.kind,
+        value=value,
+        count=len(listing.tools),
+        patterns=patterns,
+        tools=tool_items(ctx, listing_items(listing, number)),
+        number=number,
+        pages=listing.pages,
+        prev_url=prev_url,
+        next_url=next_url,
+        first_url=ctx.link(listing.url()),
+        reference_url=ctx.link(pages.policy_reference_url()),
     )
 
 
@@ -394,8 +459,16 @@ def _distribution(catalog: Catalog) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def _server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str, Any]]:
-    return [{"name": s.name, "url": ctx.link(pages.server_url(s.slug)), "summary": s.summary,
-             "tools": len(s.tools), "slug": s.slug} for s in servers]
+    return [
+        {
+            "name": s.name,
+            "url": ctx.link(pages.server_url(s.slug)),
+            "summary": s.summary,
+            "tools": len(s.tools),
+            "slug": s.slug,
+        }
+        for s in servers
+    ]
 
 
 HOME_SERVER_LIMIT = 60
@@ -405,26 +478,41 @@ def home_page(ctx: SiteContext) -> bytes:
     catalog = ctx.catalog
     cats, risks = _distribution(catalog)
     total = catalog.tool_count
-    page = ctx.page("/", f"{SITE_NAME}: tools, risks and policies for MCP servers",
-                    f"{_plural(total, 'tool')} from {_plural(len(catalog.servers), 'MCP server')}, each with its "
-                    "risk level and a recommended policy that Intercept enforces.", [("Home", "/")])
+    page = ctx.page(
+        "/",
+        f"{SITE_NAME}: tools, risks and policies for MCP servers",
+        f"{_plural(total, 'tool')} from {_plural(len(catalog.servers), 'MCP server')}, each with its "
+        "risk level and a recommended policy that Intercept enforces.",
+        [("Home", "/")],
+    )
     biggest = sorted(catalog.servers, key=lambda s: (-len(s.tools), s.slug))[:HOME_SERVER_LIMIT]
     return ctx.render(
-        "home.html", page=page, total=total, server_count=len(catalog.servers),
+        "home.html",
+        page=page,
+        total=total,
+        server_count=len(catalog.servers),
         servers=_server_rows(ctx, sorted(biggest, key=lambda s: s.name.lower())),
         all_servers=len(catalog.servers) <= HOME_SERVER_LIMIT,
-        cats=cats, risks=risks, cat_bar=bar_segments(cats, total), risk_bar=bar_segments(risks, total),
+        cats=cats,
+        risks=risks,
+        cat_bar=bar_segments(cats, total),
+        risk_bar=bar_segments(risks, total),
         category_urls={c.value: ctx.link(pages.category_url(c)) for c in CATEGORY_ORDER},
         risk_urls={r.value: ctx.link(pages.risk_url(r)) for r in RISK_ORDER},
         patterns={c.value: PATTERNS[c] for c in CATEGORY_ORDER},
-        servers_url=ctx.link(pages.servers_url()), search_url=ctx.link(pages.search_url()),
+        servers_url=ctx.link(pages.servers_url()),
+        search_url=ctx.link(pages.search_url()),
     )
 
 
 def servers_page(ctx: SiteContext) -> bytes:
     servers = sorted(ctx.catalog.servers, key=lambda s: (s.name.lower(), s.slug))
-    page = ctx.page(pages.servers_url(), "All MCP servers", f"{_plural(len(servers), 'MCP server')} with their "
-                    "tools and recommended policies.", [("Home", "/"), ("Servers", pages.servers_url())])
+    page = ctx.page(
+        pages.servers_url(),
+        "All MCP servers",
+        f"{_plural(len(servers), 'MCP server')} with their tools and recommended policies.",
+        [("Home", "/"), ("Servers", pages.servers_url())],
+    )
     return ctx.render("servers.html", page=page, servers=_server_rows(ctx, servers))
 
 
@@ -432,14 +520,34 @@ def index_page(ctx: SiteContext, kind: str) -> bytes:
     cats, risks = _distribution(ctx.catalog)
     if kind == "category":
         path, title = pages.categories_url(), "Tool categories"
-        rows = [{"name": c.value, "count": cats[c.value], "blurb": CATEGORY_BLURB[c], "pattern": PATTERNS[c],
-                 "url": ctx.link(pages.category_url(c))} for c in CATEGORY_ORDER]
+        rows = [
+            {
+                "name": c.value,
+                "count": cats[c.value],
+                "blurb": CATEGORY_BLURB[c],
+                "pattern": PATTERNS[c],
+                "url": ctx.link(pages.category_url(c)),
+            }
+            for c in CATEGORY_ORDER
+        ]
     else:
         path, title = pages.risks_url(), "Risk levels"
-        rows = [{"name": r.value, "count": risks[r.value], "blurb": RISK_BLURB[r], "pattern": "",
-                 "url": ctx.link(pages.risk_url(r))} for r in RISK_ORDER]
-    page = ctx.page(path, title, f"MCP tools by {'category' if kind == 'category' else 'risk level'}.",
-                    [("Home", "/"), (title, path)])
+        rows = [
+            {
+                "name": r.value,
+                "count": risks[r.value],
+                "blurb": RISK_BLURB[r],
+                "pattern": "",
+                "url": ctx.link(pages.risk_url(r)),
+            }
+            for r in RISK_ORDER
+        ]
+    page = ctx.page(
+        path,
+        title,
+        f"MCP tools by {'category' if kind == 'category' else 'risk level'}.",
+        [("Home", "/"), (title, path)],
+    )
     return ctx.render("index.html", page=page, heading=title, rows=rows, kind=kind)
 
 
@@ -459,8 +567,9 @@ def llms_txt(ctx: SiteContext) -> str:
     lines = [
         f"# {SITE_NAME}",
         "",
-        f"> Reference pages for {catalog.tool_count:,} tools of {len(catalog.servers):,} MCP servers: what each "
-        "tool does, its category and risk, and the recommended Intercept policy (YAML) that `intercept run` "
+        f"> Reference pages for {catalog.tool_count:,} tools of {len(catalog.servers):,} MCP servers: "
+        "what each tool does, its category and risk, and the recommended Intercept policy (YAML) that "
+        "`intercept run` "
         "enforces.",
         "",
         "## Machine-readable",
@@ -474,8 +583,10 @@ def llms_txt(ctx: SiteContext) -> str:
     ]
     for server in catalog.servers:
         summary = f": {_clip(server.summary, 160)}" if server.summary else ""
-        lines.append(f"- [{_md_text(server.name)}]({ctx.absolute}{pages.server_url(server.slug)}){_md_text(summary)} "
-                     f"({len(server.tools)} tools; policy: {ctx.absolute}{pages.policy_url(server.slug)})")
+        lines.append(
+            f"- [{_md_text(server.name)}]({ctx.absolute}{pages.server_url(server.slug)}){_md_text(summary)} "
+            f"({len(server.tools)} tools; policy: {ctx.absolute}{pages.policy_url(server.slug)})"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -484,8 +595,15 @@ def _md_text(text: str) -> str:
 
 
 def registry_json_chunks(catalog: Catalog, absolute: str) -> Iterable[str]:
-    yield ('{"format":1,"site":' + json.dumps(absolute) + ',"tool_count":' + str(catalog.tool_count)
-           + ',"server_count":' + str(len(catalog.servers)) + ',"servers":[')
+    yield (
+        '{"format":1,"site":'
+        + json.dumps(absolute)
+        + ',"tool_count":'
+        + str(catalog.tool_count)
+        + ',"server_count":'
+        + str(len(catalog.servers))
+        + ',"servers":['
+    )
     for i, server in enumerate(catalog.servers):
         yield ("," if i else "") + server.catalogue_json
     yield "]}\n"

@@ -12,19 +12,33 @@ EXIT_USAGE = 2
 PROGRESS_MIN_TOOLS = 2000
 
 
-def _options(registry: Path | None, out: Path, base_url: str, search: bool, workers: int,
-             cache_dir: Path | None, full: bool) -> object:
+def _options(
+    registry: Path | None,
+    out: Path,
+    base_url: str,
+    search: bool,
+    workers: int,
+    cache_dir: Path | None,
+    full: bool,
+) -> object:
     from generator.resources import registry_dir, templates_dir
     from generator.site import BuildOptions
 
-    return BuildOptions(registry=registry or registry_dir(), out=out, base_url=base_url, search=search,
-                        workers=max(1, workers), cache_dir=cache_dir, templates=templates_dir(),
-                        incremental=not full)
+    return BuildOptions(
+        registry=registry or registry_dir(),
+        out=out,
+        base_url=base_url,
+        search=search,
+        workers=max(1, workers),
+        cache_dir=cache_dir,
+        templates=templates_dir(),
+        incremental=not full,
+    )
 
 
 def _run_build(options: object) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from generator.registry import RegistryError
     from generator.search import SearchIndexError
@@ -32,9 +46,16 @@ def _run_build(options: object) -> None:
 
     assert isinstance(options, BuildOptions)
     console = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=True, disable=not console.is_terminal)
-    tasks: dict[str, int] = {}
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    tasks: dict[str, TaskID] = {}
 
     def on_progress(phase: str, advance: int, total: int) -> None:
         if total and total < PROGRESS_MIN_TOOLS:
@@ -47,8 +68,11 @@ def _run_build(options: object) -> None:
         with progress:
             result = build_site(options, on_progress)
     except RegistryError as exc:
-        click.echo(f"registry is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}); "
-                   f"the previous site in {options.out} is untouched:", err=True)
+        click.echo(
+            f"registry is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}); "
+            f"the previous site in {options.out} is untouched:",
+            err=True,
+        )
         click.echo(exc.render(), err=True)
         sys.exit(EXIT_INVALID)
     except BuildSettingsError as exc:
@@ -63,41 +87,78 @@ def _run_build(options: object) -> None:
     click.echo(result.summary())
 
 
-_registry_opt = click.option("--registry", type=click.Path(path_type=Path, file_okay=False),
-                             help="Registry folder of <slug>.yaml files (default: the shipped registry).")
-_search_opt = click.option("--search/--no-search", default=True, show_default=True,
-                           help="Build the Pagefind search index.")
-_workers_opt = click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
-                            help="Processes that render pages in parallel.")
-_cache_opt = click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
-                          help="Parse cache and build manifest (default: .<out>.cache beside the output).")
+_registry_opt = click.option(
+    "--registry",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Registry folder of <slug>.yaml files (default: the shipped registry).",
+)
+_search_opt = click.option(
+    "--search/--no-search", default=True, show_default=True, help="Build the Pagefind search index."
+)
+_workers_opt = click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Processes that render pages in parallel.",
+)
+_cache_opt = click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Parse cache and build manifest (default: .<out>.cache beside the output).",
+)
 
 
 @click.command()
 @_registry_opt
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("site"), show_default=True,
-              help="Output folder; replaced whole on a full build.")
-@click.option("--base-url", default="https://example.com", show_default=True,
-              help="Public URL of the site, for canonical links, the sitemap and JSON-LD.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("site"),
+    show_default=True,
+    help="Output folder; replaced whole on a full build.",
+)
+@click.option(
+    "--base-url",
+    default="https://example.com",
+    show_default=True,
+    help="Public URL of the site, for canonical links, the sitemap and JSON-LD.",
+)
 @_search_opt
 @_workers_opt
 @_cache_opt
 @click.option("--full", is_flag=True, help="Ignore the previous build and render every page.")
-def build(registry: Path | None, out: Path, base_url: str, search: bool, workers: int, cache_dir: Path | None,
-          full: bool) -> None:
+def build(
+    registry: Path | None,
+    out: Path,
+    base_url: str,
+    search: bool,
+    workers: int,
+    cache_dir: Path | None,
+    full: bool,
+) -> None:
     """Render the tool reference site from the registry."""
     _run_build(_options(registry, out, base_url, search, workers, cache_dir, full))
 
 
 @click.command()
 @_registry_opt
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port on 127.0.0.1.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("site"), show_default=True,
-              help="Output folder.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port on 127.0.0.1."
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("site"),
+    show_default=True,
+    help="Output folder.",
+)
 @_search_opt
 @_workers_opt
 @_cache_opt
-def serve(registry: Path | None, port: int, out: Path, search: bool, workers: int, cache_dir: Path | None) -> None:
+def serve(
+    registry: Path | None, port: int, out: Path, search: bool, workers: int, cache_dir: Path | None
+) -> None:
     """Build the site, serve it on 127.0.0.1, and rebuild when registry or template files change."""
     from generator.registry import RegistryError
     from generator.serve import serve as run_server

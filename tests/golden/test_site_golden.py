@@ -21,4 +21,6 @@ def test_site_matches_the_golden_tree(tmp_path: Path) -> None:
     built, golden = _tree(out), _tree(GOLDEN)
     assert sorted(built) == sorted(golden), "files differ; run python -m tests.golden.update_site and review"
     changed = [name for name in built if built[name] != golden[name]]
-    assert changed == [], f"{len(changed)} files differ, e.g. {changed[:5]}; run python -m tests.golden.update_site"
+    assert changed == [], (
+        f"{len(changed)} files differ, e.g. {changed[:5]}; run python -m tests.golden.update_site"
+    )

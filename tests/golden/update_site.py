@@ -17,8 +17,18 @@ BASE_URL = "https://example.com"
 
 def build_golden(out: Path) -> None:
     with tempfile.TemporaryDirectory() as cache:
-        build_site(BuildOptions(registry=REGISTRY, out=out, base_url=BASE_URL, search=False, workers=1,
-                                cache_dir=Path(cache), templates=templates_dir(), incremental=False))
+        build_site(
+            BuildOptions(
+                registry=REGISTRY,
+                out=out,
+                base_url=BASE_URL,
+                search=False,
+                workers=1,
+                cache_dir=Path(cache),
+                templates=templates_dir(),
+                incremental=False,
+            )
+        )
 
 
 def main() -> None:

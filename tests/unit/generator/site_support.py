@@ -18,15 +18,25 @@ BASE_URL = "https://example.com"
 
 
 def build(registry: Path, out: Path, search: bool = False, **kwargs: Any) -> BuildResult:
-    options = BuildOptions(registry=registry, out=out, base_url=kwargs.pop("base_url", BASE_URL), search=search,
-                           workers=kwargs.pop("workers", 1), templates=templates_dir(),
-                           cache_dir=kwargs.pop("cache_dir", out.parent / f".{out.name}.cache"), **kwargs)
+    options = BuildOptions(
+        registry=registry,
+        out=out,
+        base_url=kwargs.pop("base_url", BASE_URL),
+        search=search,
+        workers=kwargs.pop("workers", 1),
+        templates=templates_dir(),
+        cache_dir=kwargs.pop("cache_dir", out.parent / f".{out.name}.cache"),
+        **kwargs,
+    )
     return build_site(options)
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @dataclass

@@ -66,8 +66,14 @@ def test_tool_pages_have_every_section_in_order(site: Path, registry: Registry) 
             assert f"See the full {server.name} policy for all {len(server.tools)} tools" in text
             assert f"View all {len(server.tools)} tools" in text
             assert f"{server.slug}.yaml" in text
-            for question in ("What does the", "How do I enforce a policy on", "What is the risk level of",
-                             "be rate-limited?", "How do I block", "Which MCP server provides"):
+            for question in (
+                "What does the",
+                "How do I enforce a policy on",
+                "What is the risk level of",
+                "be rate-limited?",
+                "How do I block",
+                "Which MCP server provides",
+            ):
                 assert question in text, (path, question)
             for param in tool.required_params:
                 assert param in text
@@ -80,7 +86,7 @@ def _snippet_text(path: Path) -> str:
     inner = html[start:end]
     while "<span" in inner:
         a = inner.index("<span")
-        inner = inner[:a] + inner[inner.index(">", a) + 1:]
+        inner = inner[:a] + inner[inner.index(">", a) + 1 :]
     return unescape(inner.replace("</span>", ""))
 
 
@@ -121,7 +127,11 @@ def test_no_broken_internal_links_or_anchors(site: Path) -> None:
                 continue
             assert link.startswith(("/", "#")), f"{page}: unexpected link {link!r}"
             target_path, _, anchor = link.partition("#")
-            target = page if not target_path else site / (target_path[1:] + ("index.html" if target_path.endswith("/") else ""))
+            target = (
+                page
+                if not target_path
+                else site / (target_path[1:] + ("index.html" if target_path.endswith("/") else ""))
+            )
             assert target.is_file(), f"{page}: broken link {link}"
             if anchor:
                 assert anchor in ids.get(target, parse_page(target).ids), f"{page}: missing anchor {link}"
@@ -129,7 +139,9 @@ def test_no_broken_internal_links_or_anchors(site: Path) -> None:
     assert checked > 500
 
 
-def test_json_ld_parses_with_breadcrumbs_everywhere_and_faq_on_tool_pages(site: Path, registry: Registry) -> None:
+def test_json_ld_parses_with_breadcrumbs_everywhere_and_faq_on_tool_pages(
+    site: Path, registry: Registry
+) -> None:
     for page in _html_files(site):
         blocks = json_ld_blocks(page)
         assert len(blocks) == 1, page
@@ -159,13 +171,17 @@ def test_sitemap_is_valid_and_lists_every_page(site: Path) -> None:
             continue
         expected.add(BASE_URL + "/" + rel.removesuffix("index.html"))
     assert set(locs) == expected
-    assert (site / "robots.txt").read_text() == f"User-agent: *\nAllow: /\n\nSitemap: {BASE_URL}/sitemap.xml\n"
+    assert (
+        site / "robots.txt"
+    ).read_text() == f"User-agent: *\nAllow: /\n\nSitemap: {BASE_URL}/sitemap.xml\n"
 
 
 def test_every_page_has_canonical_meta_and_one_h1_without_skipped_levels(site: Path) -> None:
     for page in _html_files(site):
         parsed = parse_page(page)
-        metas = {(a.get("property") or a.get("name")): a.get("content") for tag, a in parsed.attrs if tag == "meta"}
+        metas = {
+            (a.get("property") or a.get("name")): a.get("content") for tag, a in parsed.attrs if tag == "meta"
+        }
         for key in ("description", "og:title", "og:description", "og:type", "twitter:card", "twitter:title"):
             assert metas.get(key), (page, key)
         canonical = [a["href"] for tag, a in parsed.attrs if tag == "link" and a.get("rel") == "canonical"]
@@ -187,8 +203,10 @@ def test_registry_json_has_every_tool_with_its_recommended_rules(site: Path, reg
         assert entry == json.loads(json.dumps(catalogue_entry(server)))
         by_name = {t["name"]: t for t in entry["tools"]}
         for tool in server.tools:
-            rules = [r.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-                     for r in recommend(tool).rules]
+            rules = [
+                r.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+                for r in recommend(tool).rules
+            ]
             assert by_name[tool.name]["rules"] == rules
             assert by_name[tool.name]["category"] == tool.category.value
             assert by_name[tool.name]["risk"] == tool.effective_risk.value
@@ -204,17 +222,40 @@ def test_server_page_has_counts_policy_and_client_config(site: Path, registry: R
     text = " ".join(" ".join(parsed.text).split())
     assert "<svg" in _page(site, pages.server_url("acme-jobs")).read_text()
     assert "intercept scaffold acme-jobs" in text
-    assert parsed.h2[:4] == ["Tools by category and risk", "All 5 tools", "How to run the server", "Recommended policy"]
+    assert parsed.h2[:4] == [
+        "Tools by category and risk",
+        "All 5 tools",
+        "How to run the server",
+        "Recommended policy",
+    ]
     html = _page(site, pages.server_url("acme-jobs")).read_text()
     start = html.index('<code id="client-config-json">') + len('<code id="client-config-json">')
-    config_text = unescape("".join(part.split(">", 1)[-1] for part in html[start:html.index("</code>", start)].split("<")))
+    config_text = unescape(
+        "".join(part.split(">", 1)[-1] for part in html[start : html.index("</code>", start)].split("<"))
+    )
     config = json.loads(config_text)
     entry = config["mcpServers"]["acme-jobs"]
     assert entry["command"] == "intercept"
     assert entry["args"][:4] == ["run", "-c", "policies/acme-jobs.yaml", "--"]
     assert entry["args"][4:] == server.run.command()
-    remote = json.loads(unescape("".join(part.split(">", 1)[-1] for part in (lambda h: h[h.index('<code id="client-config-json">') + 30:h.index("</code>", h.index('<code id="client-config-json">'))])(_page(site, pages.server_url("docs-search")).read_text()).split("<"))))
-    assert remote["mcpServers"]["docs-search"]["args"][-2:] == ["--upstream", "https://docs-search.example/mcp"]
+    remote = json.loads(
+        unescape(
+            "".join(
+                part.split(">", 1)[-1]
+                for part in (
+                    lambda h: h[
+                        h.index('<code id="client-config-json">') + 30 : h.index(
+                            "</code>", h.index('<code id="client-config-json">')
+                        )
+                    ]
+                )(_page(site, pages.server_url("docs-search")).read_text()).split("<")
+            )
+        )
+    )
+    assert remote["mcpServers"]["docs-search"]["args"][-2:] == [
+        "--upstream",
+        "https://docs-search.example/mcp",
+    ]
 
 
 def test_why_this_category_is_shown_when_there_is_a_reason(site: Path) -> None:
@@ -235,7 +276,9 @@ def test_registry_error_leaves_previous_site_untouched(tmp_path: Path) -> None:
     out = tmp_path / "site"
     build(registry, out)
     before = tree_hashes(out)
-    (registry / "paybox.yaml").write_text((registry / "paybox.yaml").read_text().replace("category: read", "category: reed", 1))
+    (registry / "paybox.yaml").write_text(
+        (registry / "paybox.yaml").read_text().replace("category: read", "category: reed", 1)
+    )
     (registry / "zz-broken.yaml").write_text("slug: zz-broken\nname: [unclosed\n")
     with pytest.raises(RegistryError) as caught:
         build(registry, out)
@@ -252,12 +295,16 @@ def test_incremental_rebuild_renders_one_server_and_matches_a_full_build(tmp_pat
     first = build(registry, out)
     assert first.mode == "full"
     text = (registry / "paybox.yaml").read_text()
-    (registry / "paybox.yaml").write_text(text.replace("PayBox payments API as MCP tools.", "PayBox payments, as MCP tools."))
+    (registry / "paybox.yaml").write_text(
+        text.replace("PayBox payments API as MCP tools.", "PayBox payments, as MCP tools.")
+    )
     second = build(registry, out)
     assert second.mode == "incremental"
     assert second.rendered_units == 1
     assert 0 < second.written < 12
-    assert "PayBox payments, as MCP tools." in (out / pages.output_path(pages.server_url("paybox"))).read_text()
+    assert (
+        "PayBox payments, as MCP tools." in (out / pages.output_path(pages.server_url("paybox"))).read_text()
+    )
     (registry / "docs-search.yaml").unlink()
     third = build(registry, out)
     assert third.mode == "incremental" and third.deleted >= 3
@@ -277,12 +324,33 @@ def test_base_url_with_a_path_prefixes_every_link(tmp_path: Path) -> None:
 
 def test_cli_build_reports_a_summary_and_rejects_a_bad_base_url(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(main, ["build", "--registry", str(SMALL_REGISTRY), "--out", str(tmp_path / "site"),
-                                  "--no-search", "--workers", "1"])
+    result = runner.invoke(
+        main,
+        [
+            "build",
+            "--registry",
+            str(SMALL_REGISTRY),
+            "--out",
+            str(tmp_path / "site"),
+            "--no-search",
+            "--workers",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "15 tool pages" in result.output and " s" in result.output and "MB" in result.output
-    bad = runner.invoke(main, ["build", "--registry", str(SMALL_REGISTRY), "--out", str(tmp_path / "x"),
-                               "--base-url", "javascript:alert(1)"])
+    bad = runner.invoke(
+        main,
+        [
+            "build",
+            "--registry",
+            str(SMALL_REGISTRY),
+            "--out",
+            str(tmp_path / "x"),
+            "--base-url",
+            "javascript:alert(1)",
+        ],
+    )
     assert bad.exit_code == 2 and "base-url" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "x").exists()
     broken = tmp_path / "reg"

@@ -22,7 +22,9 @@ def _tool(slug: str, name: str) -> tuple[Server, Tool]:
     return server, tool
 
 
-async def _admitted_in_a_row(policy_text: str, tool: Tool, arguments: dict[str, object], calls: int) -> list[bool]:
+async def _admitted_in_a_row(
+    policy_text: str, tool: Tool, arguments: dict[str, object], calls: int
+) -> list[bool]:
     engine = Engine(load_policy_text(policy_text))
     store = MemoryStore()
     schemas = {tool.name: ToolSchema.learn(tool.input_schema)}
@@ -68,8 +70,10 @@ async def test_rate_limit_example_for_a_read_tool_is_true() -> None:
     server, tool = _tool("acme-jobs", "list_runs")
     answer = _answer(server, tool, "Can ")
     assert f"max: {EXAMPLE_LIMIT_MAX} and window: {EXAMPLE_LIMIT_WINDOW}" in answer
-    text = (f"tools:\n  {tool.name}:\n    rules:\n      - action: allow\n        rate_limit:\n"
-            f"          max: {EXAMPLE_LIMIT_MAX}\n          window: {EXAMPLE_LIMIT_WINDOW}\n")
+    text = (
+        f"tools:\n  {tool.name}:\n    rules:\n      - action: allow\n        rate_limit:\n"
+        f"          max: {EXAMPLE_LIMIT_MAX}\n          window: {EXAMPLE_LIMIT_WINDOW}\n"
+    )
     admitted = await _admitted_in_a_row(text, tool, {}, EXAMPLE_LIMIT_MAX + 1)
     assert admitted == [True] * EXAMPLE_LIMIT_MAX + [False]
 

@@ -17,39 +17,56 @@ PATH_NAMES = ["..", ".", ".hidden", "..foo", "a..b", "index.html", "-dash"]
 
 def _hostile_registry(directory: Path) -> Path:
     directory.mkdir()
-    tools = [{
-        "name": "evil_tool",
-        "title": XSS,
-        "summary": "Summary " + XSS,
-        "description": (f"Hi {XSS} [click](javascript:alert(3)) [data](data:text/html;base64,PHNjcmlwdD4=) "
-                        "[vb](vbscript:msgbox) <a href=\"javascript:alert(4)\">raw</a> ![img](https://evil.example/t.png) "
-                        "[ok](https://good.example/path?a=1&b=2) [rel](/servers/../../etc/passwd)\n\n"
-                        "<script>alert(5)</script>\n\n# Heading injection\n\n<style>body{display:none}</style>"),
-        "category": "write",
-        "category_reason": XSS,
-        "input_schema": {
-            "type": "object",
-            "properties": {
-                XSS: {"type": "string", "description": XSS, "enum": [XSS], "default": XSS},
-                "</script>": {"type": ["string", XSS]},
+    tools = [
+        {
+            "name": "evil_tool",
+            "title": XSS,
+            "summary": "Summary " + XSS,
+            "description": (
+                f"Hi {XSS} [click](javascript:alert(3)) [data](data:text/html;base64,PHNjcmlwdD4=) "
+                '[vb](vbscript:msgbox) <a href="javascript:alert(4)">raw</a> '
+                "![img](https://evil.example/t.png) "
+                "[ok](https://good.example/path?a=1&b=2) [rel](/servers/../../etc/passwd)\n\n"
+                "<script>alert(5)</script>\n\n# Heading injection\n\n<style>body{display:none}</style>"
+            ),
+            "category": "write",
+            "category_reason": XSS,
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    XSS: {"type": "string", "description": XSS, "enum": [XSS], "default": XSS},
+                    "</script>": {"type": ["string", XSS]},
+                },
+                "required": [XSS],
             },
-            "required": [XSS],
-        },
-        "annotations": {XSS: XSS, "title": "</script><script>alert(6)</script>"},
-    }]
-    tools += [{"name": name, "description": f"Tool named {name}. {XSS}", "category": "read"} for name in PATH_NAMES]
+            "annotations": {XSS: XSS, "title": "</script><script>alert(6)</script>"},
+        }
+    ]
+    tools += [
+        {"name": name, "description": f"Tool named {name}. {XSS}", "category": "read"} for name in PATH_NAMES
+    ]
     server = {
         "slug": "evil",
         "name": 'Evil " onmouseover="alert(7) </title><script>alert(8)</script>',
         "description": f"Server {XSS} [x](javascript:alert(9))",
         "tags": [XSS],
-        "run": {"package_manager": "npm", "package": "evil-pkg", "version": "1.0.0",
-                "args": [XSS, "; rm -rf /"], "env": {"TOKEN": XSS}},
+        "run": {
+            "package_manager": "npm",
+            "package": "evil-pkg",
+            "version": "1.0.0",
+            "args": [XSS, "; rm -rf /"],
+            "env": {"TOKEN": XSS},
+        },
         "provenance": {"method": "manual", "obtained_at": "2026-01-01T00:00:00Z", "notes": XSS},
         "tools": tools,
     }
-    other = {**server, "slug": "victim", "name": "Victim", "description": "Fine.",
-             "tools": [{"name": "update_thing", "description": "Update " + XSS, "category": "write"}]}
+    other = {
+        **server,
+        "slug": "victim",
+        "name": "Victim",
+        "description": "Fine.",
+        "tools": [{"name": "update_thing", "description": "Update " + XSS, "category": "write"}],
+    }
     for doc in (server, other):
         (directory / f"{doc['slug']}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), "utf-8")
     return directory
@@ -74,8 +91,11 @@ def test_no_injected_markup_anywhere(hostile_site: Path) -> None:
     for page in pages_:
         parsed = parse_page(page)
         scripts = [(tag, a) for tag, a in parsed.attrs if tag == "script"]
-        assert all(a.get("src", "").endswith(("/assets/theme.js", "/assets/site.js")) or
-                   a.get("type") == "application/ld+json" for _, a in scripts), page
+        assert all(
+            a.get("src", "").endswith(("/assets/theme.js", "/assets/site.js"))
+            or a.get("type") == "application/ld+json"
+            for _, a in scripts
+        ), page
         assert parsed.scripts == [], page
         for tag, attrs in parsed.attrs:
             assert tag not in {"img", "style", "iframe", "object"}, (page, tag)
@@ -106,8 +126,16 @@ def test_path_like_tool_names_stay_inside_their_server_folder(hostile_site: Path
         assert target.is_file(), name
         assert target.parent.parent == tools_dir, name
         assert not target.parent.name.startswith(".") or target.parent.name.startswith("~"), name
-    assert {p.name for p in tools_dir.iterdir()} == {"evil_tool", "~~", "~", "~hidden", "~~foo", "a..b",
-                                                    "index.html", "-dash"}
+    assert {p.name for p in tools_dir.iterdir()} == {
+        "evil_tool",
+        "~~",
+        "~",
+        "~hidden",
+        "~~foo",
+        "a..b",
+        "index.html",
+        "-dash",
+    }
     every_file = {p.resolve() for p in hostile_site.rglob("*")}
     assert all(str(p).startswith(str(hostile_site.resolve()) + "/") for p in every_file)
 

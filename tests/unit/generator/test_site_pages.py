@@ -24,8 +24,9 @@ def test_urls_are_clean_and_stable() -> None:
     assert output_path("/servers/x/tools/files.read/") == "servers/x/tools/files.read/index.html"
 
 
-@pytest.mark.parametrize(("name", "segment"), [("..", "~~"), (".", "~"), (".env", "~env"), ("a..b", "a..b"),
-                                               ("x.", "x.")])
+@pytest.mark.parametrize(
+    ("name", "segment"), [("..", "~~"), (".", "~"), (".env", "~env"), ("a..b", "a..b"), ("x.", "x.")]
+)
 def test_leading_dots_never_form_a_relative_path(name: str, segment: str) -> None:
     assert tool_segment(name) == segment
     assert output_path(tool_url("s", name)).split("/")[3] == segment

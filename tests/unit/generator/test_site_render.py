@@ -9,28 +9,62 @@ import pytest
 from generator.catalog import ToolRef
 from generator.policyfile import render_policy_file, tool_snippet
 from generator.registry import Category, Risk, Tool, load_registry
-from generator.render import highlight_code, highlight_snippet, highlight_yaml_document, json_ld, markdown_html
+from generator.render import (
+    highlight_code,
+    highlight_snippet,
+    highlight_yaml_document,
+    json_ld,
+    markdown_html,
+)
 from generator.similar import SIMILAR_LIMIT, build_similar_index, name_words
 from tests.unit.generator.site_support import SMALL_REGISTRY
 
 
-@pytest.mark.parametrize("link", ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "vbscript:x",
-                                  "/relative", "file:///etc/passwd", "mailto:a@b.c"])
+@pytest.mark.parametrize(
+    "link",
+    [
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,x",
+        "vbscript:x",
+        "/relative",
+        "file:///etc/passwd",
+        "mailto:a@b.c",
+    ],
+)
 def test_markdown_drops_every_link_that_is_not_http(link: str) -> None:
     html = str(markdown_html(f"[x]({link})"))
     assert "href" not in html
 
 
 def test_markdown_escapes_raw_html_and_keeps_http_links() -> None:
-    html = str(markdown_html('<b onclick="x">hi</b> [ok](https://example.com/a) ![i](https://example.com/i.png)'))
+    html = str(
+        markdown_html('<b onclick="x">hi</b> [ok](https://example.com/a) ![i](https://example.com/i.png)')
+    )
     assert "<b" not in html and "&lt;b onclick" in html
     assert 'href="https://example.com/a" rel="nofollow noopener noreferrer ugc"' in html
     assert "<img" not in html
 
 
 @pytest.mark.parametrize("category", list(Category))
-@pytest.mark.parametrize("name", ["cancel_run", "a", "allow", "rules", "tools", "x1", "_", "ZqxTool", "files.read",
-                                  "..", "9lives", "y", "delete-all"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cancel_run",
+        "a",
+        "allow",
+        "rules",
+        "tools",
+        "x1",
+        "_",
+        "ZqxTool",
+        "files.read",
+        "..",
+        "9lives",
+        "y",
+        "delete-all",
+    ],
+)
 def test_snippet_highlighting_equals_pygments(category: Category, name: str) -> None:
     tool = Tool(name=name, category=category, description="d")
     snippet = tool_snippet(tool)
@@ -55,8 +89,12 @@ def _ref(slug: str, name: str, category: Category = Category.EXECUTE) -> ToolRef
 
 def test_similar_tools_are_same_category_other_servers_ranked_and_capped() -> None:
     refs = [_ref(f"s{i:02d}", "cancel_run") for i in range(15)]
-    refs += [_ref("a", "cancel_build"), _ref("b", "run_task"), _ref("c", "get_run", Category.READ),
-             _ref("s00", "cancel_job")]
+    refs += [
+        _ref("a", "cancel_build"),
+        _ref("b", "run_task"),
+        _ref("c", "get_run", Category.READ),
+        _ref("s00", "cancel_job"),
+    ]
     index = build_similar_index(refs)
     similar = index.for_tool("s00", "cancel_run", Category.EXECUTE)
     assert len(similar) == SIMILAR_LIMIT
@@ -71,5 +109,7 @@ def test_similar_tools_are_same_category_other_servers_ranked_and_capped() -> No
 
 
 def test_name_words_split_snake_kebab_camel_and_dots() -> None:
-    assert name_words("cancelRun") == name_words("cancel_run") == name_words("cancel-run") == ("cancel", "run")
+    assert (
+        name_words("cancelRun") == name_words("cancel_run") == name_words("cancel-run") == ("cancel", "run")
+    )
     assert name_words("files.read") == ("files", "read")

@@ -1,0 +1,129 @@
+"""Time `intercept build` on synthetic registries and record peak memory (RSS of the whole process tree).
+
+Usage: python bench/site_build.py [--sizes 10000 100000 250000] [--search-sizes 10000] [--work DIR]
+
+For each size N: write a synthetic registry (bench/synth_registry.py), then time
+  cold:        no parse cache, no previous site, --no-search;
+  warm:        parse cache present, --full (every page rendered again), --no-search;
+  incremental: one server file changed, previous site present, --no-search;
+and, for the sizes in --search-sizes, a full build with the Pagefind index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from synth_registry import write_registry  # noqa: E402
+
+
+def _tree_rss_kb(pid: int) -> int:
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/statm") as handle:
+                pages = int(handle.read().split()[1])
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        rss[int(entry)] = pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss.get(current, 0)
+        stack.extend(children.get(current, []))
+    return total
+
+
+def run(args: list[str]) -> tuple[float, int, str]:
+    """Seconds, peak tree RSS in MB, and the summary line of one `intercept build`."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "intercept", "build", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    peak = 0
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kb(process.pid))
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    out, err = process.communicate()
+    done.set()
+    poller.join()
+    elapsed = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"build failed: {err}")
+    return elapsed, peak // 1024, out.strip().splitlines()[-1]
+
+
+def bench(size: int, work: Path, search: bool) -> None:
+    registry = work / f"registry-{size}"
+    if not registry.is_dir():
+        write_registry(size, registry)
+    out, cache = work / f"site-{size}", work / f".cache-{size}"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    common = ["--registry", str(registry), "--out", str(out), "--cache-dir", str(cache), "--workers", "2"]
+    rows = []
+    seconds, peak, line = run([*common, "--no-search"])
+    rows.append(("cold (parse + render)", seconds, peak, line))
+    seconds, peak, line = run([*common, "--no-search", "--full"])
+    rows.append(("warm parse cache, all pages", seconds, peak, line))
+    changed = sorted(registry.glob("*.yaml"))[len(list(registry.glob("*.yaml"))) // 2]
+    original = changed.read_text()
+    changed.write_text(original.replace("for benchmarks.", "for benchmarks (edited)."))
+    try:
+        seconds, peak, line = run([*common, "--no-search"])
+        rows.append(("incremental, one server changed", seconds, peak, line))
+    finally:
+        changed.write_text(original)
+    if search:
+        seconds, peak, line = run([*common, "--full"])
+        rows.append(("warm parse cache, all pages + Pagefind", seconds, peak, line))
+    for name, secs, mb, summary in rows:
+        rate = size / secs
+        print(
+            f"| {size:,} | {name} | {secs:.1f} s | {rate:,.0f} tool pages/s | {mb:,} MB | {summary} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 250_000])
+    parser.add_argument("--search-sizes", type=int, nargs="*", default=[10_000])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/intercept-site-bench"))
+    options = parser.parse_args()
+    options.work.mkdir(parents=True, exist_ok=True)
+    print("| tools | run | time | rate | peak RSS (tree) | summary |")
+    print("|---|---|---|---|---|---|")
+    for size in options.sizes:
+        bench(size, options.work, size in options.search_sizes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The built site in headless Chromium (Debian's package, driven by Playwright), served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from generator.policyfile import tool_snippet
+from generator.registry import load_registry
+from generator.serve import make_app
+from tests.conftest import free_port
+from tests.unit.generator.site_support import SMALL_REGISTRY, build
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    out = tmp_path_factory.mktemp("browser") / "site"
+    build(SMALL_REGISTRY, out, search=True, base_url=f"http://127.0.0.1:{port}")
+    server = uvicorn.Server(uvicorn.Config(make_app(out), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_tool_page_copy_search_dark_mode_without_console_errors(site_url: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    server = load_registry(SMALL_REGISTRY).by_slug("acme-jobs")
+    assert server is not None
+    tool = server.tool("cancel_run")
+    assert tool is not None
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(color_scheme="light", viewport={"width": 1200, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site_url)
+        page = context.new_page()
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+        outside: list[str] = []
+        page.on("request", lambda req: outside.append(req.url) if not req.url.startswith(site_url) else None)
+
+        page.goto(f"{site_url}/servers/acme-jobs/tools/cancel_run/")
+        assert page.locator("h1").inner_text() == "cancel_run"
+        assert "Part of the Acme Jobs MCP server" in page.locator("main").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "site-tool-page.png"), full_page=True)
+
+        page.locator('button.copy[data-copy="snippet"]').click()
+        page.wait_for_function(
+            "document.querySelector('button.copy[data-copy=snippet]').textContent === 'Copied'"
+        )
+        assert page.evaluate("navigator.clipboard.readText()") == tool_snippet(tool)
+
+        background = "getComputedStyle(document.body).backgroundColor"
+        assert page.evaluate(background) == "rgb(255, 255, 255)"
+        page.locator("#theme-toggle").click()
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        assert page.evaluate(background) == "rgb(13, 17, 23)"
+        assert page.locator("#theme-toggle").get_attribute("aria-pressed") == "true"
+        page.reload()
+        assert page.evaluate(background) == "rgb(13, 17, 23)"
+        page.screenshot(path=str(ARTIFACTS / "site-tool-page-dark.png"))
+        page.locator("#theme-toggle").click()
+        assert page.evaluate(background) == "rgb(255, 255, 255)"
+
+        page.goto(f"{site_url}/search/")
+        page.locator(".pagefind-ui__search-input").fill("cancel")
+        result = page.locator(".pagefind-ui__result-link", has_text="cancel_run").first
+        result.wait_for(timeout=15000)
+        assert result.get_attribute("href", timeout=5000).endswith("/servers/acme-jobs/tools/cancel_run/")
+        page.screenshot(path=str(ARTIFACTS / "site-search.png"))
+
+        page.goto(f"{site_url}/servers/acme-jobs/")
+        page.screenshot(path=str(ARTIFACTS / "site-server-page.png"), full_page=True)
+        page.goto(f"{site_url}/")
+        browser.close()
+    assert errors == []
+    assert outside == []
