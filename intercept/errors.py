@@ -95,7 +95,7 @@ def from_validation_error(
         elif kind == "missing":
             message = "required field is missing"
             hint = f"add '{loc[-1]}'" if loc else ""
-        elif kind == "literal_error":
+        elif kind in {"literal_error", "enum"}:
             ctx = err.get("ctx", {})
             message = f"invalid value {err.get('input')!r}"
             hint = f"use one of {ctx.get('expected', '')}"
