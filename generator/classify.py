@@ -95,10 +95,11 @@ _DESTRUCTIVE_PHRASES = re.compile(
     r"\b(?:permanently|irreversibl\w*|cannot be undone|can't be undone|can not be undone|not reversible|"
     r"(?:will|this) (?:delete|remove|destroy|erase|wipe|drop|overwrite)s?|deletes? (?:the|a|an|all|one|"
     r"every|this)|removes? (?:the|a|an|all|this) \w+ (?:from|permanently)|destroys?|wipes?|erases?|"
-    r"drops? (?:the |a )?(?:table|database|collection|index|schema))\b")
+    r"drops? (?:the |a )?(?:table|database|collection|index|schema)|crud|"
+    r"create, read, update,? (?:and |or )?delete)\b")
 
 _DESTRUCTIVE_GATE = ("permanent", "irreversib", "undone", "reversible", "delet", "remov", "destroy", "wipe",
-                     "erase", "drop", "overwrit")
+                     "erase", "drop", "overwrit", "crud")
 
 _FINANCIAL_PHRASES = re.compile(
     r"\b(?:refunds?|charges? (?:the |a )?(?:customer|card|payment)|payouts?|send(?:s|ing)? money|transfers? "
