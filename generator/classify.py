@@ -197,20 +197,22 @@ def verb_category(word: str) -> Category | None:
     return _INFLECTED.get(word)
 
 
-def _name_signals(tokens: list[str], out: list[Evidence]) -> bool:
-    first = True
+@functools.lru_cache(maxsize=65536)
+def _name_signals(name: str) -> tuple[tuple[str, ...], tuple[Evidence, ...]]:
+    """The name's tokens and verb evidence; cached because tool names repeat across servers."""
+    tokens = tuple(name_tokens(name))
+    out: list[Evidence] = []
     seen: set[str] = set()
     for token in tokens:
         category = verb_category(token)
         if category is None or token in seen:
             continue
         seen.add(token)
-        if first:
+        if not out:
             out.append(_evidence("name", category, W_NAME_VERB, f"the name starts its action with '{token}'"))
-            first = False
         else:
             out.append(_evidence("name", category, W_NAME_LATER_VERB, f"the name also contains '{token}'"))
-    return not first
+    return tokens, tuple(out)
 
 
 def _description_signals(text: str, out: list[Evidence]) -> None:
@@ -319,10 +321,9 @@ def classify(
     annotations: Mapping[str, Any] | None = None,
 ) -> Classification:
     """The category of one tool and every signal that fired, strongest first."""
-    evidence: list[Evidence] = []
-    tokens = name_tokens(name)
+    tokens, name_evidence = _name_signals(name)
+    evidence = list(name_evidence)
     text = description[:DESC_SCAN_CHARS].lower()
-    _name_signals(tokens, evidence)
     _description_signals(text, evidence)
     _schema_signals(input_schema, text, evidence)
     own_signals = len(evidence)
@@ -356,7 +357,7 @@ def _strongest_first(ev: Evidence) -> tuple[float, int]:
     return (-ev.weight, DANGER_ORDER[ev.category])
 
 
-def _money_reason(tokens: list[str], text: str, financial_score: float) -> str:
+def _money_reason(tokens: tuple[str, ...], text: str, financial_score: float) -> str:
     """Why a state-changing tool moves money, or '' if nothing says so."""
     nouns = [t for t in tokens if t in _FINANCIAL_NOUNS]
     if nouns:
@@ -367,3 +368,10 @@ def _money_reason(tokens: list[str], text: str, financial_score: float) -> str:
     if match and financial_score > 0:
         return f"money ('{match.group(0)}' in the description)"
     return ""
+
+
+def clear_caches() -> None:
+    """Forget cached name, schema-key and evidence results (for benchmarks that measure a cold start)."""
+    _name_signals.cache_clear()
+    _schema_key_kind.cache_clear()
+    _evidence.cache_clear()
