@@ -2,4 +2,5 @@
 
 from intercept.cli import main
 
-main()
+# Usage lines then read `intercept ...`, the same as the console script's.
+main(prog_name="intercept")
