@@ -22,7 +22,9 @@ def test_app_serves_pages_and_the_404_page(tmp_path: Path) -> None:
     client = TestClient(make_app(out))
     page = client.get("/servers/acme-jobs/tools/cancel_run/")
     assert page.status_code == 200 and "<h1><code>cancel_run</code></h1>" in page.text
-    assert client.get("/policies/acme-jobs.yaml").content == (out / "policies" / "acme-jobs.yaml").read_bytes()
+    assert (
+        client.get("/policies/acme-jobs.yaml").content == (out / "policies" / "acme-jobs.yaml").read_bytes()
+    )
     missing = client.get("/servers/nope/")
     assert missing.status_code == 404 and "Page not found" in missing.text
 
@@ -31,8 +33,14 @@ def test_watch_rebuilds_after_a_registry_change_and_survives_a_broken_file(tmp_p
     registry = tmp_path / "registry"
     shutil.copytree(SMALL_REGISTRY, registry)
     out = tmp_path / "site"
-    options = BuildOptions(registry=registry, out=out, base_url="http://127.0.0.1:9", search=False, workers=1,
-                           templates=templates_dir())
+    options = BuildOptions(
+        registry=registry,
+        out=out,
+        base_url="http://127.0.0.1:9",
+        search=False,
+        workers=1,
+        templates=templates_dir(),
+    )
     build(registry, out, base_url="http://127.0.0.1:9", cache_dir=options.cache)
     reports: list[str] = []
     stop = threading.Event()
@@ -44,9 +52,13 @@ def test_watch_rebuilds_after_a_registry_change_and_survives_a_broken_file(tmp_p
         _wait_for(lambda: any("registry is invalid" in r for r in reports))
         assert (out / "servers" / "paybox" / "index.html").is_file()
         (registry / "broken.yaml").unlink()
-        text = (registry / "paybox.yaml").read_text().replace("PayBox payments API", "PayBox payments HTTP API")
+        text = (
+            (registry / "paybox.yaml").read_text().replace("PayBox payments API", "PayBox payments HTTP API")
+        )
         (registry / "paybox.yaml").write_text(text)
-        _wait_for(lambda: "PayBox payments HTTP API" in (out / "servers" / "paybox" / "index.html").read_text())
+        _wait_for(
+            lambda: "PayBox payments HTTP API" in (out / "servers" / "paybox" / "index.html").read_text()
+        )
     finally:
         stop.set()
         watcher.join(timeout=10)
@@ -66,8 +78,12 @@ def _wait_for(condition: object, timeout: float = 20.0) -> None:
 def test_sitemap_becomes_an_index_past_50000_urls() -> None:
     entries = [(f"https://example.com/t/{i}/", None) for i in range(SITEMAP_MAX_URLS * 2 + 1)]
     files = sitemap_files(entries, "https://example.com")
-    assert sorted(files) == ["sitemap.xml", "sitemaps/sitemap-1.xml", "sitemaps/sitemap-2.xml",
-                             "sitemaps/sitemap-3.xml"]
+    assert sorted(files) == [
+        "sitemap.xml",
+        "sitemaps/sitemap-1.xml",
+        "sitemaps/sitemap-2.xml",
+        "sitemaps/sitemap-3.xml",
+    ]
     assert "<sitemapindex" in files["sitemap.xml"]
     assert files["sitemap.xml"].count("<sitemap>") == 3
     assert sum(f.count("<url>") for name, f in files.items() if name != "sitemap.xml") == len(entries)
