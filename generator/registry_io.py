@@ -195,7 +195,7 @@ class RegistryDiff:
 
 def _text_diff(old: str, new: str) -> list[str]:
     diff = difflib.unified_diff(_wrap(old), _wrap(new), lineterm="", n=1)
-    return [line for line in diff if not line.startswith(("---", "+++"))]
+    return [line for line in diff if not line.startswith(("---", "+++", "@@"))]
 
 
 def _wrap(text: str) -> list[str]:
