@@ -140,8 +140,12 @@ class Router:
             encoded = jsonrpc.encode(element)
             if env.kind == "request":
                 return await self._client_request(env, encoded)
-            if env.kind == "notification" and env.method == "notifications/cancelled":
-                await self._cancelled(env)
+            if env.kind == "notification":
+                if env.method == "tools/call":
+                    # A call without an id would run unanswered and uncounted: never forward it.
+                    raise MessageError(jsonrpc.INVALID_REQUEST, "tools/call must have an id")
+                if env.method == "notifications/cancelled":
+                    await self._cancelled(env)
             return encoded, None
         except MessageError as exc:
             log.warning("client message rejected: %s", exc.message)
