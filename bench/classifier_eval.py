@@ -122,12 +122,29 @@ def time_per_tool(tools: list[LabelledTool], passes: int, repeats: int = 5) -> t
     return runs[0], runs[len(runs) // 2]
 
 
+def time_synthetic(count: int) -> float:
+    """Seconds per tool to classify `count` tools of bench/synth_registry.py, from cold caches."""
+    from bench.synth_registry import TOOLS_PER_SERVER, server_doc
+
+    tools: list[dict[str, Any]] = []
+    for index in range((count + TOOLS_PER_SERVER - 1) // TOOLS_PER_SERVER):
+        tools.extend(server_doc(index, TOOLS_PER_SERVER)["tools"])  # type: ignore[arg-type]
+    tools = tools[:count]
+    clear_caches()
+    start = time.perf_counter()
+    for tool in tools:
+        classify(tool["name"], tool.get("description", ""), tool.get("input_schema"), tool.get("annotations"))
+    return (time.perf_counter() - start) / len(tools)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labels", type=Path, default=LABELS)
     parser.add_argument("--registry", type=Path, default=REGISTRY)
     parser.add_argument("--misses", action="store_true", help="List every disagreement.")
     parser.add_argument("--speed", type=int, default=0, help="Also time N passes over the set.")
+    parser.add_argument("--synth", type=int, default=0,
+                        help="Also time classifying N synthetic tools (bench/synth_registry.py).")
     args = parser.parse_args()
     tools = load_labels(args.labels, args.registry)
     report = evaluate(tools)
@@ -149,6 +166,9 @@ def main() -> None:
             best, median = time_per_tool(tools, passes)
             print(f"classify(), {label}: {best * 1e6:.1f} µs per tool best, {median * 1e6:.1f} µs median "
                   f"(5 runs over {len(tools)} tools)")
+    if args.synth:
+        print(f"classify(), {args.synth} synthetic tools, cold caches: "
+              f"{time_synthetic(args.synth) * 1e6:.1f} µs per tool")
 
 
 if __name__ == "__main__":
