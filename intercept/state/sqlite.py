@@ -17,7 +17,7 @@ import contextlib
 import os
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from intercept.state.base import CounterCheck, Refusal, Reservation, StateError, WindowKind, calendar_bucket
@@ -116,25 +116,14 @@ class SqliteStore:
             (key, window, inc),
         )
 
-    async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:
-        checks = tuple(checks)
-        token = uuid.uuid4().hex
-        if not checks:
-            return Reservation(token, checks, now)
+    @contextlib.contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken before reading; any SQLite failure becomes StateError."""
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                pending: dict[tuple[str, str, int], float] = {}
-                for index, check in enumerate(checks):
-                    cid = (check.key, check.kind, check.window_seconds)
-                    projected = self._current(check, now) + pending.get(cid, 0.0) + check.increment
-                    if not check.admits(projected):
-                        db.execute("COMMIT")  # keeps the trimming done while reading
-                        return Refusal(index, projected)
-                    pending[cid] = pending.get(cid, 0.0) + check.increment
-                for index, check in enumerate(checks):
-                    self._apply(check, now, token, index)
+                yield db
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -142,6 +131,28 @@ class SqliteStore:
                 raise
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
+
+    def _try_reserve(self, checks: tuple[CounterCheck, ...], now: float, token: str) -> Refusal | None:
+        pending: dict[tuple[str, str, int], float] = {}
+        for index, check in enumerate(checks):
+            cid = (check.key, check.kind, check.window_seconds)
+            projected = self._current(check, now) + pending.get(cid, 0.0) + check.increment
+            if not check.admits(projected):
+                return Refusal(index, projected)  # the trimming done while reading is kept
+            pending[cid] = pending.get(cid, 0.0) + check.increment
+        for index, check in enumerate(checks):
+            self._apply(check, now, token, index)
+        return None
+
+    async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:
+        checks = tuple(checks)
+        token = uuid.uuid4().hex
+        if not checks:
+            return Reservation(token, checks, now)
+        with self._immediate():
+            refusal = self._try_reserve(checks, now, token)
+        if refusal is not None:
+            return refusal
         self._pending.add(token)
         return Reservation(token, checks, now)
 
@@ -151,50 +162,30 @@ class SqliteStore:
     async def rollback(self, reservation: Reservation) -> None:
         if reservation.token not in self._pending:
             return
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for index, check in enumerate(reservation.checks):
-                    key, window, inc = check.key, check.window_seconds, check.increment
-                    if check.kind == "calendar":
-                        db.execute(
-                            "UPDATE calendar_count SET value = value - ?"
-                            " WHERE key = ? AND window = ? AND bucket = ?",
-                            (inc, key, window, calendar_bucket(reservation.at, window)),
-                        )
-                        continue
-                    gone = db.execute(
-                        "DELETE FROM sliding_entry WHERE token = ? AND idx = ? AND key = ? AND window = ?",
-                        (reservation.token, index, key, window),
-                    ).rowcount
-                    if gone:
-                        db.execute(
-                            "UPDATE sliding_total SET total = total - ? WHERE key = ? AND window = ?",
-                            (inc, key, window),
-                        )
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StateError(f"state database {self.path}: {exc}") from None
+        with self._immediate() as db:
+            for index, check in enumerate(reservation.checks):
+                key, window, inc = check.key, check.window_seconds, check.increment
+                if check.kind == "calendar":
+                    db.execute(
+                        "UPDATE calendar_count SET value = value - ?"
+                        " WHERE key = ? AND window = ? AND bucket = ?",
+                        (inc, key, window, calendar_bucket(reservation.at, window)),
+                    )
+                    continue
+                gone = db.execute(
+                    "DELETE FROM sliding_entry WHERE token = ? AND idx = ? AND key = ? AND window = ?",
+                    (reservation.token, index, key, window),
+                ).rowcount
+                if gone:
+                    db.execute(
+                        "UPDATE sliding_total SET total = total - ? WHERE key = ? AND window = ?",
+                        (inc, key, window),
+                    )
         self._pending.discard(reservation.token)
 
     async def value(self, key: str, kind: WindowKind, window_seconds: int, now: float) -> float:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = self._current(CounterCheck(key, kind, window_seconds), now)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StateError(f"state database {self.path}: {exc}") from None
-        return result
+        with self._immediate():
+            return self._current(CounterCheck(key, kind, window_seconds), now)
 
     async def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -1,0 +1,93 @@
+"""SQLite specifics: durability across restarts, exact limits across processes, failing closed."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from intercept.state import StateOptions, open_store
+from intercept.state import sqlite as sqlite_module
+from intercept.state.base import CounterCheck, Refusal, Reservation, StateError
+from intercept.state.memory import MemoryStore
+from intercept.state.sqlite import SqliteStore
+
+DAY0 = 1_764_115_200.0
+LIMIT = CounterCheck("shared", "calendar", 86400, 1.0, "lte", 60.0)
+
+
+async def test_counters_survive_a_restart(tmp_path: Path) -> None:
+    store = SqliteStore.in_directory(tmp_path)
+    for i in range(3):
+        assert isinstance(
+            await store.reserve([CounterCheck("k", "sliding", 60, 1.0, "lte", 3.0)], DAY0 + i), Reservation
+        )
+    await store.close()
+    reopened = SqliteStore.in_directory(tmp_path)
+    assert await reopened.value("k", "sliding", 60, DAY0 + 5) == 3.0
+    assert isinstance(
+        await reopened.reserve([CounterCheck("k", "sliding", 60, 1.0, "lte", 3.0)], DAY0 + 5), Refusal
+    )
+    mode = sqlite3.connect(tmp_path / "counters.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    await reopened.close()
+
+
+def _worker(directory: str, calls: int, queue: multiprocessing.Queue[int]) -> None:
+    async def go() -> int:
+        store = SqliteStore.in_directory(Path(directory))
+        admitted = 0
+        for _ in range(calls):
+            if isinstance(await store.reserve([LIMIT], DAY0 + 10), Reservation):
+                admitted += 1
+        await store.close()
+        return admitted
+
+    queue.put(asyncio.run(go()))
+
+
+def test_processes_sharing_a_database_share_the_limit_exactly(tmp_path: Path) -> None:
+    SqliteStore.in_directory(tmp_path)  # create the schema once, as the first proxy would
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[int] = context.Queue()
+    workers = [context.Process(target=_worker, args=(str(tmp_path), 40, queue)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    admitted = [queue.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sum(admitted) == 60
+
+
+async def test_a_locked_database_raises_state_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 50)
+    store = SqliteStore.in_directory(tmp_path)
+    holder = sqlite3.connect(tmp_path / "counters.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StateError, match="locked"):
+            await store.reserve([LIMIT], DAY0)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert isinstance(await store.reserve([LIMIT], DAY0), Reservation)
+    await store.close()
+
+
+def test_unopenable_database_is_a_state_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StateError, match="cannot open state database"):
+        SqliteStore.in_directory(blocker / "state")
+
+
+def test_factory_opens_each_backend_and_rejects_unknown_specs(tmp_path: Path) -> None:
+    assert isinstance(open_store(StateOptions("memory")), MemoryStore)
+    sqlite_store = open_store(StateOptions("sqlite", state_dir=tmp_path))
+    assert isinstance(sqlite_store, SqliteStore) and sqlite_store.path == tmp_path / "counters.sqlite3"
+    with pytest.raises(ValueError, match="unknown --state 'postgres'") as caught:
+        open_store(StateOptions("postgres://user:hunter2@db/x"))
+    assert "hunter2" not in str(caught.value)
