@@ -363,9 +363,7 @@ class HttpListener:
             return Response(status_code=202, headers=headers)
         accept = request.headers.get("accept", "")
         if "text/event-stream" in accept:
-            return StreamingResponse(
-                self._stream(session, exchange), media_type="text/event-stream", headers=headers
-            )
+            return await self._sse_answer(session, exchange, headers)
         return await self._json_answer(session, exchange, headers)
 
     def _header_mismatch(self, request: Request, message: Any) -> Response | None:
@@ -401,8 +399,35 @@ class HttpListener:
         self.sessions.pop(session.session_id, None)
         await session.close()
 
-    async def _stream(self, session: ListenerChannel, exchange: _Exchange) -> AsyncIterator[bytes]:
+    async def _sse_answer(
+        self, session: ListenerChannel, exchange: _Exchange, headers: dict[str, str]
+    ) -> Response:
+        """SSE; when the first message already completes the exchange (the usual call), one plain
+        response carries it, which saves the streaming machinery and a network write."""
         try:
+            first = await exchange.queue.get()
+        except BaseException:
+            session.abandon(exchange)
+            raise
+        if first is None:
+            session.abandon(exchange)
+            return _error(502, "the session ended before the request was answered", jsonrpc.UPSTREAM_ERROR)
+        if not exchange.pending:
+            # Everything for this exchange is already queued, up to its end marker.
+            events = [encode_event(first)]
+            while (item := exchange.queue.get_nowait()) is not None:
+                events.append(encode_event(item))
+            session.abandon(exchange)
+            return Response(b"".join(events), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(
+            self._stream(session, exchange, first), media_type="text/event-stream", headers=headers
+        )
+
+    async def _stream(
+        self, session: ListenerChannel, exchange: _Exchange, first: bytes
+    ) -> AsyncIterator[bytes]:
+        try:
+            yield encode_event(first)
             while (item := await exchange.queue.get()) is not None:
                 yield encode_event(item)
         finally:

@@ -1,0 +1,82 @@
+"""Added latency of `intercept run --listen --upstream` over Streamable HTTP, measured against direct calls.
+
+Starts server-everything in streamableHttp mode and one proxy in front of it, then times
+sequential `tools/call echo` requests from one keep-alive httpx client, direct and proxied,
+interleaved in rounds so both see the same machine conditions. Prints p50/p99 latency, calls
+per second, and the p50 the proxy adds.
+
+    .venv/bin/python bench/http_latency.py [--calls 2000] [--rounds 5] [--node PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.http_support import SSE_ACCEPT, everything_http, proxy, raw_session, rpc  # noqa: E402
+
+
+async def timed_calls(client: httpx.AsyncClient, url: str, sid: str, calls: int, start_id: int) -> list[float]:
+    # As the MCP SDK clients do after initialize; server-everything is measurably slower with it.
+    headers = {**SSE_ACCEPT, "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25"}
+    samples: list[float] = []
+    for i in range(calls):
+        body = rpc("tools/call", start_id + i, name="echo", arguments={"message": "x"})
+        began = time.perf_counter()
+        response = await client.post(url, json=body, headers=headers)
+        await response.aread()
+        samples.append(time.perf_counter() - began)
+        if b"Echo: x" not in response.content:
+            raise RuntimeError(f"unexpected answer: {response.content[:200]!r}")
+    return samples
+
+
+def quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main(calls: int, rounds: int, node: str | None) -> None:
+    everything = everything_http(node)
+    policy = Path(tempfile.mkdtemp()) / "policy.yaml"
+    policy.write_text("tools:\n  '*':\n    rules:\n      - {name: everything allowed, action: allow}\n")
+    front = proxy(policy, "--state", "memory", "--no-audit", "--upstream", everything.url)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            direct_sid = await raw_session(client, everything.url)
+            proxied_sid = await raw_session(client, front.url)
+            await timed_calls(client, everything.url, direct_sid, 200, 10_000_000)  # warm-up
+            await timed_calls(client, front.url, proxied_sid, 200, 10_000_000)
+            direct: list[float] = []
+            proxied: list[float] = []
+            for r in range(rounds):
+                direct += await timed_calls(client, everything.url, direct_sid, calls // rounds, r * calls)
+                proxied += await timed_calls(client, front.url, proxied_sid, calls // rounds, r * calls)
+    finally:
+        front.stop()
+        everything.stop()
+    for name, samples in (("direct", direct), ("proxied", proxied)):
+        print(
+            f"{name:8} p50 {quantile(samples, 0.5) * 1000:.3f} ms  p99 {quantile(samples, 0.99) * 1000:.3f} ms  "
+            f"{len(samples) / sum(samples):.0f} calls/s (n={len(samples)})"
+        )
+    added = (quantile(proxied, 0.5) - quantile(direct, 0.5)) * 1000
+    print(f"added p50 {added:.3f} ms (target <= 0.3 ms); mean added {(statistics.mean(proxied) - statistics.mean(direct)) * 1000:.3f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--node", help="node binary to run server-everything with (default: npx)")
+    args = parser.parse_args()
+    asyncio.run(main(args.calls, args.rounds, args.node))
