@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -49,8 +50,9 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run(args: list[str]) -> tuple[float, int, str]:
-    """Seconds, peak tree RSS in MB, and the summary line of one `intercept build`."""
+def run(args: list[str]) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds (whole tree), peak tree RSS in MB, and the summary line of one build."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "intercept", "build", *args],
@@ -73,9 +75,11 @@ def run(args: list[str]) -> tuple[float, int, str]:
     done.set()
     poller.join()
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if process.returncode != 0:
         raise SystemExit(f"build failed: {err}")
-    return elapsed, peak // 1024, out.strip().splitlines()[-1]
+    return elapsed, cpu, peak // 1024, out.strip().splitlines()[-1]
 
 
 def bench(size: int, work: Path, search: bool) -> None:
@@ -86,17 +90,13 @@ def bench(size: int, work: Path, search: bool) -> None:
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
     common = ["--registry", str(registry), "--out", str(out), "--cache-dir", str(cache), "--workers", "2"]
-    rows = []
-    seconds, peak, line = run([*common, "--no-search"])
-    rows.append(("cold (parse + render)", seconds, peak, line))
-    seconds, peak, line = run([*common, "--no-search", "--full"])
-    rows.append(("warm parse cache, all pages", seconds, peak, line))
+    rows = [("cold (parse + render)", *run([*common, "--no-search"]))]
+    rows.append(("warm parse cache, all pages", *run([*common, "--no-search", "--full"])))
     changed = sorted(registry.glob("*.yaml"))[len(list(registry.glob("*.yaml"))) // 2]
     original = changed.read_text()
     changed.write_text(original.replace("for benchmarks.", "for benchmarks (edited)."))
     try:
-        seconds, peak, line = run([*common, "--no-search"])
-        rows.append(("incremental, one server changed", seconds, peak, line))
+        rows.append(("incremental, one server changed", *run([*common, "--no-search"])))
     finally:
         changed.write_text(original)
     if search:
@@ -119,8 +119,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/intercept-site-bench"))
     options = parser.parse_args()
     options.work.mkdir(parents=True, exist_ok=True)
-    print("| tools | run | time | rate | peak RSS (tree) | summary |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| tools | run | wall | CPU (tree) | tool pages/s, wall | tool pages/s per 2 CPU-s | peak RSS (tree) "
+        "| load avg | summary |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in options.sizes:
         bench(size, options.work, size in options.search_sizes)
 
