@@ -407,9 +407,9 @@ async def relay(router: Router, client: MessageChannel, upstream: MessageChannel
     inbound = asyncio.create_task(client_to_upstream(), name="client->upstream")
     outbound = asyncio.create_task(upstream_to_client(), name="upstream->client")
     try:
-        done, _ = await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_EXCEPTION)
-        if outbound not in done:
-            await outbound
+        done, _ = await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
+        if outbound not in done and inbound.exception() is None:
+            await outbound  # the client finished; the upstream ends once it has seen EOF
     finally:
         for task in (inbound, outbound):
             if not task.done():

@@ -1,0 +1,90 @@
+"""Audit log and `intercept status`: events written, never raw arguments, untrusted text made safe."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from intercept.audit import KEY_FILENAME, AuditLog
+from intercept.cli import main
+from intercept.status import clean, log_files, read_events, render, summarise
+
+
+def events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_events_are_jsonl_with_instance_and_no_raw_arguments(tmp_path: Path) -> None:
+    path = tmp_path / "events" / "audit.jsonl"
+    log = AuditLog(path)
+    log.startup("policy.yaml", "1 tools", "server-bin", "memory")
+    log.tool_call("charge", "allow", "", "", {"api_key": "sk_live_SECRET", "amount": 5})
+    log.tool_call("charge", "deny", "cap", "too much", {"amount": 5, "api_key": "sk_live_SECRET"})
+    log.reload(False, "policy.yaml", "bad key")
+    log.shutdown(0)
+    log.close()
+    text = path.read_text()
+    assert "sk_live_SECRET" not in text and "amount" not in text
+    records = events(path)
+    assert [r["event"] for r in records] == ["startup", "tool_call", "tool_call", "reload", "shutdown"]
+    assert len({r["instance"] for r in records}) == 1
+    call, deny = records[1], records[2]
+    assert (deny["tool"], deny["decision"], deny["rule"], deny["reason"]) == (
+        "charge",
+        "deny",
+        "cap",
+        "too much",
+    )
+    assert call["args_hmac"] == deny["args_hmac"]  # key order does not matter
+    assert stat.S_IMODE((path.parent / KEY_FILENAME).stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_argument_hash_is_keyed_per_log_directory(tmp_path: Path) -> None:
+    one, two = AuditLog(tmp_path / "a" / "x.jsonl"), AuditLog(tmp_path / "b" / "x.jsonl")
+    again = AuditLog(tmp_path / "a" / "y.jsonl")
+    args = {"pin": "1234"}
+    assert one.argument_hash(args) != two.argument_hash(args)
+    assert one.argument_hash(args) == again.argument_hash(args)
+
+
+def test_status_summarises_calls_denials_and_instances(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    first, second = AuditLog(path, "inst-one"), AuditLog(path, "inst-two")
+    first.startup("p.yaml", "", "srv", "memory")
+    second.startup("p.yaml", "", "srv", "sqlite")
+    first.tool_call("a", "allow", "", "", {})
+    first.tool_call("b", "deny", "hide", "tool is hidden by policy", {})
+    second.tool_call("c", "deny", "hide", "tool is hidden by policy", {})
+    second.tool_call("d", "deny", "limit", "rate limit", {})
+    first.shutdown(3)
+    with path.open("a") as handle:
+        handle.write("not json\n[1]\n")
+    report = summarise(read_events(log_files(tmp_path)), recent=3)
+    assert report.denials_by_rule == {"hide": 2, "limit": 1}
+    assert [e["tool"] for e in report.recent] == ["b", "c", "d"]
+    assert set(report.instances) == {"inst-one", "inst-two"}
+    assert report.instances["inst-one"].exit_status == 3 and report.instances["inst-two"].calls == 2
+    assert report.skipped_lines == 2
+    text = render(report)
+    assert "Denials by rule (3)" in text and "exited 3" in text and "2 unreadable lines skipped" in text
+
+
+def test_status_escapes_terminal_control_sequences_from_untrusted_names(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    AuditLog(path, "i").tool_call("evil\x1b[2J\x07name", "deny", "r\nule", "x", {})
+    text = render(summarise(read_events([path])))
+    assert "\x1b" not in text and "\x07" not in text and "evil\\x1b[2J\\x07name" in text
+    assert clean("a" * 500).endswith("...") and len(clean("a" * 500)) == 80
+
+
+def test_status_command(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    AuditLog(path, "cli").tool_call("tool_x", "deny", "hide", "hidden", {})
+    result = CliRunner().invoke(main, ["status", "--audit-log", str(path)])
+    assert result.exit_code == 0 and "tool_x" in result.output and "cli" in result.output
+    missing = CliRunner().invoke(main, ["status", "--audit-log", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "no audit log" in missing.output
