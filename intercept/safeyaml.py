@@ -70,8 +70,16 @@ def load_yaml_text(text: str) -> Any:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise YamlInputError(f"{where}not valid YAML: {exc.problem or exc}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
+        raise YamlInputError(
+            f"line {line}: not valid YAML: character U+{char:04X} is not allowed ({exc.reason}); "
+            "remove it or write it as an escape in a double-quoted string"
+        ) from None
     except yaml.YAMLError as exc:
-        raise YamlInputError(f"not valid YAML: {exc}") from None
+        flat = " ".join(str(exc).split())
+        raise YamlInputError(f"not valid YAML: {flat}") from None
     except RecursionError:
         raise YamlInputError("YAML nesting is too deep") from None
 

@@ -26,6 +26,10 @@ def validate(config: Path) -> None:
         policy = load_policy(config)
     except InputError as exc:
         count = len(exc.errors)
+        if count == 1 and not exc.errors[0].location:
+            # Unreadable or not YAML at all: one line says it all.
+            click.echo(exc.errors[0].render(str(config)), err=True)
+            sys.exit(EXIT_INVALID)
         click.echo(f"{config}: policy is invalid ({count} error{'s' if count != 1 else ''}):", err=True)
         for err in exc.errors:
             click.echo(f"  - {err.render()}", err=True)

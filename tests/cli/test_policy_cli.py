@@ -78,25 +78,40 @@ def test_validate_invalid_policy_lists_every_error(tmp_path: Path) -> None:
         (b"tools: [\n", "not valid YAML"),
         (b"\xff\xfe\x00binary", "not UTF-8"),
         (b"a: &x 1\nb: *x\n", "aliases"),
-        (b"just a string\n", "a policy must be a mapping"),
+        (b"a: 1\nb: \x00\x01", "line 2: not valid YAML: character U+0000 is not allowed"),
     ],
-    ids=["syntax", "binary", "alias", "scalar"],
+    ids=["syntax", "binary", "alias", "control"],
 )
 def test_validate_non_yaml_input_is_one_line_error(tmp_path: Path, content: bytes, message: str) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_bytes(content)
     done = intercept("validate", "-c", policy)
-    assert done.returncode == 1
-    lines = done.stderr.splitlines()
-    assert len(lines) == 2 and lines[0].endswith("policy is invalid (1 error):")
-    assert message in lines[1]
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"{policy}: ") and message in line
     assert_no_traceback(done)
+
+
+def test_validate_non_mapping_names_the_top_level(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("just a string\n", encoding="utf-8")
+    done = intercept("validate", "-c", policy)
+    assert done.returncode == 1
+    assert "(top level): a policy must be a mapping" in done.stderr
 
 
 def test_validate_missing_file_is_one_line_error(tmp_path: Path) -> None:
     done = intercept("validate", "-c", tmp_path / "missing.yaml")
     assert done.returncode == 1
-    assert "cannot read file: No such file or directory" in done.stderr
+    assert done.stderr == f"{tmp_path / 'missing.yaml'}: cannot read file: No such file or directory\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_validate_file_that_fails_to_read_is_one_line_error() -> None:
+    # /proc/self/mem opens but every read at offset 0 fails with EIO, even for root.
+    done = intercept("validate", "-c", "/proc/self/mem")
+    assert done.returncode == 1
+    assert done.stderr == "/proc/self/mem: cannot read file: Input/output error\n"
     assert_no_traceback(done)
 
 
@@ -106,7 +121,8 @@ def test_validate_unreadable_file_is_one_line_error(tmp_path: Path) -> None:
     policy.write_text("tools: {}\n", encoding="utf-8")
     policy.chmod(0)
     done = intercept("validate", "-c", policy)
-    assert done.returncode == 1 and "Permission denied" in done.stderr
+    assert done.returncode == 1
+    assert done.stderr == f"{policy}: cannot read file: Permission denied\n"
     assert_no_traceback(done)
 
 

@@ -113,3 +113,12 @@ def test_pipe_is_read_with_the_size_cap(tmp_path: Path) -> None:
             read_yaml_file(fifo, 1000)
     finally:
         writer.join(timeout=10)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x7f", "\ufffe"])
+def test_control_character_is_a_one_line_error_with_line(char: str) -> None:
+    with pytest.raises(YamlInputError) as caught:
+        load_yaml_text(f"a: 1\nb: x{char}\n")
+    message = str(caught.value)
+    assert message.startswith(f"line 2: not valid YAML: character U+{ord(char):04X} is not allowed")
+    assert "\n" not in message
