@@ -34,6 +34,7 @@ W_ANNOTATION_READ = 1.0
 W_ANNOTATION_DESTRUCTIVE = 0.5
 DESC_LEAD_WORDS = 6
 DESC_LEAD_CHARS = 100
+FIRST_SENTENCE_CHARS = 300
 DESC_SCAN_CHARS = 800
 """Phrases are looked for in the first 800 characters: long descriptions put their warnings early."""
 
@@ -72,8 +73,8 @@ _VERBS: dict[Category, str] = {
 _FINANCIAL_NOUNS = _words("""payment payments refund refunds invoice invoices charge charges payout payouts
     subscription subscriptions price prices coupon coupons discount promotion balance transaction
     transactions money funds fund wallet billing dispute disputes paymentintent paymentintents paymentlink
-    paymentlinks credit credits order orders purchase purchases tax quote quotes cart plan plans
-    transfer transfers""")
+    paymentlinks credit credits order orders purchase purchases tax cart plan plans transfer transfers
+    bill bills journal journals ledger expense expenses deposit deposits receipt receipts""")
 """Objects whose creation, change or removal moves money or creates a billing obligation."""
 
 _VERB_CATEGORY: dict[str, Category] = {}
@@ -105,6 +106,11 @@ _FINANCIAL_PHRASES = re.compile(
     r"\b(?:refunds?|charges? (?:the |a )?(?:customer|card|payment)|payouts?|send(?:s|ing)? money|transfers? "
     r"(?:funds|money)|payment link|payment intent|checkout session|subscription|invoice|billing|"
     r"purchase|buy)\b")
+
+_MONEY_ACTION_PHRASES = re.compile(
+    r"\b(?:refunds?|charges? (?:the |a )?(?:customer|card|payment)|payouts?|send(?:s|ing)? money|"
+    r"transfers? (?:funds|money)|move(?:s)? money|payment link|payment intent|checkout session)\b")
+"""Money actions strong enough to decide on their own when the description's first sentence names them."""
 
 _READONLY_PHRASES = re.compile(
     r"\b(?:read[- ]only|readonly|does not (?:modify|change|write)|"
@@ -364,8 +370,12 @@ def _money_reason(tokens: tuple[str, ...], text: str, financial_score: float) ->
         return f"a money object ('{nouns[0]}' in the name)"
     if financial_score >= 2.0:
         return "money: its schema or description names amounts and currencies"
-    match = _FINANCIAL_PHRASES.search(text[:300]) if financial_score > 0 else None
-    if match and financial_score > 0:
+    first_sentence = text[: text.find(". ") + 1 or FIRST_SENTENCE_CHARS][:FIRST_SENTENCE_CHARS]
+    match = _MONEY_ACTION_PHRASES.search(first_sentence)
+    if match:
+        return f"money ('{match.group(0)}' in the description's first sentence)"
+    match = _FINANCIAL_PHRASES.search(text[:FIRST_SENTENCE_CHARS]) if financial_score > 0 else None
+    if match:
         return f"money ('{match.group(0)}' in the description)"
     return ""
 
