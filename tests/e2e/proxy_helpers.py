@@ -22,7 +22,7 @@ def child_env(home: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(home),
-        "npm_config_cache": os.environ.get("npm_config_cache", str(Path.home() / ".npm")),
+        "NPM_CONFIG_CACHE": os.environ.get("NPM_CONFIG_CACHE", str(Path.home() / ".npm")),
     }
 
 
@@ -48,11 +48,14 @@ def direct(server: Sequence[str], home: Path) -> StdioServerParameters:
 
 @asynccontextmanager
 async def session(params: StdioServerParameters, **callbacks: Any) -> AsyncIterator[ClientSession]:
-    with open(os.devnull, "w") as errlog:  # the servers' banners are noise here
-        async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write, read_timeout_seconds=60, **callbacks) as client:
-                await client.initialize()
-                yield client
+    # The servers' banners on stderr are noise here.
+    with open(os.devnull, "w") as errlog:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write, read_timeout_seconds=60, **callbacks) as client,
+        ):
+            await client.initialize()
+            yield client
 
 
 def text_of(result: Any) -> str:
