@@ -294,7 +294,17 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "Tool": tuple(Tool.model_fields),
     "RunSpec": tuple(RunSpec.model_fields),
     "Provenance": tuple(Provenance.model_fields),
+    "Evidence": tuple(Evidence.model_fields),
 }
+
+
+def _model_at(loc: tuple[int | str, ...]) -> str | None:
+    """The model of the mapping at a pydantic location, read from the location's shape."""
+    shapes: dict[tuple[str, ...], str] = {
+        (): "Server", ("run",): "RunSpec", ("provenance",): "Provenance", ("tools", "#"): "Tool",
+        ("tools", "#", "evidence", "#"): "Evidence",
+    }
+    return shapes.get(tuple("#" if isinstance(p, int) else p for p in loc))
 
 
 def load_server_file(path: Path) -> tuple[Server | None, list[LocatedError]]:
@@ -315,7 +325,8 @@ def load_server_file(path: Path) -> tuple[Server | None, list[LocatedError]]:
     try:
         server = Server.model_validate(data)
     except ValidationError as exc:
-        return None, errors + _name_tools(from_validation_error(exc, dict(KNOWN_KEYS)), data)
+        structural = from_validation_error(exc, dict(KNOWN_KEYS), _model_at)
+        return None, errors + _name_tools(structural, data)
     if errors:
         return None, errors
     return server, []

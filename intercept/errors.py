@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -64,14 +64,19 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+Loc = tuple[int | str, ...]
+
+
 def from_validation_error(
     exc: ValidationError,
     known_keys: dict[str, Sequence[str]] | None = None,
+    model_at: Callable[[Loc], str | None] | None = None,
 ) -> list[LocatedError]:
     """Convert a pydantic ValidationError into located errors with fix hints.
 
     `known_keys` maps a model title to its accepted keys, so an unknown key can be
-    answered with the nearest real one ("did you mean 'rate_limit'?").
+    answered with the nearest real one ("did you mean 'rate_limit'?"). `model_at` names the
+    model of the mapping at a location, so the guess comes from that model's keys only.
     """
     errors: list[LocatedError] = []
     seen: set[tuple[str, str]] = set()
@@ -84,9 +89,11 @@ def from_validation_error(
             key = str(loc[-1]) if loc else ""
             parent = format_location(loc[:-1])
             message = f"unknown key '{key}'"
-            candidates: list[str] = []
-            for keys in (known_keys or {}).values():
-                candidates.extend(keys)
+            model = model_at(loc[:-1]) if model_at else None
+            if known_keys and model in known_keys:
+                candidates = list(known_keys[model])
+            else:
+                candidates = [k for keys in (known_keys or {}).values() for k in keys]
             guess = closest(key, candidates)
             hint = f"did you mean '{guess}'?" if guess else "remove it; unknown keys are never ignored"
             location = parent if parent else location

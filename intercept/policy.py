@@ -446,6 +446,28 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 """Every key of the language, used for 'did you mean' hints and checked against docs/POLICY.md."""
 
 
+_NESTED_MODELS = {"state": "StateSpec", "validate": "ValidateSpec", "rate_limit": "SlidingRateLimit"}
+
+
+def _model_at(loc: tuple[int | str, ...]) -> str | None:
+    """The model of the mapping at a pydantic location, read from the location's shape."""
+    parts = [p for p in loc if not (isinstance(p, str) and p.startswith("<"))]
+    if not parts:
+        return "Policy"
+    if parts[0] != "tools":
+        return None
+    depth = len(parts)
+    if depth == 2:
+        return "ToolPolicy"
+    if depth == 4 and parts[2] == "rules":
+        return "Rule"
+    if depth == 5 and isinstance(parts[4], str):
+        return _NESTED_MODELS.get(parts[4])
+    if depth == 6 and parts[4] == "conditions":
+        return "Condition"
+    return None
+
+
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     """Validate already-parsed data as a policy; raise InputError listing every problem."""
     if data is None:
@@ -457,7 +479,7 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        structural = from_validation_error(exc, dict(KNOWN_KEYS))
+        structural = from_validation_error(exc, dict(KNOWN_KEYS), _model_at)
         raise InputError(source, structural + _cross_rule_errors(_raw_rule_facts(data))) from None
     errors = semantic_errors(policy)
     if errors:

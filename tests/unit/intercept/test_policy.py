@@ -555,3 +555,19 @@ def test_counter_names_that_look_like_numbers_round_trip() -> None:
         "      - conditions: [{path: state.t.123, op: lt, value: 3}]\n"
     )
     assert load_policy_text(dump_policy(policy)) == policy
+
+
+@pytest.mark.parametrize(
+    ("text", "guess"),
+    [
+        ("rule: []\n", "remove it"),
+        ("tools:\n  t:\n    name: x\n", "remove it"),
+        (rule("windows: day"), "remove it"),
+        (rule("state: {counter: c, window: day, max: 1}"), "remove it"),
+        (rule("rate_limit: {max: 1, window: 60, counter: c}"), "remove it"),
+    ],
+    ids=["top-level", "tool", "rule", "state", "rate-limit"],
+)
+def test_did_you_mean_only_suggests_keys_of_the_same_mapping(text: str, guess: str) -> None:
+    errors = [e for e in errors_of(text) if e.message.startswith("unknown key")]
+    assert len(errors) == 1 and errors[0].hint.startswith(guess), errors[0].render()
