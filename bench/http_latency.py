@@ -22,10 +22,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.http_support import SSE_ACCEPT, everything_http, proxy, raw_session, rpc  # noqa: E402
+from tests.e2e.http_support import SSE_ACCEPT, everything_http, proxy, raw_session, rpc
 
 
-async def timed_calls(client: httpx.AsyncClient, url: str, sid: str, calls: int, start_id: int) -> list[float]:
+async def timed_calls(
+    client: httpx.AsyncClient, url: str, sid: str, calls: int, start_id: int
+) -> list[float]:
     # As the MCP SDK clients do after initialize; server-everything is measurably slower with it.
     headers = {**SSE_ACCEPT, "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25"}
     samples: list[float] = []
@@ -65,16 +67,18 @@ async def main(calls: int, rounds: int, node: str | None) -> None:
         front.stop()
         everything.stop()
     for name, samples in (("direct", direct), ("proxied", proxied)):
-        print(
-            f"{name:8} p50 {quantile(samples, 0.5) * 1000:.3f} ms  p99 {quantile(samples, 0.99) * 1000:.3f} ms  "
-            f"{len(samples) / sum(samples):.0f} calls/s (n={len(samples)})"
-        )
+        p50, p99 = quantile(samples, 0.5) * 1000, quantile(samples, 0.99) * 1000
+        rate = len(samples) / sum(samples)
+        print(f"{name:8} p50 {p50:.3f} ms  p99 {p99:.3f} ms  {rate:.0f} calls/s (n={len(samples)})")
     added = (quantile(proxied, 0.5) - quantile(direct, 0.5)) * 1000
-    print(f"added p50 {added:.3f} ms (target <= 0.3 ms); mean added {(statistics.mean(proxied) - statistics.mean(direct)) * 1000:.3f} ms")
+    mean_added = (statistics.mean(proxied) - statistics.mean(direct)) * 1000
+    print(f"added p50 {added:.3f} ms (target <= 0.3 ms); mean added {mean_added:.3f} ms")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--node", help="node binary to run server-everything with (default: npx)")
