@@ -6,14 +6,18 @@ Needs node/npx and uv (`pip install uv`); the first run downloads the two packag
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from generator.registry import Category, load_server_file
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +108,44 @@ def test_a_server_that_fails_to_start_shows_its_stderr_and_exits_non_zero(tmp_pa
     assert done.returncode == 1
     assert "Please provide a database URL" in done.stderr
     assert not (tmp_path / "x.yaml").exists()
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    port = free_port()
+    script = str(Path(__file__).with_name("http_mcp_server.py"))
+    process = subprocess.Popen([sys.executable, script, str(port), "s3cret"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def test_scan_a_streamable_http_upstream_with_a_header(tmp_path: Path, http_server: str) -> None:
+    path = tmp_path / "widgets.yaml"
+    refused = intercept("scan", "-o", str(path), "--timeout", "20", "--upstream", http_server)
+    assert refused.returncode == 1 and f"cannot scan {http_server}" in refused.stderr
+    assert not path.exists()
+    done = intercept("scan", "-o", str(path), "--timeout", "20", "--upstream", http_server,
+                     "--header", "Authorization: Bearer s3cret")
+    assert done.returncode == 0, done.stderr
+    server, errors = load_server_file(path)
+    assert errors == [] and server is not None
+    assert [t.name for t in server.tools] == ["list_widgets", "delete_widget"]
+    assert (server.run.package_manager, server.run.transport, server.run.url) == \
+        ("remote", "streamable-http", http_server)
+    assert "s3cret" not in path.read_text(encoding="utf-8")
+    categories = {t.name: t.category for t in server.tools}
+    assert categories == {"list_widgets": Category.READ, "delete_widget": Category.DESTRUCTIVE}
