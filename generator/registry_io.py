@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from intercept.scan import ScannedTool, ScanResult
+from intercept.scan import ScannedTool, ScanResult, terminal_safe
 
 YAML_WIDTH = 100
 
@@ -166,8 +166,12 @@ class RegistryDiff:
         return not (self.added or self.removed or self.changed)
 
     def render(self) -> str:
+        """The diff for a terminal; every piece of server text passes through terminal_safe."""
+        return "\n".join(terminal_safe(line) for line in self._lines())
+
+    def _lines(self) -> list[str]:
         if self.empty:
-            return "no tool changes"
+            return ["no tool changes"]
         lines: list[str] = []
         for name in self.added:
             lines.append(f"+ added    {name}")
@@ -190,7 +194,7 @@ class RegistryDiff:
             lines.extend(f"    schema {p}" for p in change.schema_paths)
             if change.annotations is not None:
                 lines.append(f"    annotations: {change.annotations[0]} -> {change.annotations[1]}")
-        return "\n".join(lines)
+        return lines
 
 
 def _text_diff(old: str, new: str) -> list[str]:

@@ -36,6 +36,15 @@ server on machines behind a TLS-inspecting proxy; the SDK's small default enviro
 Never recorded in the registry."""
 
 
+def terminal_safe(text: str) -> str:
+    """Server text made safe to print: control and format characters (ANSI escapes, bidi overrides)
+    are shown as \\uXXXX instead of acting on the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else f"\\u{ord(ch):04x}"
+                   for ch in text)
+
+
 class ScanError(Exception):
     """A scan that could not finish; `stderr_tail` holds the last lines the server wrote, if any."""
 
@@ -45,10 +54,11 @@ class ScanError(Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
+        message = terminal_safe(self.message)
         if not self.stderr_tail:
-            return self.message
-        indented = "\n".join(f"  | {line}" for line in self.stderr_tail.splitlines())
-        return f"{self.message}\nlast lines the server wrote to stderr:\n{indented}"
+            return message
+        indented = "\n".join(f"  | {terminal_safe(line)}" for line in self.stderr_tail.splitlines())
+        return f"{message}\nlast lines the server wrote to stderr:\n{indented}"
 
 
 @dataclass(frozen=True, slots=True)

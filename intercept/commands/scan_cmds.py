@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from intercept.fsutil import atomic_write_text
-from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan
+from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan, terminal_safe
 
 if TYPE_CHECKING:
     from generator.registry import Registry
@@ -90,6 +90,11 @@ def scan_cmd(output: Path | None, update: Path | None, upstream: str | None, hea
     data = build_server_data(result, slug or _slug_guess(result.server_name), existing,
                              env_names=env_names, notes=notes, name=name)
     text = dump_yaml(data)
+    from generator.registry import REGISTRY_FILE_MAX_BYTES
+
+    if len(text.encode("utf-8")) > REGISTRY_FILE_MAX_BYTES:
+        _fail(f"the scanned entry is {len(text) // 1024} KiB, over the registry's "
+              f"{REGISTRY_FILE_MAX_BYTES // (1024 * 1024)} MiB limit; nothing was written")
     problem = _validate(data, dest)
     if problem:
         _fail(f"the scanned entry is not a valid registry file:\n{problem}")
@@ -99,8 +104,8 @@ def scan_cmd(output: Path | None, update: Path | None, upstream: str | None, hea
     if existing is not None:
         click.echo(diff_tools(existing, data).render())
     atomic_write_text(dest, text)
-    click.echo(f"wrote {dest} ({len(data['tools'])} tools from {result.server_name} {result.server_version})",
-               err=True)
+    origin = terminal_safe(f"{result.server_name} {result.server_version}")
+    click.echo(f"wrote {dest} ({len(data['tools'])} tools from {origin})", err=True)
 
 
 def _read_existing(path: Path) -> dict[str, Any]:
@@ -126,7 +131,8 @@ def _validate(data: dict[str, Any], dest: Path | None) -> str:
         Server.model_validate(data)
     except ValidationError as exc:
         source = str(dest) if dest else "(output)"
-        return "\n".join(e.render(source) for e in from_validation_error(exc, dict(KNOWN_KEYS)))
+        return "\n".join(terminal_safe(e.render(source))
+                         for e in from_validation_error(exc, dict(KNOWN_KEYS)))
     return ""
 
 

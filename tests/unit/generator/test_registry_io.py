@@ -138,3 +138,12 @@ def test_dumped_yaml_loads_back_to_the_same_data() -> None:
     listed = tool("list_items", "Lists items: all of them — even 'quoted' ones.")
     data = build_server_data(result(listed), "demo")
     assert yaml.safe_load(dump_yaml(data)) == data
+
+
+def test_the_diff_never_prints_terminal_control_characters() -> None:
+    old = build_server_data(result(tool("list_items", "Lists items.")), "demo")
+    hostile = "Lists items.\x1b]0;owned\x07 \x1b[2J\u202eevil"
+    new = build_server_data(result(tool("list_items", hostile), tool("x\u202ey")), "demo", old)
+    text = diff_tools(old, new).render()
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert "\\u001b" in text and "\\u202e" in text

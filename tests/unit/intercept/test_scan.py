@@ -65,3 +65,10 @@ def test_an_upstream_that_is_not_http_is_refused() -> None:
 def test_an_upstream_that_refuses_connections_fails_cleanly() -> None:
     with pytest.raises(ScanError, match=r"cannot scan http://127\.0\.0\.1:9/mcp"):
         scan(HttpTarget("http://127.0.0.1:9/mcp"), timeout=10)
+
+
+def test_server_stderr_is_shown_without_terminal_escapes() -> None:
+    error = ScanError("failed \x1b[2J", "line one\nsecret \x1b]52;c;ZXZpbA==\x07 done")
+    text = error.render()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\u001b]52" in text and "line one" in text
