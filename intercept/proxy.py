@@ -137,7 +137,11 @@ class Router:
         """(bytes to forward, bytes to answer the client); either may be None."""
         try:
             env = jsonrpc.classify(element)
-            encoded = jsonrpc.encode(element)
+            try:
+                encoded = jsonrpc.encode(element)
+            except MessageError as exc:
+                exc.message_id = env.id
+                raise
             if env.kind == "request":
                 return await self._client_request(env, encoded)
             if env.kind == "notification":
