@@ -135,6 +135,14 @@ _DATA_LOSS_PHRASES = re.compile(
 """Words that turn an ordinary write into one that loses what was there."""
 _DATA_LOSS_GATE = ("overwrit", "replac", "permanent", "irreversib", "undone", "reversible", "without warning")
 
+_QUERY_NOUNS = _words("query queries search")
+_LIFECYCLE_VERBS = _words("cancel stop kill abort terminate pause resume retry rerun")
+_WRITE_CAPABLE_QUERY = re.compile(
+    r"\b(?:sql|insert|update|upsert|delete|drop|alter|mutations?|ddl|dml|writes?|modif(?:y|ies))\b")
+_WRITE_CAPABLE_GATE = ("sql", "insert", "update", "upsert", "delet", "drop", "alter", "mutation", "ddl",
+                       "dml", "write", "modif")
+"""A query tool that names none of these can only read, whatever verb runs it."""
+
 _SCHEMA_EXECUTE = _words("""command cmd commands script code shell sql query statement expression function
     javascript python program query_sql raw_sql bash args_command""")
 _SCHEMA_FINANCIAL = _words("""amount unit_amount unitamount currency price cost payment_method
@@ -344,6 +352,11 @@ def classify(
         scores[ev.category] += ev.weight
     action = max(scores, key=lambda c: (scores[c], DANGER_ORDER[c]))
 
+    if (action is EXECUTE and _QUERY_NOUNS.intersection(tokens) and not _LIFECYCLE_VERBS.intersection(tokens)
+            and not _search(_WRITE_CAPABLE_QUERY, _WRITE_CAPABLE_GATE, text)):
+        evidence.append(_evidence("read-query", READ, 0.0,
+                                  "it runs a query, and its description names no SQL or way to change data"))
+        action = READ
     if action is WRITE:
         loss = _search(_DATA_LOSS_PHRASES, _DATA_LOSS_GATE, text)
         if loss:

@@ -211,3 +211,12 @@ def test_the_labelled_set_meets_the_accuracy_targets() -> None:
     for category in (Category.DESTRUCTIVE, Category.FINANCIAL):
         recall = report.recall(category)
         assert not math.isnan(recall) and recall >= 0.95, category
+
+
+def test_running_a_query_that_cannot_change_data_is_a_read() -> None:
+    logs = classify("execute_log_query", "Executes a log query and waits for the results.")
+    assert logs.category is Category.READ
+    assert any(e.signal == "read-query" for e in logs.evidence)
+    sql = classify("run_query", "Execute SQL queries against the warehouse.")
+    assert sql.category is Category.EXECUTE
+    assert classify("cancel_log_query", "Cancels a running log query.").category is Category.EXECUTE
