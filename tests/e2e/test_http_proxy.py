@@ -243,3 +243,30 @@ async def test_sessions_are_isolated_between_clients(
             assert stolen.status_code == 404
     finally:
         service.stop()
+
+
+async def test_a_batch_posted_to_the_listener_is_checked_element_by_element(
+    policy: Path, everything: Service
+) -> None:
+    service = proxy(policy, "--state", "memory", "--no-audit", "--upstream", everything.url)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            sid = await raw_session(client, service.url)
+            batch = [
+                rpc("tools/call", 1, name="echo", arguments={"message": "allowed"}),
+                rpc("tools/call", 2, name="get-sum", arguments={"a": 1000, "b": 1}),
+                rpc("tools/call", 3, name="get-tiny-image", arguments={}),
+            ]
+            response = await client.post(
+                service.url, json=batch, headers={**SSE_ACCEPT, "mcp-session-id": sid}
+            )
+    finally:
+        service.stop()
+    answers: dict[int, Any] = {}
+    for message in sse_messages(response.text):
+        for item in message if isinstance(message, list) else [message]:
+            answers[item["id"]] = item["result"]
+    assert sorted(answers) == [1, 2, 3]
+    assert answers[1]["content"][0]["text"] == "Echo: allowed"
+    for denied in (answers[2], answers[3]):
+        assert denied["isError"] and denied["content"][0]["text"].startswith("[INTERCEPT POLICY DENIED]")

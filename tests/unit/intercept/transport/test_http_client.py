@@ -229,3 +229,23 @@ async def test_sse_decoder_handles_multiline_data_comments_and_ids() -> None:
         ("", "6"),
     ]
     assert getattr(events[1], "event", None) == "other"
+
+
+async def test_a_server_without_sessions_gets_no_session_header_get_stream_or_delete() -> None:
+    requests: list[httpx.Request] = []
+
+    def stateless(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        message = json.loads(request.content)
+        if "id" not in message:
+            return httpx.Response(202)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": message["id"], "result": {}})
+
+    channel = upstream(stateless)
+    await start_session(channel)
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo"}}))
+    assert (await next_message(channel))["id"] == 1
+    await channel.close()
+    assert [r.method for r in requests] == ["POST", "POST", "POST"]
+    assert all("mcp-session-id" not in r.headers for r in requests)
+    assert requests[-1].headers["mcp-method"] == "tools/call" and requests[-1].headers["mcp-name"] == "echo"
