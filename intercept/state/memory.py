@@ -6,7 +6,7 @@ with respect to every other coroutine in the process.
 
 from __future__ import annotations
 
-import uuid
+import itertools
 from collections import deque
 from collections.abc import Sequence
 
@@ -41,6 +41,7 @@ class MemoryStore:
         self._sliding: dict[CounterId, _Sliding] = {}
         self._calendar: dict[CounterId, tuple[int, float]] = {}
         self._pending: set[str] = set()
+        self._tokens = itertools.count(1)
 
     def _current(self, check: CounterCheck, now: float) -> float:
         cid = (check.key, check.kind, check.window_seconds)
@@ -55,7 +56,7 @@ class MemoryStore:
 
     async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:
         checks = tuple(checks)
-        token = uuid.uuid4().hex
+        token = str(next(self._tokens))
         if not checks:
             return Reservation(token, checks, now)
         pending: dict[CounterId, float] = {}

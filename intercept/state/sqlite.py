@@ -6,8 +6,14 @@ reading, so two processes can never both admit the last call under a limit. Coun
 a restart (WAL with `synchronous=NORMAL` is durable against process crashes; a power loss may
 lose the last few increments, which errs on the side of admitting fewer calls, never more).
 
-Statements run synchronously on the event loop: each transaction takes tens of microseconds,
-far less than a thread hop would. A transaction blocked by another process waits at most
+Layout: sliding windows keep one row per admitted increment (`sliding_event`, clustered by
+counter and time) plus a running total (`sliding_total`) trimmed as events expire; calendar
+windows keep one row per counter and bucket (`calendar_count`). Reservations not yet
+committed are remembered in this process only (a commit costs no I/O); a rollback deletes
+exactly the rows its reserve added.
+
+Statements run synchronously on the event loop: a reserve takes tens of microseconds, less
+than a thread hop would. A transaction blocked by another process waits at most
 `BUSY_TIMEOUT_MS` and then raises StateError, and the proxy applies `--state-fail-mode`.
 """
 
@@ -15,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sqlite3
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,12 +32,10 @@ DB_FILENAME = "counters.sqlite3"
 BUSY_TIMEOUT_MS = 2000
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS sliding_entry (
-    key TEXT NOT NULL, window INTEGER NOT NULL, at REAL NOT NULL, amount REAL NOT NULL,
-    token TEXT NOT NULL, idx INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sliding_entry_by_time ON sliding_entry (key, window, at);
-CREATE INDEX IF NOT EXISTS sliding_entry_by_token ON sliding_entry (token);
+CREATE TABLE IF NOT EXISTS sliding_event (
+    key TEXT NOT NULL, window INTEGER NOT NULL, at REAL NOT NULL, seq INTEGER NOT NULL, amount REAL NOT NULL,
+    PRIMARY KEY (key, window, at, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sliding_total (
     key TEXT NOT NULL, window INTEGER NOT NULL, total REAL NOT NULL, PRIMARY KEY (key, window)
 ) WITHOUT ROWID;
@@ -41,6 +45,23 @@ CREATE TABLE IF NOT EXISTS calendar_count (
 ) WITHOUT ROWID;
 """
 
+_TRIM = "DELETE FROM sliding_event WHERE key = ? AND window = ? AND at <= ? RETURNING amount"
+_SUBTRACT = "UPDATE sliding_total SET total = total - ? WHERE key = ? AND window = ?"
+_TOTAL = "SELECT total FROM sliding_total WHERE key = ? AND window = ?"
+_ADD_EVENT = "INSERT INTO sliding_event (key, window, at, seq, amount) VALUES (?, ?, ?, ?, ?)"
+_ADD_TOTAL = (
+    "INSERT INTO sliding_total (key, window, total) VALUES (?, ?, ?) "
+    "ON CONFLICT (key, window) DO UPDATE SET total = total + excluded.total"
+)
+_DROP_EVENT = "DELETE FROM sliding_event WHERE key = ? AND window = ? AND at = ? AND seq = ?"
+_COUNT = "SELECT value FROM calendar_count WHERE key = ? AND window = ? AND bucket = ?"
+_DROP_OLD_BUCKETS = "DELETE FROM calendar_count WHERE key = ? AND window = ? AND bucket < ?"
+_ADD_COUNT = (
+    "INSERT INTO calendar_count (key, window, bucket, value) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key, window, bucket) DO UPDATE SET value = value + excluded.value"
+)
+_UNDO_COUNT = "UPDATE calendar_count SET value = value - ? WHERE key = ? AND window = ? AND bucket = ?"
+
 
 class SqliteStore:
     """`CounterStore` on one SQLite file; see `intercept.state.base` for the contract."""
@@ -48,7 +69,8 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.display = f"sqlite:{path}"
-        self._pending: set[str] = set()
+        # token -> the `seq` of each sliding event the reservation added (None for calendar checks)
+        self._pending: dict[str, tuple[int | None, ...]] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -63,58 +85,6 @@ class SqliteStore:
     @classmethod
     def in_directory(cls, directory: Path) -> SqliteStore:
         return cls(directory / DB_FILENAME)
-
-    def _current(self, check: CounterCheck, now: float) -> float:
-        db, key, window = self._db, check.key, check.window_seconds
-        if check.kind == "calendar":
-            bucket = calendar_bucket(now, window)
-            row = db.execute(
-                "SELECT value FROM calendar_count WHERE key = ? AND window = ? AND bucket = ?",
-                (key, window, bucket),
-            ).fetchone()
-            return float(row[0]) if row else 0.0
-        cutoff = now - window
-        removed, count = db.execute(
-            "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM sliding_entry"
-            " WHERE key = ? AND window = ? AND at <= ?",
-            (key, window, cutoff),
-        ).fetchone()
-        if count:
-            db.execute(
-                "DELETE FROM sliding_entry WHERE key = ? AND window = ? AND at <= ?", (key, window, cutoff)
-            )
-            db.execute(
-                "UPDATE sliding_total SET total = total - ? WHERE key = ? AND window = ?",
-                (removed, key, window),
-            )
-        row = db.execute(
-            "SELECT total FROM sliding_total WHERE key = ? AND window = ?", (key, window)
-        ).fetchone()
-        return float(row[0]) if row else 0.0
-
-    def _apply(self, check: CounterCheck, now: float, token: str, idx: int) -> None:
-        db, key, window, inc = self._db, check.key, check.window_seconds, check.increment
-        if check.kind == "calendar":
-            bucket = calendar_bucket(now, window)
-            db.execute(
-                "DELETE FROM calendar_count WHERE key = ? AND window = ? AND bucket < ?",
-                (key, window, bucket),
-            )
-            db.execute(
-                "INSERT INTO calendar_count (key, window, bucket, value) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (key, window, bucket) DO UPDATE SET value = value + excluded.value",
-                (key, window, bucket, inc),
-            )
-            return
-        db.execute(
-            "INSERT INTO sliding_entry (key, window, at, amount, token, idx) VALUES (?, ?, ?, ?, ?, ?)",
-            (key, window, now, inc, token, idx),
-        )
-        db.execute(
-            "INSERT INTO sliding_total (key, window, total) VALUES (?, ?, ?) "
-            "ON CONFLICT (key, window) DO UPDATE SET total = total + excluded.total",
-            (key, window, inc),
-        )
 
     @contextlib.contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
@@ -132,60 +102,77 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StateError(f"state database {self.path}: {exc}") from None
 
-    def _try_reserve(self, checks: tuple[CounterCheck, ...], now: float, token: str) -> Refusal | None:
+    def _current(self, check: CounterCheck, now: float) -> float | None:
+        """The counter's value in the window of `now`; None if it has no row there yet."""
+        db, key, window = self._db, check.key, check.window_seconds
+        if check.kind == "calendar":
+            row = db.execute(_COUNT, (key, window, calendar_bucket(now, window))).fetchone()
+            return float(row[0]) if row else None
+        expired = db.execute(_TRIM, (key, window, now - window)).fetchall()
+        if expired:
+            db.execute(_SUBTRACT, (sum(amount for (amount,) in expired), key, window))
+        row = db.execute(_TOTAL, (key, window)).fetchone()
+        return float(row[0]) if row else None
+
+    def _apply(self, check: CounterCheck, now: float, fresh: bool) -> int | None:
+        db, key, window, inc = self._db, check.key, check.window_seconds, check.increment
+        if check.kind == "calendar":
+            bucket = calendar_bucket(now, window)
+            if fresh:  # first increment in a new window: drop the old windows' rows
+                db.execute(_DROP_OLD_BUCKETS, (key, window, bucket))
+            db.execute(_ADD_COUNT, (key, window, bucket, inc))
+            return None
+        seq = secrets.randbits(62)
+        db.execute(_ADD_EVENT, (key, window, now, seq, inc))
+        db.execute(_ADD_TOTAL, (key, window, inc))
+        return seq
+
+    def _try_reserve(self, checks: tuple[CounterCheck, ...], now: float) -> Refusal | tuple[int | None, ...]:
         pending: dict[tuple[str, str, int], float] = {}
+        fresh: list[bool] = []
         for index, check in enumerate(checks):
             cid = (check.key, check.kind, check.window_seconds)
-            projected = self._current(check, now) + pending.get(cid, 0.0) + check.increment
+            current = self._current(check, now)
+            fresh.append(current is None)
+            projected = (current or 0.0) + pending.get(cid, 0.0) + check.increment
             if not check.admits(projected):
                 return Refusal(index, projected)  # the trimming done while reading is kept
             pending[cid] = pending.get(cid, 0.0) + check.increment
-        for index, check in enumerate(checks):
-            self._apply(check, now, token, index)
-        return None
+        return tuple(self._apply(check, now, is_fresh) for check, is_fresh in zip(checks, fresh, strict=True))
 
     async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:
         checks = tuple(checks)
-        token = uuid.uuid4().hex
+        token = secrets.token_hex(12)
         if not checks:
             return Reservation(token, checks, now)
         with self._immediate():
-            refusal = self._try_reserve(checks, now, token)
-        if refusal is not None:
-            return refusal
-        self._pending.add(token)
+            outcome = self._try_reserve(checks, now)
+        if isinstance(outcome, Refusal):
+            return outcome
+        self._pending[token] = outcome
         return Reservation(token, checks, now)
 
     async def commit(self, reservation: Reservation) -> None:
-        self._pending.discard(reservation.token)
+        self._pending.pop(reservation.token, None)
 
     async def rollback(self, reservation: Reservation) -> None:
-        if reservation.token not in self._pending:
+        seqs = self._pending.get(reservation.token)
+        if seqs is None:
             return
+        at = reservation.at
         with self._immediate() as db:
-            for index, check in enumerate(reservation.checks):
+            for check, seq in zip(reservation.checks, seqs, strict=True):
                 key, window, inc = check.key, check.window_seconds, check.increment
-                if check.kind == "calendar":
-                    db.execute(
-                        "UPDATE calendar_count SET value = value - ?"
-                        " WHERE key = ? AND window = ? AND bucket = ?",
-                        (inc, key, window, calendar_bucket(reservation.at, window)),
-                    )
-                    continue
-                gone = db.execute(
-                    "DELETE FROM sliding_entry WHERE token = ? AND idx = ? AND key = ? AND window = ?",
-                    (reservation.token, index, key, window),
-                ).rowcount
-                if gone:
-                    db.execute(
-                        "UPDATE sliding_total SET total = total - ? WHERE key = ? AND window = ?",
-                        (inc, key, window),
-                    )
-        self._pending.discard(reservation.token)
+                if seq is None:
+                    db.execute(_UNDO_COUNT, (inc, key, window, calendar_bucket(at, window)))
+                # An event already trimmed out of its window was subtracted by the trim.
+                elif db.execute(_DROP_EVENT, (key, window, at, seq)).rowcount:
+                    db.execute(_SUBTRACT, (inc, key, window))
+        del self._pending[reservation.token]
 
     async def value(self, key: str, kind: WindowKind, window_seconds: int, now: float) -> float:
         with self._immediate():
-            return self._current(CounterCheck(key, kind, window_seconds), now)
+            return self._current(CounterCheck(key, kind, window_seconds), now) or 0.0
 
     async def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
