@@ -111,6 +111,7 @@ _MONEY_ACTION_PHRASES = re.compile(
     r"\b(?:refunds?|charges? (?:the |a )?(?:customer|card|payment)|payouts?|send(?:s|ing)? money|"
     r"transfers? (?:funds|money)|move(?:s)? money|payment link|payment intent|checkout session)\b")
 """Money actions strong enough to decide on their own when the description's first sentence names them."""
+_MONEY_ACTION_GATE = ("refund", "charge", "payout", "money", "payment", "checkout")
 
 _READONLY_PHRASES = re.compile(
     r"\b(?:read[- ]only|readonly|does not (?:modify|change|write)|"
@@ -384,7 +385,7 @@ def _money_reason(tokens: tuple[str, ...], text: str, financial_score: float) ->
     if financial_score >= 2.0:
         return "money: its schema or description names amounts and currencies"
     first_sentence = text[: text.find(". ") + 1 or FIRST_SENTENCE_CHARS][:FIRST_SENTENCE_CHARS]
-    match = _MONEY_ACTION_PHRASES.search(first_sentence)
+    match = _search(_MONEY_ACTION_PHRASES, _MONEY_ACTION_GATE, first_sentence)
     if match:
         return f"money ('{match.group(0)}' in the description's first sentence)"
     match = _FINANCIAL_PHRASES.search(text[:FIRST_SENTENCE_CHARS]) if financial_score > 0 else None
