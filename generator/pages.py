@@ -15,6 +15,9 @@ from intercept.policy import TOOL_NAME_RE
 PAGE_SIZE = 100
 """Tools per browse page: keeps a 250,000-tool category at ~100 KB per page."""
 
+SERVERS_PAGE_SIZE = 500
+"""Servers per page of the server index (~75 KB)."""
+
 _LEADING_DOTS = re.compile(r"^\.+")
 
 
@@ -39,8 +42,8 @@ def home_url() -> str:
     return "/"
 
 
-def servers_url() -> str:
-    return "/servers/"
+def servers_url(page: int = 1) -> str:
+    return "/servers/" if page == 1 else f"/servers/page/{page}/"
 
 
 def server_url(slug: str) -> str:
@@ -81,8 +84,9 @@ def policy_reference_url() -> str:
     return "/policy-language/"
 
 
-def page_count(items: int, size: int = PAGE_SIZE) -> int:
-    return max(1, -(-items // size))
+def page_count(items: int, size: int | None = None) -> int:
+    per_page = PAGE_SIZE if size is None else size
+    return max(1, -(-items // per_page))
 
 
 def output_path(url: str) -> str:

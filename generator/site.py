@@ -291,7 +291,8 @@ def _write_site_pages(
     page_keys: dict[str, str] = {}
     write = writer.write
     write("index.html", views.home_page(ctx))
-    write("servers/index.html", views.servers_page(ctx))
+    for rel, data in views.servers_pages(ctx):
+        write(rel, data)
     write("categories/index.html", views.index_page(ctx, "category"))
     write("risk/index.html", views.index_page(ctx, "risk"))
     write(
@@ -321,6 +322,8 @@ def _write_site_pages(
             pages.policy_reference_url(),
         )
     ]
+    server_pages = pages.page_count(len(ctx.catalog.servers), pages.SERVERS_PAGE_SIZE)
+    sitemap_urls.extend((ctx.absolute + pages.servers_url(n), None) for n in range(2, server_pages + 1))
     for listing in views.listings(ctx.catalog):
         for number in range(1, listing.pages + 1):
             url = listing.url(number)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -505,15 +505,38 @@ def home_page(ctx: SiteContext) -> bytes:
     )
 
 
-def servers_page(ctx: SiteContext) -> bytes:
+def servers_pages(ctx: SiteContext) -> Iterator[tuple[str, bytes]]:
+    """The server index, A to Z, in pages of SERVERS_PAGE_SIZE."""
     servers = sorted(ctx.catalog.servers, key=lambda s: (s.name.lower(), s.slug))
-    page = ctx.page(
-        pages.servers_url(),
-        "All MCP servers",
-        f"{_plural(len(servers), 'MCP server')} with their tools and recommended policies.",
-        [("Home", "/"), ("Servers", pages.servers_url())],
-    )
-    return ctx.render("servers.html", page=page, servers=_server_rows(ctx, servers))
+    count = pages.page_count(len(servers), pages.SERVERS_PAGE_SIZE)
+    for number in range(1, count + 1):
+        path = pages.servers_url(number)
+        crumbs = [("Home", "/"), ("Servers", pages.servers_url())]
+        if number > 1:
+            crumbs.append((f"Page {number}", path))
+        title = "All MCP servers" + (f", page {number} of {count}" if number > 1 else "")
+        page = ctx.page(
+            path,
+            title,
+            f"{_plural(len(servers), 'MCP server')} with their tools and recommended policies.",
+            crumbs,
+        )
+        start = (number - 1) * pages.SERVERS_PAGE_SIZE
+        rows = _server_rows(ctx, servers[start : start + pages.SERVERS_PAGE_SIZE])
+        yield (
+            pages.output_path(path),
+            ctx.render(
+                "servers.html",
+                page=page,
+                heading=title,
+                servers=rows,
+                total=len(servers),
+                number=number,
+                pages=count,
+                prev_url=ctx.link(pages.servers_url(number - 1)) if number > 1 else None,
+                next_url=ctx.link(pages.servers_url(number + 1)) if number < count else None,
+            ),
+        )
 
 
 def index_page(ctx: SiteContext, kind: str) -> bytes:

@@ -15,7 +15,7 @@ from generator import pages
 from generator.catalog import catalogue_entry
 from generator.policyfile import render_policy_file, tool_snippet
 from generator.recommend import recommend
-from generator.registry import Registry, RegistryError, load_registry
+from generator.registry import Category, Registry, RegistryError, load_registry
 from intercept.cli import main
 from intercept.policy import load_policy_text
 from tests.unit.generator.site_support import (
@@ -358,3 +358,35 @@ def test_cli_build_reports_a_summary_and_rejects_a_bad_base_url(tmp_path: Path) 
     (broken / "x.yaml").write_text("slug: y\n")
     failed = runner.invoke(main, ["build", "--registry", str(broken), "--out", str(tmp_path / "site")])
     assert failed.exit_code == 1 and "x.yaml" in failed.output and "Traceback" not in failed.output
+
+
+def test_browse_and_server_index_pages_are_paginated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "synth_registry", Path(__file__).parents[3] / "bench" / "synth_registry.py"
+    )
+    assert spec is not None and spec.loader is not None
+    synth = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(synth)
+    synth.write_registry(300, tmp_path / "registry")
+    monkeypatch.setattr(pages, "PAGE_SIZE", 20)
+    monkeypatch.setattr(pages, "SERVERS_PAGE_SIZE", 5)
+    out = tmp_path / "site"
+    build(tmp_path / "registry", out)
+    registry = load_registry(tmp_path / "registry")
+    read = [t for s in registry for t in s.tools if t.category.value == "read"]
+    expected_pages = -(-len(read) // 20)
+    assert expected_pages > 2
+    assert (out / "categories" / "read" / "page" / str(expected_pages) / "index.html").is_file()
+    assert not (out / "categories" / "read" / "page" / str(expected_pages + 1)).exists()
+    listed = 0
+    for n in range(1, expected_pages + 1):
+        page = out / pages.output_path(pages.category_url(Category.READ, n))
+        listed += page.read_text().count('class="tool-name"')
+    assert listed == len(read)
+    assert (out / "servers" / "page" / "3" / "index.html").is_file()
+    sitemap = (out / "sitemap.xml").read_text()
+    assert f"{BASE_URL}/categories/read/page/{expected_pages}/" in sitemap
+    assert f"{BASE_URL}/servers/page/3/" in sitemap
+    test_no_broken_internal_links_or_anchors(out)
