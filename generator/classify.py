@@ -351,7 +351,11 @@ def classify(
     scores = dict.fromkeys(DANGER_ORDER, 0.0)
     for ev in evidence:
         scores[ev.category] += ev.weight
-    action = max(scores, key=lambda c: (scores[c], DANGER_ORDER[c]))
+    action = READ
+    best = -1.0
+    for category in DANGER_ORDER:  # ordered least to most dangerous, so >= hands ties to danger
+        if scores[category] >= best:
+            action, best = category, scores[category]
 
     if (action is EXECUTE and _QUERY_NOUNS.intersection(tokens) and not _LIFECYCLE_VERBS.intersection(tokens)
             and not _search(_WRITE_CAPABLE_QUERY, _WRITE_CAPABLE_GATE, text)):
