@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -42,6 +43,14 @@ async def timed_calls(
     return samples
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process and its descendants (npx starts node as a child) have used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return total + sum(cpu_seconds(int(child)) for child in children)
+
+
 def quantile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -60,9 +69,14 @@ async def main(calls: int, rounds: int, node: str | None) -> None:
             await timed_calls(client, front.url, proxied_sid, 200, 10_000_000)
             direct: list[float] = []
             proxied: list[float] = []
+            server_cpu = proxy_cpu = 0.0
             for r in range(rounds):
+                before = cpu_seconds(everything.process.pid)
                 direct += await timed_calls(client, everything.url, direct_sid, calls // rounds, r * calls)
+                server_cpu += cpu_seconds(everything.process.pid) - before
+                before = cpu_seconds(front.process.pid)
                 proxied += await timed_calls(client, front.url, proxied_sid, calls // rounds, r * calls)
+                proxy_cpu += cpu_seconds(front.process.pid) - before
     finally:
         front.stop()
         everything.stop()
@@ -73,6 +87,10 @@ async def main(calls: int, rounds: int, node: str | None) -> None:
     added = (quantile(proxied, 0.5) - quantile(direct, 0.5)) * 1000
     mean_added = (statistics.mean(proxied) - statistics.mean(direct)) * 1000
     print(f"added p50 {added:.3f} ms (target <= 0.3 ms); mean added {mean_added:.3f} ms")
+    print(
+        f"CPU per call: server-everything {server_cpu / len(direct) * 1000:.2f} ms (direct calls), "
+        f"intercept proxy {proxy_cpu / len(proxied) * 1000:.2f} ms (proxied calls)"
+    )
 
 
 if __name__ == "__main__":
