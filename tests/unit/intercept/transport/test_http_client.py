@@ -249,3 +249,50 @@ async def test_a_server_without_sessions_gets_no_session_header_get_stream_or_de
     assert [r.method for r in requests] == ["POST", "POST", "POST"]
     assert all("mcp-session-id" not in r.headers for r in requests)
     assert requests[-1].headers["mcp-method"] == "tools/call" and requests[-1].headers["mcp-name"] == "echo"
+
+
+async def test_the_get_stream_delivers_server_initiated_messages() -> None:
+    note = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+    server = FakeServer()
+    gets: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            gets.append(request)
+            if len(gets) == 1:
+                body = encode_event(dumps(note), "g1")
+                return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+            return httpx.Response(405)
+        return server(request)
+
+    channel = upstream(handler)
+    await start_session(channel)
+    assert await next_message(channel) == note
+    for _ in range(200):
+        if len(gets) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert gets[0].headers["mcp-session-id"] == "s1" and gets[0].headers["accept"] == "text/event-stream"
+    assert gets[1].headers["last-event-id"] == "g1"  # the dropped stream is resumed where it stopped
+    await channel.close()
+
+
+async def test_a_post_stream_that_ends_early_is_resumed_with_last_event_id() -> None:
+    server = FakeServer()
+    answer = {"jsonrpc": "2.0", "id": 5, "result": {"ok": True}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and json.loads(request.content).get("id") == 5:
+            priming = b"id: p1\ndata: \n\n"  # the server closes the stream before answering
+            return httpx.Response(200, content=priming, headers={"content-type": "text/event-stream"})
+        if request.method == "GET" and request.headers.get("last-event-id") == "p1":
+            return httpx.Response(
+                200, content=encode_event(dumps(answer), "p2"), headers={"content-type": "text/event-stream"}
+            )
+        return server(request)
+
+    channel = upstream(handler)
+    await start_session(channel)
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "slow"}}))
+    assert await next_message(channel) == answer
+    await channel.close()
