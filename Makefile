@@ -2,6 +2,7 @@
 #   make test       lint + the whole test suite (what CI runs)
 #   make test-fast  lint + everything except e2e and slow tests
 #   make golden     regenerate golden files (then review `git diff tests/golden`)
+#   make registry   re-scan registry entries (SLUGS="a b" for some), then check the registry
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 PORT ?= 8000
 
-.PHONY: venv test test-fast lint golden site build bench clean
+.PHONY: venv test test-fast lint golden site build bench registry clean
 
 venv: $(STAMP)
 
@@ -47,6 +48,11 @@ bench: venv
 	$(BIN)/python bench/classifier_eval.py
 	$(BIN)/python bench/http_latency.py
 	$(BIN)/python bench/site_build.py
+
+# Re-scan registry entries from their recorded provenance: `make registry` or `make registry SLUGS="time git"`.
+registry: venv
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/intercept registry refresh $(SLUGS)
+	$(BIN)/intercept registry check
 
 clean:
 	rm -rf site .site.cache dist build .pytest_cache .mypy_cache .ruff_cache
