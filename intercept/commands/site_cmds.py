@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from generator.site import BuildOptions
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -20,7 +24,7 @@ def _options(
     workers: int,
     cache_dir: Path | None,
     full: bool,
-) -> object:
+) -> BuildOptions:
     from generator.resources import registry_dir, templates_dir
     from generator.site import BuildOptions
 
@@ -36,15 +40,14 @@ def _options(
     )
 
 
-def _run_build(options: object) -> None:
+def _run_build(options: BuildOptions) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from generator.registry import RegistryError
     from generator.search import SearchIndexError
-    from generator.site import BuildOptions, BuildSettingsError, build_site
+    from generator.site import BuildSettingsError, build_site
 
-    assert isinstance(options, BuildOptions)
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"),
@@ -162,10 +165,7 @@ def serve(
     """Build the site, serve it on 127.0.0.1, and rebuild when registry or template files change."""
     from generator.registry import RegistryError
     from generator.serve import serve as run_server
-    from generator.site import BuildOptions
-
     options = _options(registry, out, f"http://127.0.0.1:{port}", search, workers, cache_dir, False)
-    assert isinstance(options, BuildOptions)
     try:
         run_server(options, port, lambda line: click.echo(line, err=True))
     except RegistryError as exc:
