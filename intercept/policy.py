@@ -177,6 +177,11 @@ class Condition(_Strict):
                 f"a counter is a number; op '{op}' cannot test it",
                 "use lt, lte, gt, gte, eq or neq on state paths",
             )
+        if self.path.startswith("state.") and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise fail(
+                f"a counter is a number; op '{op}' needs a number, got {_describe(value)}",
+                "write value: 100",
+            )
 
     @property
     def pattern(self) -> re.Pattern[str] | None:

@@ -254,6 +254,14 @@ def test_bad_condition_path(path: str) -> None:
     assert "must start with 'args.'" in err.message
 
 
+@pytest.mark.parametrize("value", ["'ten'", "true", "null"])
+@pytest.mark.parametrize("op", ["eq", "neq"])
+def test_counter_compared_with_a_non_number(op: str, value: str) -> None:
+    text = cond(op, value, path="state.t.c") + "      - state: {counter: c, window: day}\n"
+    err = only_error(text)
+    assert err.message.startswith(f"a counter is a number; op '{op}' needs a number")
+
+
 def test_counter_read_but_undefined() -> None:
     err = only_error(cond("lt", "5", path="state.t.spend"))
     assert err.location == "tools.t.rules[0].conditions[0].path"
