@@ -606,7 +606,8 @@ def rule_lines(rule: Rule) -> list[str]:
             lines.append("required_args: true")
         if rule.validate_.schema_:
             lines.append("schema: true")
-        fields.append(("validate", lines))
+        # `validate:` alone would read back as null; an empty mapping keeps the (empty) block.
+        fields.append(("validate", lines if len(lines) > 1 else ["{}"]))
     out: list[str] = []
     for i, (key, value_lines) in enumerate(fields):
         prefix = "- " if i == 0 else "  "
@@ -622,9 +623,9 @@ def tool_block(tool: str, rules: Iterable[Rule], indent: int = 2) -> str:
     """`<tool>:\\n  rules:\\n    - ...` for one tool, indented by `indent` spaces, newline-terminated."""
     pad = " " * indent
     key = yaml_scalar(tool)
-    lines = [f"{pad}{key}:", f"{pad}  rules:"]
-    for rule in rules:
-        lines.extend(f"{pad}    {line}" for line in rule_lines(rule))
+    body = [f"{pad}    {line}" for rule in rules for line in rule_lines(rule)]
+    # An empty block would read back as `rules: null`, which is not a list.
+    lines = [f"{pad}{key}:", f"{pad}  rules:{'' if body else ' []'}", *body]
     return "\n".join(lines) + "\n"
 
 
