@@ -8,15 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from generator.policyfile import comment_text, recommended_policy, render_policy_file
 from generator.recommend import recommend
-from generator.registry import Server, load_server_file, registry_files
+from generator.registry import Category, Server, load_server_file, registry_files
 from generator.resources import registry_dir
 from intercept.policy import load_policy_text
 from intercept.safeyaml import load_yaml_text
 
 REGISTRY_FILES = registry_files(registry_dir())
+CATEGORIES = [c.value for c in Category]
 
 
 def trigger_dev() -> Server:
@@ -133,3 +136,30 @@ def test_comment_text_flattens_and_truncates() -> None:
     assert comment_text("a\nb\tc\x00d  e") == "a b c d e"
     long = comment_text("x" * 500)
     assert len(long) == 120 and long.endswith("…")
+
+
+TOOL_NAME = st.text(st.sampled_from("abcXYZ019_.-"), min_size=1, max_size=12)
+ANY_TEXT = st.text(max_size=40)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=ANY_TEXT.filter(lambda s: 0 < len(s) <= 100),
+    server_name=ANY_TEXT,
+    command=st.lists(ANY_TEXT, max_size=3),
+    tools=st.dictionaries(TOOL_NAME, st.tuples(ANY_TEXT, st.sampled_from(CATEGORIES)), min_size=1,
+                          max_size=5),
+)
+def test_any_registry_text_renders_to_a_policy_with_exactly_the_intended_rules(
+    name: str, server_name: str, command: list[str], tools: dict[str, tuple[str, str]]
+) -> None:
+    data: dict[str, Any] = trigger_dev().model_dump(mode="json", by_alias=True)
+    data["name"] = name
+    data["provenance"]["server_name"] = server_name
+    data["provenance"]["command"] = command
+    data["tools"] = [{"name": n, "description": d, "category": c} for n, (d, c) in tools.items()]
+    server = Server.model_validate(data)
+    policy = load_policy_text(render_policy_file(server))
+    assert set(policy.tools) == set(tools)
+    for t in server.tools:
+        assert tuple(policy.tools[t.name].rules) == recommend(t).rules
