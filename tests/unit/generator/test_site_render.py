@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from generator.catalog import ToolRef
 from generator.policyfile import render_policy_file, tool_snippet
 from generator.registry import Category, Risk, Tool, load_registry
 from generator.render import (
+    _MD,
     highlight_code,
     highlight_snippet,
     highlight_yaml_document,
     json_ld,
     markdown_html,
+    plain_paragraph,
 )
 from generator.similar import SIMILAR_LIMIT, build_similar_index, name_words
 from tests.unit.generator.site_support import SMALL_REGISTRY
@@ -113,3 +117,21 @@ def test_name_words_split_snake_kebab_camel_and_dots() -> None:
         name_words("cancelRun") == name_words("cancel_run") == name_words("cancel-run") == ("cancel", "run")
     )
     assert name_words("files.read") == ("files", "read")
+
+
+PLAIN_ALPHABET = st.sampled_from([*"abc XYZ 019.,;:?!()[]*_`#-+=>\"'&<\\~|@$%^{}/\n\t", "é", "\u00a0"])
+
+
+@settings(max_examples=3000)
+@given(st.text(PLAIN_ALPHABET, max_size=40))
+def test_plain_paragraph_shortcut_equals_markdown_it(text: str) -> None:
+    fast = plain_paragraph(text)
+    if fast is not None:
+        assert fast == _MD.render(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["Cancel a running task run.", 'Get the user\'s "profile".', "a\nb", "x (y) 50%"]
+)
+def test_plain_paragraph_shortcut_applies_to_plain_sentences(text: str) -> None:
+    assert plain_paragraph(text) == _MD.render(text)
