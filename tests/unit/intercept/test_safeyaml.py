@@ -122,3 +122,13 @@ def test_control_character_is_a_one_line_error_with_line(char: str) -> None:
     message = str(caught.value)
     assert message.startswith(f"line 2: not valid YAML: character U+{ord(char):04X} is not allowed")
     assert "\n" not in message
+
+
+def test_uses_the_libyaml_c_loader_when_pyyaml_has_it() -> None:
+    import yaml
+
+    from intercept import safeyaml
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("this PyYAML build has no libyaml")
+    assert issubclass(safeyaml._StrictLoader, yaml.CSafeLoader)
