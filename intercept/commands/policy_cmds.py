@@ -79,8 +79,7 @@ def unknown_server_message(server: str, slugs: list[str]) -> str:
     """Name the closest slugs, so a typo costs one retry."""
     near = difflib.get_close_matches(server, slugs, n=3, cutoff=0.4)
     hint = f" Did you mean: {', '.join(near)}?" if near else ""
-    listed = ", ".join(sorted(slugs)[:20]) + (", ..." if len(slugs) > 20 else "")
-    return f"unknown server {server!r}.{hint} Known servers ({len(slugs)}): {listed}"
+    return f"unknown server {server!r}.{hint} `intercept registry list` shows all {len(slugs)} servers."
 
 
 COMMANDS = [validate, scaffold]
