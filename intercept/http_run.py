@@ -209,6 +209,8 @@ async def _listen(
             allowed_hosts=sides.allowed_hosts,
             allowed_origins=sides.allowed_origins,
             max_message_bytes=ctx.max_message_bytes,
+            # A stdio child needs initialize, so only an HTTP upstream can take stateless requests.
+            stateless=sides.upstream is not None,
         ),
         run_session,
     )

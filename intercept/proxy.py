@@ -194,6 +194,10 @@ class Router:
             if self._audit is not None:
                 self._audit.tool_call(name, "deny", decision.rule, decision.reason, arguments)
             result = {"content": [{"type": "text", "text": decision.text}], "isError": True}
+            meta = params.get("_meta")
+            version = meta.get("io.modelcontextprotocol/protocolVersion") if isinstance(meta, dict) else None
+            if isinstance(version, str) and version >= "2026-07-28":
+                result["resultType"] = "complete"  # required by 2026-07-28 clients; older ones may reject it
             return None, jsonrpc.encode(jsonrpc.result_object(message_id, result))
         if self._audit is not None:
             self._audit.tool_call(name, "allow", decision.rule, "", arguments)

@@ -10,7 +10,8 @@ bodies are turned back into messages for `receive()`. What the transport tracks:
   `Last-Event-ID` when it drops;
 * `DELETE` of the session on `close()`;
 * the 2026-07-28 request headers, `Mcp-Method` and `Mcp-Name`, sent on every POST (servers on
-  older revisions ignore them), and `MCP-Protocol-Version` once it is known;
+  older revisions ignore them), and `MCP-Protocol-Version`: the version a request names in its
+  `_meta` (2026-07-28, no session), else the one `initialize` negotiated;
 * `--header` values on every request.
 
 A request that cannot be delivered (connection refused, timeout, an HTTP error status, a body
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.mcp_headers import request_headers
 from intercept.transport.sse import SseEvent, decode_events
 
 log = logging.getLogger(__name__)
@@ -43,13 +45,6 @@ PROTOCOL_HEADER = "mcp-protocol-version"
 LAST_EVENT_HEADER = "last-event-id"
 _REINIT_ID = "intercept-reinitialize"
 _GET_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
-_NAME_PARAM = {
-    "tools/call": "name",
-    "prompts/get": "name",
-    "resources/read": "uri",
-    "resources/subscribe": "uri",
-    "resources/unsubscribe": "uri",
-}
 
 
 def parse_header_option(value: str) -> tuple[str, str]:
@@ -59,21 +54,6 @@ def parse_header_option(value: str) -> tuple[str, str]:
     if not sep or not name or any(c in name for c in " \t\r\n") or any(c in content for c in "\r\n\0"):
         raise ValueError(f"--header {name or value!r} must look like 'Name: value'")
     return name, content.strip()
-
-
-def request_headers(message: Any) -> dict[str, str]:
-    """`Mcp-Method` and `Mcp-Name` for one message (2026-07-28), empty for responses and batches."""
-    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
-        return {}
-    method: str = message["method"]
-    headers = {"mcp-method": method}
-    params = message.get("params")
-    field = _NAME_PARAM.get(method)
-    if field and isinstance(params, dict) and isinstance(params.get(field), str):
-        name: str = params[field]
-        if name.isascii() and name.isprintable():
-            headers["mcp-name"] = name
-    return headers
 
 
 def error_response(request_id: Any, message: str, code: int = UPSTREAM_UNAVAILABLE) -> bytes:

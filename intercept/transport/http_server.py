@@ -43,13 +43,12 @@ from starlette.routing import Route
 
 from intercept import jsonrpc
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
-from intercept.transport.http_client import request_headers
+from intercept.transport.mcp_headers import HEADER_MISMATCH, is_stateless_version, mismatch, protocol_version
 from intercept.transport.sse import encode_event
 
 log = logging.getLogger(__name__)
 
 SESSION_HEADER = "mcp-session-id"
-HEADER_MISMATCH = -32001
 BACKLOG_LIMIT = 1000
 """Server-initiated messages kept for a GET stream that is not open yet; older ones are dropped."""
 
@@ -106,8 +105,10 @@ class _Exchange:
 class ListenerChannel:
     """The router's view of one client session; see `intercept.transport.base.MessageChannel`."""
 
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, one_shot: bool = False) -> None:
         self.session_id = session_id
+        self.one_shot = one_shot
+        """A 2026-07-28 stateless request: the channel ends once its one exchange is answered."""
         self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._by_id: dict[str, _Exchange] = {}
         self._exchanges: list[_Exchange] = []
@@ -217,8 +218,11 @@ class ListenerChannel:
         return any(_id_key(r["id"]) in self._by_id for r in requests)
 
     def abandon(self, exchange: _Exchange) -> None:
-        """The client went away from a POST; later answers for it are dropped."""
+        """The POST is answered or its client went away; later answers for it are dropped."""
         self._forget(exchange)
+        if self.one_shot and not self._exchanges and not self.closed:
+            self.closed = True
+            self._inbox.put_nowait(None)
 
     def open_get_stream(self) -> asyncio.Queue[bytes | None] | None:
         if self._get_stream is not None:
@@ -241,6 +245,8 @@ class ListenerOptions:
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    stateless: bool = False
+    """Serve 2026-07-28 stateless requests (each gets its own short-lived session)."""
 
 
 def _error(
@@ -346,7 +352,17 @@ class HttpListener:
             if isinstance(m, dict) and isinstance(m.get("method"), str) and jsonrpc.valid_id(m.get("id"))
         ]
         sid = request.headers.get(SESSION_HEADER)
-        if sid is None:
+        version = request.headers.get("mcp-protocol-version") or protocol_version(message)
+        if is_stateless_version(version):
+            # 2026-07-28: no sessions; a stray Mcp-Session-Id is ignored, as the revision says.
+            if not self.options.stateless:
+                return _error(400, f"protocol {version} (stateless) is served only in front of --upstream")
+            if not isinstance(message, dict):
+                return _error(400, "a stateless request carries one JSON-RPC message, not a batch")
+            if not requests:
+                return Response(status_code=202)
+            session = self._start_session(one_shot=True)
+        elif sid is None:
             if not (isinstance(message, dict) and message.get("method") == "initialize"):
                 return _error(400, "Mcp-Session-Id header is required (initialize first)")
             session = self._start_session()
@@ -358,7 +374,7 @@ class HttpListener:
         if session.in_flight(requests):
             return _error(409, "a request with this id is already in flight in this session")
         exchange = session.submit(body, requests)
-        headers = {SESSION_HEADER: session.session_id}
+        headers = {} if session.one_shot else {SESSION_HEADER: session.session_id}
         if exchange is None:
             return Response(status_code=202, headers=headers)
         accept = request.headers.get("accept", "")
@@ -367,20 +383,21 @@ class HttpListener:
         return await self._json_answer(session, exchange, headers)
 
     def _header_mismatch(self, request: Request, message: Any) -> Response | None:
-        expected = request_headers(message) if isinstance(message, dict) else {}
-        for header in ("mcp-method", "mcp-name"):
-            sent = request.headers.get(header)
-            if sent is not None and sent != expected.get(header):
-                return _error(
-                    400,
-                    f"{header} header {sent[:100]!r} does not match the request body",
-                    HEADER_MISMATCH,
-                )
-        return None
+        sent = {
+            k: request.headers[k]
+            for k in ("mcp-method", "mcp-name", "mcp-protocol-version")
+            if k in request.headers
+        }
+        wrong = mismatch(sent, message)
+        if wrong is None:
+            return None
+        shown = sent.get(wrong, "")[:100]
+        return _error(400, f"{wrong} header {shown!r} does not match the request body", HEADER_MISMATCH)
 
-    def _start_session(self) -> ListenerChannel:
-        session = ListenerChannel(secrets.token_urlsafe(32))
-        self.sessions[session.session_id] = session
+    def _start_session(self, one_shot: bool = False) -> ListenerChannel:
+        session = ListenerChannel(secrets.token_urlsafe(32), one_shot)
+        if not one_shot:
+            self.sessions[session.session_id] = session
         task = asyncio.create_task(self._run_session(session))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -207,7 +207,7 @@ async def test_listener_checks_tokens_hosts_and_mcp_name_headers(policy: Path, e
                 headers={**session_headers, "mcp-method": "tools/call", "mcp-name": "echo"},
             )
             assert spoofed.status_code == 400
-            assert spoofed.json()["error"]["code"] == -32001
+            assert spoofed.json()["error"]["code"] == -32020
             honest = await client.post(
                 service.url,
                 json=rpc("tools/call", 2, name="echo", arguments={"message": "x"}),

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from intercept.transport.base import FrameTooLarge
-from intercept.transport.http_client import HttpUpstream, display_url, parse_header_option, request_headers
+from intercept.transport.http_client import HttpUpstream, display_url, parse_header_option
+from intercept.transport.mcp_headers import decode_value, request_headers
 from intercept.transport.sse import decode_events, encode_event
 
 URL = "http://upstream.test/mcp"
@@ -202,7 +203,10 @@ def test_request_headers_follow_the_2026_07_28_rules() -> None:
     assert request_headers({"method": "tools/list"}) == {"mcp-method": "tools/list"}
     assert request_headers({"id": 1, "result": {}}) == {}
     assert request_headers([{"method": "ping"}]) == {}
-    assert "mcp-name" not in request_headers({"method": "tools/call", "params": {"name": "bad\nname"}})
+    wrapped = request_headers({"method": "tools/call", "params": {"name": "bad\nnamé"}})["mcp-name"]
+    assert wrapped.startswith("=?base64?") and decode_value(wrapped) == "bad\nnamé"
+    meta = {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}
+    assert request_headers({"method": "tools/list", "params": meta})["mcp-protocol-version"] == "2026-07-28"
 
 
 def test_header_option_parsing() -> None:

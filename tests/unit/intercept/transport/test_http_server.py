@@ -201,7 +201,7 @@ async def test_an_mcp_name_header_that_disagrees_with_the_body_is_rejected(
     headers = {**SSE_ACCEPT, "mcp-session-id": sid, "mcp-method": "tools/call", "mcp-name": "read_file"}
     response = await client.post("/mcp", content=rpc("tools/call", 4, name="delete_file"), headers=headers)
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == -32001
+    assert response.json()["error"]["code"] == -32020
     headers["mcp-method"] = "tools/list"
     response = await client.post("/mcp", content=rpc("tools/call", 4, name="read_file"), headers=headers)
     assert response.status_code == 400
@@ -245,3 +245,37 @@ def test_parse_listen() -> None:
     for bad in ("8080", "host:", "host:99999", "host:port"):
         with pytest.raises(ValueError, match="HOST:PORT"):
             parse_listen(bad)
+
+
+STATELESS_META = {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}
+
+
+async def test_stateless_requests_each_get_a_one_shot_session(sessions: EchoSessions) -> None:
+    listener = make_listener(sessions, stateless=True)
+    headers = {**SSE_ACCEPT, "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
+        first = await c.post("/mcp", content=rpc("tools/list", 1, **STATELESS_META), headers=headers)
+        second = await c.post(
+            "/mcp",
+            content=rpc("tools/list", 1, **STATELESS_META),
+            headers={**headers, "mcp-session-id": "stray"},
+        )
+        note = await c.post(
+            "/mcp",
+            content=json.dumps(
+                {"jsonrpc": "2.0", "method": "notifications/x", "params": STATELESS_META}
+            ).encode(),
+            headers={**headers, "mcp-method": "notifications/x"},
+        )
+    await listener.shutdown()
+    one, two = sse_messages(first)[0]["result"]["session"], sse_messages(second)[0]["result"]["session"]
+    assert one != two
+    assert "mcp-session-id" not in first.headers
+    assert note.status_code == 202
+    assert listener.sessions == {}
+
+
+async def test_stateless_requests_are_refused_when_not_enabled(client: httpx.AsyncClient) -> None:
+    headers = {**SSE_ACCEPT, "mcp-protocol-version": "2026-07-28"}
+    response = await client.post("/mcp", content=rpc("tools/list", 1, **STATELESS_META), headers=headers)
+    assert response.status_code == 400

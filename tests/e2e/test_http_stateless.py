@@ -1,0 +1,150 @@
+"""The 2026-07-28 stateless protocol through `intercept run`, with the official SDK on both ends.
+
+The upstream is an `MCPServer` from the MCP Python SDK (tests/e2e/modern_server.py), which serves
+2026-07-28 requests without sessions and checks `Mcp-Method`, `Mcp-Name` and
+`MCP-Protocol-Version` against each body. The client is the SDK's `Client` pinned to 2026-07-28.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mcp.types as types
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.e2e.http_support import (
+    EVERYTHING,
+    SSE_ACCEPT,
+    Service,
+    free_port,
+    intercept_args,
+    npx,
+    proxy,
+    rpc,
+    sse_messages,
+)
+
+pytestmark = pytest.mark.e2e
+
+MODERN = "2026-07-28"
+META = {
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "intercept-e2e", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+}
+POLICY = """\
+hide: [echo]
+tools:
+  add:
+    rules:
+      - name: small sums
+        conditions:
+          - {path: args.a, op: lte, value: 100}
+        on_deny: "a must be at most 100"
+      - name: add budget
+        rate_limit: {max: 3, window: 3600}
+"""
+
+
+@pytest.fixture(scope="module")
+def modern() -> Iterator[Service]:
+    port = free_port()
+    script = Path(__file__).with_name("modern_server.py")
+    server = Service([sys.executable, str(script), str(port)], port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    return path
+
+
+@asynccontextmanager
+async def connect(shape: str, policy: Path, modern: Service) -> AsyncIterator[Client]:
+    state = ["--state", "memory", "--no-audit", "--upstream", modern.url]
+    if shape == "stdio-to-http":
+        args = intercept_args(policy, *state)
+        params = StdioServerParameters(command=args[0], args=args[1:], env=dict(os.environ))
+        async with Client(params, mode=MODERN) as client:
+            yield client
+        return
+    service = proxy(policy, *state)
+    try:
+        async with Client(service.url, mode=MODERN) as client:
+            yield client
+    finally:
+        service.stop()
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+@pytest.mark.parametrize("shape", ["stdio-to-http", "http-to-http"])
+async def test_policy_is_enforced_on_2026_07_28_stateless_traffic(
+    shape: str, policy: Path, modern: Service
+) -> None:
+    async with connect(shape, policy, modern) as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        assert names == ["add"]
+        hidden = await client.call_tool("echo", {"message": "x"})
+        assert hidden.is_error and text_of(hidden).startswith("[INTERCEPT POLICY DENIED]")
+        big = await client.call_tool("add", {"a": 1000, "b": 1})
+        assert big.is_error and "a must be at most 100 (rule: small sums)" in text_of(big)
+        sums = [await client.call_tool("add", {"a": i, "b": 1}) for i in range(4)]
+        assert [text_of(s) for s in sums[:3]] == ["1", "2", "3"]
+        assert sums[3].is_error and "(rule: add budget)" in text_of(sums[3])
+
+
+async def test_stateless_requests_get_no_session_and_mismatched_headers_are_refused(
+    policy: Path, modern: Service
+) -> None:
+    service = proxy(policy, "--state", "memory", "--no-audit", "--upstream", modern.url)
+    call = rpc("tools/call", 1, name="add", arguments={"a": 1, "b": 2}, **META)
+    honest = {**SSE_ACCEPT, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "add"}
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            answered = await client.post(service.url, json=call, headers=honest)
+            spoofed = await client.post(service.url, json=call, headers={**honest, "mcp-name": "echo"})
+            unnamed = await client.post(
+                service.url, json=call, headers={k: v for k, v in honest.items() if k != "mcp-name"}
+            )
+            wrong_version = await client.post(
+                service.url, json=call, headers={**honest, "mcp-protocol-version": "2027-01-01"}
+            )
+    finally:
+        service.stop()
+    assert answered.status_code == 200 and "mcp-session-id" not in answered.headers
+    messages: list[Any] = (
+        sse_messages(answered.text)
+        if "event-stream" in answered.headers["content-type"]
+        else [answered.json()]
+    )
+    assert messages[-1]["result"]["content"][0]["text"] == "3"
+    for refused in (spoofed, unnamed, wrong_version):
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == -32020
+
+
+async def test_a_listener_in_front_of_a_stdio_child_refuses_stateless_requests(policy: Path) -> None:
+    service = proxy(policy, "--state", "memory", "--no-audit", "--", npx(), "-y", EVERYTHING, "stdio")
+    headers = {**SSE_ACCEPT, "mcp-protocol-version": MODERN, "mcp-method": "tools/list"}
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.post(service.url, json=rpc("tools/list", 1, **META), headers=headers)
+    finally:
+        service.stop()
+    assert response.status_code == 400
+    assert "only in front of --upstream" in response.json()["error"]["message"]

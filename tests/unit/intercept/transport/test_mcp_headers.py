@@ -1,0 +1,55 @@
+"""The 2026-07-28 mirrored headers: encoding, and the listener's header-versus-body comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from intercept.transport.mcp_headers import decode_value, encode_value, is_stateless_version, mismatch
+
+CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {"name": "read_file", "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+}
+
+
+@pytest.mark.parametrize("value", ["echo", "naïve", " padded ", "line\nbreak", "=?base64?Zm9v?="])
+def test_values_round_trip(value: str) -> None:
+    encoded = encode_value(value)
+    assert encoded.isascii() and "\n" not in encoded
+    assert decode_value(encoded) == value
+
+
+def test_corrupt_base64_never_matches() -> None:
+    assert decode_value("=?base64?not*base64?=") == "=?base64?not*base64?="  # not the sentinel form
+    assert decode_value("=?base64?Zm9vY?=") is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "wrong"),
+    [
+        ({}, None),
+        ({"mcp-method": "tools/call", "mcp-name": "read_file"}, None),
+        ({"mcp-method": "tools/call", "mcp-name": encode_value("read_file")}, None),
+        ({"mcp-method": "tools/call", "mcp-name": "delete_file"}, "mcp-name"),
+        ({"mcp-method": "tools/list", "mcp-name": "read_file"}, "mcp-method"),
+        ({"mcp-method": "tools/call"}, "mcp-name"),
+        ({"mcp-name": "READ_FILE"}, "mcp-name"),
+        ({"mcp-protocol-version": "2026-07-28"}, None),
+        ({"mcp-protocol-version": "2025-11-25"}, "mcp-protocol-version"),
+    ],
+)
+def test_mismatch_names_the_first_disagreeing_header(sent: dict[str, str], wrong: str | None) -> None:
+    assert mismatch(sent, CALL) == wrong
+
+
+def test_a_session_version_header_is_not_compared_with_a_body_that_names_none() -> None:
+    legacy = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert mismatch({"mcp-protocol-version": "2025-11-25"}, legacy) is None
+    assert mismatch({"mcp-method": "tools/list"}, [legacy]) == "mcp-method"  # batches name no method
+
+
+def test_stateless_versions() -> None:
+    assert is_stateless_version("2026-07-28") and is_stateless_version("2027-01-01")
+    assert not is_stateless_version("2025-11-25") and not is_stateless_version(None)
