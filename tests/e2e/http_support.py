@@ -16,14 +16,10 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import free_port
+
 EVERYTHING = "@modelcontextprotocol/server-everything"
 SSE_ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
