@@ -58,6 +58,22 @@ class ServerRef:
     catalogue_json: str
     """This server's entry in registry.json, serialised once when the file is parsed."""
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Enum members unpickle through Enum.__call__, which dominated loading a 100k-tool index.
+        packed = tuple((t.name, t.category.value, t.risk.value, t.one_line) for t in self.tools)
+        return (
+            _unpack_server_ref,
+            (
+                self.slug,
+                self.name,
+                self.summary,
+                self.file_hash,
+                self.obtained_at,
+                packed,
+                self.catalogue_json,
+            ),
+        )
+
     @property
     def category_counts(self) -> dict[Category, int]:
         counts = dict.fromkeys(CATEGORY_ORDER, 0)
@@ -71,6 +87,25 @@ class ServerRef:
         for tool in self.tools:
             counts[tool.risk] += 1
         return counts
+
+
+_CATEGORIES: dict[str, Category] = {c.value: c for c in Category}
+_RISKS: dict[str, Risk] = {r.value: r for r in Risk}
+
+
+def _unpack_server_ref(
+    slug: str,
+    name: str,
+    summary: str,
+    file_hash: str,
+    obtained_at: str,
+    packed: tuple[tuple[str, str, str, str], ...],
+    catalogue_json: str,
+) -> ServerRef:
+    tools = tuple(
+        ToolRef(slug, name, tool, _CATEGORIES[cat], _RISKS[risk], line) for tool, cat, risk, line in packed
+    )
+    return ServerRef(slug, name, summary, file_hash, obtained_at, tools, catalogue_json)
 
 
 @dataclass
@@ -259,7 +294,8 @@ def load_catalog(
     ]
     if problems:
         raise RegistryError(problems)
-    _write_index(cache_dir, fingerprint, results)
+    if stale or len(index) != len(results):
+        _write_index(cache_dir, fingerprint, results)
     servers = sorted((p.ref for p in results.values() if p.ref is not None), key=lambda s: s.slug)
     return Catalog(servers, cache_dir, parsed=len(stale))
 

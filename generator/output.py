@@ -3,7 +3,8 @@
 A full build renders into a fresh temporary directory beside the output and swaps it in with two
 renames, so a failed build leaves the previous site untouched. An incremental build runs only
 after the whole registry validated; it rewrites changed files in place (each atomically) and
-records a 'writing' manifest first, so an interrupted build is followed by a full one.
+leaves a 'writing' marker until the new manifest is saved, so an interrupted build is followed
+by a full one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
+WRITING_MARKER = "manifest.writing"
 MANIFEST_FORMAT = 1
 
 
@@ -89,6 +91,8 @@ class Manifest:
 
 def read_manifest(cache_dir: Path, out: Path, settings: str) -> Manifest | None:
     """The previous build's manifest if an incremental build on top of it is safe, else None."""
+    if (cache_dir / WRITING_MARKER).exists():
+        return None
     try:
         data = json.loads((cache_dir / MANIFEST_NAME).read_text("utf-8"))
     except (OSError, ValueError):
@@ -118,6 +122,12 @@ def write_manifest(cache_dir: Path, manifest: Manifest) -> None:
     tmp = cache_dir / f"{MANIFEST_NAME}.{os.getpid()}.tmp"
     tmp.write_text(manifest.dump(), "utf-8")
     os.replace(tmp, cache_dir / MANIFEST_NAME)
+    (cache_dir / WRITING_MARKER).unlink(missing_ok=True)
+
+
+def mark_writing(cache_dir: Path) -> None:
+    """Record that the site is being changed in place; until write_manifest, no build trusts it."""
+    (cache_dir / WRITING_MARKER).touch()
 
 
 def staging_dir(out: Path) -> Path:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 from pygments import highlight
@@ -171,8 +171,11 @@ def json_ld(data: Any) -> Markup:
     return Markup(text)
 
 
-def make_environment(templates: Path) -> Environment:
+def make_environment(templates: Path, bytecode_cache: Path | None = None) -> Environment:
+    if bytecode_cache is not None:
+        bytecode_cache.mkdir(parents=True, exist_ok=True)
     env = Environment(
+        bytecode_cache=FileSystemBytecodeCache(str(bytecode_cache)) if bytecode_cache is not None else None,
         loader=FileSystemLoader(str(templates)),
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,

@@ -15,6 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from generator.catalog import ToolRef
 from generator.registry import Category
@@ -28,6 +29,7 @@ _SPLIT = re.compile(r"[^A-Za-z0-9]+")
 GroupKey = tuple[Category, tuple[str, ...]]
 
 
+@lru_cache(maxsize=1 << 18)
 def name_words(name: str) -> tuple[str, ...]:
     """`cancelRun`, `cancel_run` and `cancel-run` all give ('cancel', 'run'); sorted, unique."""
     spaced = _CAMEL.sub(r"\1 \2", name)

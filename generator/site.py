@@ -24,6 +24,7 @@ from generator.output import (
     Manifest,
     Writer,
     delete_stale,
+    mark_writing,
     read_manifest,
     staging_dir,
     swap_in,
@@ -186,7 +187,12 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
     settings = settings_key(options, templates, absolute)
     similar = build_similar_index(catalog.tools())
     ctx = views.SiteContext(
-        make_environment(templates), catalog, similar, absolute, base_path, options.search
+        make_environment(templates, cache / "templates"),
+        catalog,
+        similar,
+        absolute,
+        base_path,
+        options.search,
     )
     previous = (
         read_manifest(cache, options.out, settings) if options.incremental and options.out.is_dir() else None
@@ -202,9 +208,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         mode, root = "incremental", options.out
         todo = [slug for slug, key in keys.items() if previous.units.get(slug, [None])[0] != key]
         prev_files = previous.files
-        write_manifest(
-            cache, Manifest(previous.out, settings, "writing", previous.files, previous.units, previous.pages)
-        )
+        mark_writing(cache)
     try:
         mark = time.perf_counter()
         _CTX, _ROOT, _PREVIOUS = ctx, root, prev_files

@@ -390,3 +390,14 @@ def test_browse_and_server_index_pages_are_paginated(tmp_path: Path, monkeypatch
     assert f"{BASE_URL}/categories/read/page/{expected_pages}/" in sitemap
     assert f"{BASE_URL}/servers/page/3/" in sitemap
     test_no_broken_internal_links_or_anchors(out)
+
+
+def test_an_interrupted_in_place_build_is_followed_by_a_full_one(tmp_path: Path) -> None:
+    from generator.output import WRITING_MARKER
+
+    out = tmp_path / "site"
+    build(SMALL_REGISTRY, out)
+    assert build(SMALL_REGISTRY, out).mode == "incremental"
+    (tmp_path / ".site.cache" / WRITING_MARKER).touch()
+    assert build(SMALL_REGISTRY, out).mode == "full"
+    assert build(SMALL_REGISTRY, out).mode == "incremental"
