@@ -30,7 +30,7 @@ from intercept.state.sqlite import SqliteStore
 
 
 def policy_text(tools: int) -> str:
-    lines = ["version: \"1\"", "default: allow", "hide: [hidden_0, hidden_1]", "tools:"]
+    lines = ['version: "1"', "default: allow", "hide: [hidden_0, hidden_1]", "tools:"]
     for i in range(tools):
         lines.append(f"  tool_{i}:")
         lines.append("    rules:")
@@ -38,17 +38,38 @@ def policy_text(tools: int) -> str:
         if kind == 0:
             lines.append("      - action: allow")
         elif kind == 1:
-            lines += ["      - name: amount cap", "        conditions:", "          - path: args.amount",
-                      "            op: lte", "            value: 50000", "          - path: args.env",
-                      "            op: regex", "            value: '^(dev|staging)-'"]
+            lines += [
+                "      - name: amount cap",
+                "        conditions:",
+                "          - path: args.amount",
+                "            op: lte",
+                "            value: 50000",
+                "          - path: args.env",
+                "            op: regex",
+                "            value: '^(dev|staging)-'",
+            ]
         elif kind == 2:
-            lines += ["      - action: deny", "        conditions:", "          - path: args.force",
-                      "            op: eq", "            value: true", "      - validate:",
-                      "          required_args: true"]
+            lines += [
+                "      - action: deny",
+                "        conditions:",
+                "          - path: args.force",
+                "            op: eq",
+                "            value: true",
+                "      - validate:",
+                "          required_args: true",
+            ]
         else:
             lines += ["      - rate_limit: {max: 1000000000, window: 60}"]
-    lines += ['  "*":', "    rules:", "      - name: no prod", "        action: deny", "        conditions:",
-              "          - path: args.env", "            op: eq", "            value: prod-main"]
+    lines += [
+        '  "*":',
+        "    rules:",
+        "      - name: no prod",
+        "        action: deny",
+        "        conditions:",
+        "          - path: args.env",
+        "            op: eq",
+        "            value: prod-main",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -105,6 +126,8 @@ async def main(calls: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=200_000)
     asyncio.run(main(parser.parse_args().calls))

@@ -334,12 +334,16 @@ class Router:
                 await self._send_upstream(
                     jsonrpc.encode({"jsonrpc": "2.0", "id": own_id, "method": "tools/list", "params": params})
                 )
+                # A timer, not asyncio.wait_for: this may run outside a task (see FdChannel.pump).
+                timer = asyncio.get_running_loop().call_later(self._fetch_timeout, _expire, future)
                 try:
-                    response = await asyncio.wait_for(future, self._fetch_timeout)
+                    response = await future
                 except (TimeoutError, ConnectionError) as exc:
                     self._own_waiting.pop(own_id, None)
                     log.error("could not list the upstream's tools: %s", type(exc).__name__)
                     return
+                finally:
+                    timer.cancel()
                 result = response.get("result")
                 if self._filter_listing(result) is None:
                     log.error("upstream tools/list answer unusable; tool schemas stay unknown")
@@ -385,10 +389,22 @@ class Router:
         return len(self._pending)
 
 
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 async def relay(router: Router, client: MessageChannel, upstream: MessageChannel) -> None:
     """Pump messages both ways until the upstream ends. Client EOF closes the upstream's input."""
 
+    eager = getattr(router.store, "eager_safe", False)
+
     async def client_to_upstream() -> None:
+        pump = getattr(client, "pump", None)
+        if eager and pump is not None:
+            await pump(router.from_client, router.client_frame_too_large)
+            await upstream.close()
+            return
         while True:
             try:
                 raw = await client.receive()
@@ -400,7 +416,15 @@ async def relay(router: Router, client: MessageChannel, upstream: MessageChannel
             await router.from_client(raw)
         await upstream.close()
 
+    async def upstream_frame_too_large(exc: FrameTooLarge) -> None:
+        log.error("upstream message dropped: %s", exc)
+
     async def upstream_to_client() -> None:
+        pump = getattr(upstream, "pump", None)
+        if eager and pump is not None:
+            await pump(router.from_upstream, upstream_frame_too_large)
+            await router.upstream_closed()
+            return
         while True:
             try:
                 raw = await upstream.receive()

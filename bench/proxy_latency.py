@@ -1,0 +1,147 @@
+"""Added latency of `intercept run` over stdio, against server-everything's `echo`, measured against direct.
+
+Starts server-everything directly and behind three proxies, then times sequential
+`tools/call echo` round trips from a minimal blocking JSON-RPC client (so the client adds as
+little as possible), interleaved in rounds so every configuration sees the same machine:
+
+* direct: `npx -y @modelcontextprotocol/server-everything stdio`;
+* proxy (memory, no audit): the proxy alone;
+* proxy (defaults): SQLite state and the audit log, `echo` without limits;
+* proxy (defaults, rate-limited): the same, with `echo` under a sliding rate limit, so each
+  call reserves and commits in SQLite;
+* bare passthrough (reference): bench/stdio_passthrough.py, a relay that only copies bytes,
+  the floor for any Python process in the middle on this machine.
+
+Prints p50/p99 per configuration, calls per second (sequential), and what the proxy adds.
+
+    .venv/bin/python bench/proxy_latency.py [--calls 1000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+INTERCEPT = str(Path(sys.executable).with_name("intercept"))
+EVERYTHING = ["npx", "-y", "@modelcontextprotocol/server-everything", "stdio"]
+UNLIMITED = "tools:\n  echo:\n    rules:\n      - action: allow\n"
+LIMITED = "tools:\n  echo:\n    rules:\n      - rate_limit: {max: 1000000000, window: 60}\n"
+
+
+class Peer:
+    def __init__(self, label: str, command: list[str]) -> None:
+        self.label = label
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0
+        )
+        assert self.process.stdout is not None
+        self.reader = self.process.stdout
+        self.next_id = 0
+        self.samples: list[float] = []
+        self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"},
+            },
+        )
+        self.write({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def write(self, message: object) -> None:
+        assert self.process.stdin is not None
+        os.write(self.process.stdin.fileno(), json.dumps(message).encode() + b"\n")
+
+    def request(self, method: str, params: dict[str, object]) -> bytes:
+        self.next_id += 1
+        wanted = self.next_id
+        self.write({"jsonrpc": "2.0", "id": wanted, "method": method, "params": params})
+        while True:
+            line = self.reader.readline()
+            if not line:
+                raise RuntimeError(f"{self.label}: server closed")
+            message = json.loads(line)
+            if isinstance(message, dict) and message.get("id") == wanted:
+                return line
+
+    def timed_echo(self, calls: int) -> None:
+        params = {"name": "echo", "arguments": {"message": "x"}}
+        for _ in range(calls):
+            began = time.perf_counter()
+            line = self.request("tools/call", params)
+            self.samples.append(time.perf_counter() - began)
+            if b"Echo: x" not in line or b'isError":true' in line:
+                raise RuntimeError(f"{self.label}: unexpected answer {line[:200]!r}")
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+
+
+def quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(calls: int, rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "unlimited.yaml").write_text(UNLIMITED)
+        (work / "limited.yaml").write_text(LIMITED)
+
+        def proxy(policy: str, *options: str) -> list[str]:
+            return [INTERCEPT, "run", "-c", str(work / policy), "--no-watch", *options, "--", *EVERYTHING]
+
+        defaults = ("--state-dir", str(work / "state"), "--audit-log", str(work / "events.jsonl"))
+        peers = [
+            Peer("direct", EVERYTHING),
+            Peer("proxy (memory, no audit)", proxy("unlimited.yaml", "--state", "memory", "--no-audit")),
+            Peer("proxy (defaults)", proxy("unlimited.yaml", *defaults)),
+            Peer("proxy (defaults, rate-limited)", proxy("limited.yaml", *defaults)),
+        ]
+        floor = str(Path(__file__).with_name("stdio_passthrough.py"))
+        peers.append(Peer("bare passthrough (reference)", [sys.executable, floor, *EVERYTHING]))
+        try:
+            for peer in peers:
+                peer.timed_echo(300)  # warm up (JIT in node, caches everywhere)
+                peer.samples.clear()
+            for _ in range(rounds):
+                for peer in peers:
+                    peer.timed_echo(calls)
+        finally:
+            for peer in peers:
+                peer.close()
+    direct = peers[0]
+    base_p50 = quantile(direct.samples, 0.5)
+    base_rate = len(direct.samples) / sum(direct.samples)
+    print(f"{calls * rounds} sequential echo calls per configuration, {rounds} interleaved rounds")
+    header = ("configuration", "p50 µs", "p99 µs", "calls/s", "added p50", "throughput")
+    cells = [f"{header[0]:32s}"] + [f"{h:>8s}" for h in header[1:4]] + [f"{h:>10s}" for h in header[4:]]
+    print(" ".join(cells))
+    for peer in peers:
+        p50, p99 = quantile(peer.samples, 0.5), quantile(peer.samples, 0.99)
+        rate = len(peer.samples) / sum(peer.samples)
+        print(
+            f"{peer.label:32s} {p50 * 1e6:8.0f} {p99 * 1e6:8.0f} {rate:8.0f} {(p50 - base_p50) * 1e6:9.0f}µ "
+            f"{rate / base_rate:9.0%}"
+        )
+    limited, unlimited = peers[3], peers[2]
+    extra = quantile(limited.samples, 0.5) - quantile(unlimited.samples, 0.5)
+    print(f"SQLite-backed rate limit adds {extra * 1e6:.0f} µs at p50 over the same proxy without one")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    main(args.calls, args.rounds)
