@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from generator import pages, views
-from generator.catalog import Catalog, code_fingerprint, load_catalog
+from generator.catalog import Catalog, ToolRef, code_fingerprint, load_catalog
 from generator.output import (
     Manifest,
     Writer,
@@ -333,7 +333,7 @@ def _write_site_pages(
             url = listing.url(number)
             rel = pages.output_path(url)
             items = views.listing_items(listing, number)
-            key = hashlib.blake2b(repr((listing.pages, items)).encode(), digest_size=16).hexdigest()
+            key = _items_key(listing.pages, items)
             page_keys[rel] = key
             sitemap_urls.append((ctx.absolute + url, None))
             if previous_files is not None and previous_keys.get(rel) == key and rel in previous_files:
@@ -351,6 +351,16 @@ def _write_site_pages(
     writer.write_text("registry.json", "".join(views.registry_json_chunks(ctx.catalog, ctx.absolute)))
     _write_assets(ctx, writer)
     return page_keys
+
+
+def _items_key(page_total: int, items: list[ToolRef]) -> str:
+    digest = hashlib.blake2b(str(page_total).encode(), digest_size=16)
+    digest.update(
+        "\n".join(
+            f"{t.slug}\0{t.name}\0{t.server_name}\0{t.risk.value}\0{t.one_line}" for t in items
+        ).encode()
+    )
+    return digest.hexdigest()
 
 
 def _write_assets(ctx: views.SiteContext, writer: Writer) -> None:
