@@ -397,7 +397,11 @@ def _expire(future: asyncio.Future[Any]) -> None:
 async def relay(router: Router, client: MessageChannel, upstream: MessageChannel) -> None:
     """Pump messages both ways until the upstream ends. Client EOF closes the upstream's input."""
 
-    eager = getattr(router.store, "eager_safe", False)
+    # Eager dispatch runs handlers outside a task until they first suspend, which is safe only
+    # when everything they call is: both channels fd-based (stdio) and a store that never suspends.
+    eager = (
+        getattr(router.store, "eager_safe", False) and hasattr(client, "pump") and hasattr(upstream, "pump")
+    )
 
     async def client_to_upstream() -> None:
         pump = getattr(client, "pump", None)
