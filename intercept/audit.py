@@ -1,8 +1,10 @@
 """The audit log: one JSON object per line for `startup`, `tool_call`, `reload` and `shutdown`.
 
 Files live under `~/.intercept/events/` (one per UTC day, `events-YYYY-MM-DD.jsonl`) or at the
-path given by `--audit-log`. Several proxies may append to the same file: each event is one
-`write` on a file opened with O_APPEND, so lines never interleave.
+path given by `--audit-log`. Several proxies may append to the same file: events are written
+whole lines per `write` on a file opened with O_APPEND, so lines never interleave. Inside
+an event loop, events are written just after the current callback (after the call has been
+forwarded), keeping the file write off the call's path.
 
 A `tool_call` event records the tool, the decision, the rule and a keyed hash of the
 arguments (HMAC-SHA256 with a random key kept next to the log, mode 0600), so equal
@@ -12,6 +14,7 @@ plain hash would give away to a dictionary attack. Raw arguments are never writt
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -65,6 +68,8 @@ class AuditLog:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._fd = fd
         self._failed = False
+        self._queued: list[str] = []
+        self._flush_scheduled = False
 
     def argument_hash(self, arguments: Mapping[str, Any]) -> str:
         canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -80,9 +85,28 @@ class AuditLog:
             "pid": os.getpid(),
             **fields,
         }
-        line = json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n"
+        self._queued.append(json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n")
+        if self._flush_scheduled:
+            return
         try:
-            os.write(self._fd, line.encode("ascii"))
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        # Written right after the current callback, i.e. after the call was forwarded: the
+        # file write overlaps with the server's work instead of adding to the call's latency.
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write queued events (one `write`, so lines from several proxies never interleave)."""
+        self._flush_scheduled = False
+        if not self._queued:
+            return
+        data = "".join(self._queued).encode("ascii")
+        self._queued.clear()
+        try:
+            os.write(self._fd, data)
         except OSError as exc:
             if not self._failed:
                 log.error("cannot write audit log %s: %s", self.path, exc.strerror or exc)
@@ -122,5 +146,6 @@ class AuditLog:
         self._write("shutdown", {"exit_status": exit_status})
 
     def close(self) -> None:
+        self.flush()
         with contextlib.suppress(OSError):
             os.close(self._fd)

@@ -88,3 +88,18 @@ def test_status_command(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "tool_x" in result.output and "cli" in result.output
     missing = CliRunner().invoke(main, ["status", "--audit-log", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "no audit log" in missing.output
+
+
+async def test_inside_an_event_loop_events_are_written_after_the_current_callback(tmp_path: Path) -> None:
+    import asyncio
+
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path)
+    log.tool_call("t", "allow", "", "", {})
+    log.tool_call("u", "deny", "r", "x", {})
+    assert path.read_text() == ""  # still on the call's path: nothing written yet
+    await asyncio.sleep(0)
+    assert [e["tool"] for e in events(path)] == ["t", "u"]
+    log.shutdown(0)
+    log.close()  # close flushes what is queued
+    assert events(path)[-1]["event"] == "shutdown"
