@@ -319,6 +319,9 @@ def run(
     Example: intercept run -c policy.yaml -- npx -y @modelcontextprotocol/server-everything stdio
     """
     configure_logging(log_level, log_file)
+    source = click.get_current_context().get_parameter_source("client_token")
+    if transport.get("listen") is None and source is click.core.ParameterSource.ENVIRONMENT:
+        transport["client_token"] = None  # an exported INTERCEPT_CLIENT_TOKEN only matters to --listen
     try:
         http = HttpSides.from_cli(has_command=bool(command), **transport)
     except ValueError as exc:

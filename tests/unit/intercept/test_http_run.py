@@ -1,0 +1,65 @@
+"""The HTTP transport options of `intercept run`: checked together, usage errors name the conflict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from intercept.cli import main
+from intercept.http_run import HttpSides
+
+BASE: dict[str, Any] = {
+    "upstream": None,
+    "headers": (),
+    "listen": None,
+    "client_token": None,
+    "allowed_hosts": (),
+    "allowed_origins": (),
+}
+
+
+def sides(has_command: bool = False, **options: Any) -> HttpSides:
+    return HttpSides.from_cli(has_command=has_command, **{**BASE, **options})
+
+
+def test_valid_combinations() -> None:
+    bridged = sides(upstream="https://mcp.example/mcp", headers=("Authorization: Bearer t",))
+    assert bridged.headers == (("Authorization", "Bearer t"),) and bridged.active
+    assert sides(has_command=True, listen="127.0.0.1:8080", client_token="t").listen == "127.0.0.1:8080"
+    assert not sides(has_command=True).active
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "server command"),
+        ({"has_command": True, "upstream": "https://x/mcp"}, "not both"),
+        ({"upstream": "ftp://user:secret@x/"}, "http:// or https://"),
+        ({"has_command": True, "headers": ("A: b",)}, "--header applies"),
+        ({"has_command": True, "client_token": "t"}, "need --listen"),
+        ({"has_command": True, "allowed_origins": ("https://a",)}, "need --listen"),
+        ({"has_command": True, "listen": "8080"}, "HOST:PORT"),
+        ({"upstream": "https://x/mcp", "headers": ("no colon",)}, "Name: value"),
+    ],
+)
+def test_conflicts_are_refused_with_a_reason(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        sides(**options)
+    assert "secret" not in str(info.value)
+
+
+def test_the_cli_reports_conflicts_as_usage_errors(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("tools: {}\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", "-c", str(policy), "--upstream", "https://x/mcp", "--", "cmd"])
+    assert result.exit_code == 2 and "not both" in result.output
+    exported = runner.invoke(
+        main,
+        ["run", "-c", str(policy), "--client-token", "t", "--", "cmd"],
+        env={"INTERCEPT_CLIENT_TOKEN": "x"},
+    )
+    assert exported.exit_code == 2 and "need --listen" in exported.output
