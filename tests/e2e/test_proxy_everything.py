@@ -142,3 +142,27 @@ async def test_sampling_elicitation_roots_progress_and_notifications_pass_throug
         with anyio.fail_after(10):
             while not any(isinstance(n, types.ToolListChangedNotification) for n in seen["notifications"]):
                 await anyio.sleep(0.05)
+
+
+async def test_failed_and_cancelled_calls_consume_no_quota(tmp_path: Path) -> None:
+    policy = tmp_path / "quota.yaml"
+    policy.write_text(
+        "tools:\n  get-sum:\n    rules:\n      - rate_limit: {max: 2, window: 60}\n"
+        "  trigger-long-running-operation:\n    rules:\n      - rate_limit: {max: 1, window: 60}\n"
+    )
+    async with session(proxied(policy, EVERYTHING, tmp_path)) as client:
+        for _ in range(3):  # the server rejects these arguments: failed calls give their quota back
+            failed = await client.call_tool("get-sum", {"a": "not a number", "b": 1})
+            assert failed.is_error and DENIED not in text_of(failed)
+        assert not (await client.call_tool("get-sum", {"a": 1, "b": 2})).is_error
+        assert not (await client.call_tool("get-sum", {"a": 3, "b": 4})).is_error
+        assert DENIED in text_of(await client.call_tool("get-sum", {"a": 5, "b": 6}))
+
+        with anyio.move_on_after(1.0) as scope:  # the SDK sends notifications/cancelled
+            await client.call_tool("trigger-long-running-operation", {"duration": 30, "steps": 30})
+        assert scope.cancelled_caught
+        finished = await client.call_tool("trigger-long-running-operation", {"duration": 1, "steps": 1})
+        assert not finished.is_error and DENIED not in text_of(finished)
+        assert DENIED in text_of(
+            await client.call_tool("trigger-long-running-operation", {"duration": 1, "steps": 1})
+        )
