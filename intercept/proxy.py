@@ -28,6 +28,8 @@ What the router guarantees (the security contract, see docs/PROXY.md):
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import logging
 import secrets
 import time
@@ -47,6 +49,7 @@ Send = Callable[[bytes], Awaitable[None]]
 
 SCHEMA_FETCH_TIMEOUT_SECONDS = 10.0
 SCHEMA_FETCH_MAX_PAGES = 1000
+CANCELLED_CALLS_REMEMBERED = 1024
 
 
 class AuditSink(Protocol):
@@ -96,6 +99,8 @@ class Router:
         self._own_waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._fetch_lock = asyncio.Lock()
         self._upstream_gone = False
+        # Cancelled calls whose reservation was given back, in case the server answers anyway.
+        self._cancelled_calls: collections.OrderedDict[MessageId, Reservation] = collections.OrderedDict()
 
     # -- client -> upstream ------------------------------------------------------------------
 
@@ -145,7 +150,7 @@ class Router:
             if env.kind == "request":
                 return await self._client_request(env, encoded)
             if env.kind == "notification":
-                if env.method == "tools/call":
+                if env.method is not None and env.method.strip().lower() == "tools/call":
                     # A call without an id would run unanswered and uncounted: never forward it.
                     raise MessageError(jsonrpc.INVALID_REQUEST, "tools/call must have an id")
                 if env.method == "notifications/cancelled":
@@ -166,8 +171,12 @@ class Router:
             )
         if self._upstream_gone:
             return None, jsonrpc.encode_error(jsonrpc.UPSTREAM_ERROR, "the MCP server has exited", message_id)
+        self._cancelled_calls.pop(message_id, None)  # the id is reused: answers now belong to this request
         if env.method == "tools/call":
             return await self._tools_call(env, message_id, encoded)
+        if env.method.strip().lower() == "tools/call":
+            # A lenient server could route a look-alike method to tools/call, unchecked.
+            raise MessageError(jsonrpc.METHOD_NOT_FOUND, "method must be exactly 'tools/call'", message_id)
         self._pending[message_id] = _Pending(env.method)
         return encoded, None
 
@@ -210,8 +219,31 @@ class Router:
         if not isinstance(request_id, str | int) or isinstance(request_id, bool):
             return
         pending = self._pending.pop(request_id, None)
-        if pending is not None:
-            await self._settle(pending, success=False)
+        if pending is None:
+            return
+        await self._settle(pending, success=False)
+        if pending.reservation is not None:
+            self._cancelled_calls[request_id] = pending.reservation
+            while len(self._cancelled_calls) > CANCELLED_CALLS_REMEMBERED:
+                self._cancelled_calls.popitem(last=False)
+
+    async def _count_late_success(self, message_id: MessageId) -> None:
+        """A cancelled call that the server completed anyway is counted after all.
+
+        Its quota was given back on cancellation (docs/POLICY.md); without this, calling and
+        cancelling at once would run a limited tool without ever spending quota. The count is
+        applied without limit checks: the call has already happened.
+        """
+        reservation = self._cancelled_calls.pop(message_id, None)
+        if reservation is None:
+            return
+        unchecked = [dataclasses.replace(check, op=None, limit=None) for check in reservation.checks]
+        try:
+            recount = await self.store.reserve(unchecked, reservation.at)
+            if isinstance(recount, Reservation):
+                await self.store.commit(recount)
+        except StateError as exc:
+            log.error("counter store failed to count a cancelled call that completed: %s", exc)
 
     # -- upstream -> client ------------------------------------------------------------------
 
@@ -259,6 +291,12 @@ class Router:
             return None
         pending = self._pending.pop(message_id, None) if message_id is not None else None
         if pending is None:
+            if message_id is not None and message_id in self._cancelled_calls:
+                result = env.obj.get("result")
+                if isinstance(result, dict) and result.get("isError") is not True:
+                    await self._count_late_success(message_id)
+                else:
+                    self._cancelled_calls.pop(message_id, None)
             return self._encode_upstream(env)
         obj = env.obj
         if pending.method == "tools/call":

@@ -368,3 +368,27 @@ async def test_reload_swaps_the_engine_and_keeps_counters() -> None:
     assert "rate limit" in denial_text(h.client_messages()[-1])
     await h.client(call(4, "secret"))
     assert h.upstream_messages()[-1] == call(4, "secret")
+
+
+async def test_a_cancelled_call_the_server_completes_anyway_is_counted() -> None:
+    h = Harness()
+    await h.client(call("c1", "limited"))
+    await h.client({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}})
+    assert await h.rate_count() == 0
+    await h.upstream(ok("c1"))  # the tool ran after all: call-and-cancel must not dodge the limit
+    assert await h.rate_count() == 1
+    await h.upstream(ok("c1"))  # counted once
+    assert await h.rate_count() == 1
+    await h.client(call("c2", "limited"))
+    await h.client({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c2"}})
+    await h.upstream(ok("c2", is_error=True))  # a failed late answer costs nothing
+    assert await h.rate_count() == 1
+
+
+@pytest.mark.parametrize("method", ["Tools/Call", "tools/call ", "TOOLS/CALL"])
+async def test_look_alike_tools_call_methods_are_refused(method: str) -> None:
+    h = Harness()
+    await h.client({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "secret"}})
+    await h.client({"jsonrpc": "2.0", "method": method, "params": {"name": "secret"}})
+    assert h.upstream_got == []
+    assert [m["error"]["code"] for m in h.client_messages()] == [-32601, -32600]
