@@ -76,6 +76,10 @@ async def _sampling(context: Any, params: types.CreateMessageRequestParams) -> t
     )
 
 
+async def _roots(context: Any) -> types.ListRootsResult:
+    return types.ListRootsResult(roots=[types.Root(uri="file:///srv/intercept-root", name="proxied root")])
+
+
 async def _elicitation(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
     return types.ElicitResult(action="accept", content={"name": "Ada Lovelace"})
 
@@ -86,7 +90,11 @@ async def connect(
 ) -> AsyncIterator[ClientSession]:
     """A ready MCP client session through `intercept run` in the given transport shape."""
     state = ["--state", "memory", "--audit-log", str(tmp_path / "audit.jsonl")]
-    callbacks: dict[str, Any] = {"sampling_callback": _sampling, "elicitation_callback": _elicitation}
+    callbacks: dict[str, Any] = {
+        "sampling_callback": _sampling,
+        "elicitation_callback": _elicitation,
+        "list_roots_callback": _roots,
+    }
     if shape == "stdio-to-http":
         args = intercept_args(policy, *state, "--upstream", everything.url)
         params = StdioServerParameters(command=args[0], args=args[1:], env=dict(os.environ))
@@ -159,7 +167,11 @@ async def test_server_to_client_requests_and_progress_pass_through(
 
     async with connect(shape, policy, everything, tmp_path) as session:
         names = {tool.name for tool in (await session.list_tools()).tools}
-        assert {"trigger-sampling-request", "trigger-elicitation-request"} <= names
+        assert {"trigger-sampling-request", "trigger-elicitation-request", "get-roots-list"} <= names
+
+        # roots/list: asked by the server after initialization (or during the call if it got none then).
+        roots = await session.call_tool("get-roots-list", {})
+        assert "file:///srv/intercept-root" in text_of(roots)
 
         sampled = await session.call_tool("trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
         assert "sampled-through-proxy" in text_of(sampled)
