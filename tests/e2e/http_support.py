@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,19 +45,30 @@ class Service:
         self.url = f"http://127.0.0.1:{port}/mcp"
         self.log = Path(tempfile.mkstemp(prefix="intercept-e2e-", suffix=".log")[1])
         with self.log.open("wb") as sink:
+            # Its own process group: `npx` runs the server as a child that must be stopped with it.
             self.process = subprocess.Popen(
-                list(args), stdout=sink, stderr=sink, stdin=subprocess.DEVNULL, env=env or dict(os.environ)
+                list(args),
+                stdout=sink,
+                stderr=sink,
+                stdin=subprocess.DEVNULL,
+                env=env or dict(os.environ),
+                start_new_session=True,
             )
         wait_for_port(port, self.process, self.log)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+        """Stop the process and everything it started (its process group)."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
             try:
                 self.process.wait(timeout=10)
+                break
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                continue
+        # The group may outlive its leader by a moment (npx's node child); make sure it is gone.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.log.unlink(missing_ok=True)
 
 
