@@ -82,7 +82,7 @@ def run(args: list[str]) -> tuple[float, float, int, str]:
     return elapsed, cpu, peak // 1024, out.strip().splitlines()[-1]
 
 
-def bench(size: int, work: Path, search: bool) -> None:
+def bench(size: int, work: Path, search: bool, warm: bool = True) -> None:
     registry = work / f"registry-{size}"
     if not registry.is_dir():
         write_registry(size, registry)
@@ -100,7 +100,8 @@ def bench(size: int, work: Path, search: bool) -> None:
         )
 
     emit("cold (parse + render)", run([*common, "--no-search"]))
-    emit("warm parse cache, all pages", run([*common, "--no-search", "--full"]))
+    if warm:
+        emit("warm parse cache, all pages", run([*common, "--no-search", "--full"]))
     changed = sorted(registry.glob("*.yaml"))[len(list(registry.glob("*.yaml"))) // 2]
     original = changed.read_text()
     changed.write_text(original.replace("for benchmarks.", "for benchmarks (edited)."))
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 250_000])
     parser.add_argument("--search-sizes", type=int, nargs="*", default=[10_000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/intercept-site-bench"))
+    parser.add_argument("--skip-warm", action="store_true", help="skip the warm full rebuild")
     options = parser.parse_args()
     options.work.mkdir(parents=True, exist_ok=True)
     print(
@@ -127,7 +129,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for size in options.sizes:
-        bench(size, options.work, size in options.search_sizes)
+        bench(size, options.work, size in options.search_sizes, warm=not options.skip_warm)
 
 
 if __name__ == "__main__":
