@@ -93,7 +93,8 @@ def _rank(
             for other in scores:
                 if word in other[1]:
                     scores[other] += weight
-    order = sorted(scores, key=lambda k: (-round(scores[k], 9), k[1]))
+    # Sums run over the query's words in one fixed order, so equal word sets give equal floats.
+    order = sorted(scores, key=lambda k: (-scores[k], k[1]))
     out: list[ToolRef] = []
     per_server: dict[str, int] = defaultdict(int)
     for other in order:

@@ -238,7 +238,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         mark = time.perf_counter()
         site_writer = Writer(root, prev_files)
         page_keys = _write_site_pages(
-            ctx, site_writer, previous.pages if previous else {}, files if previous else None
+            ctx, site_writer, previous.pages if previous else {}, previous.files if previous else None
         )
         files.update(site_writer.files)
         written += site_writer.written

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
+
+_XML_SAFE = re.compile(r"^[A-Za-z0-9:/._~%-]*$")
 
 SITEMAP_MAX_URLS = 50_000
 """The sitemaps.org protocol's limit per file."""
@@ -16,7 +19,9 @@ def _urlset(entries: Sequence[tuple[str, str | None]]) -> str:
     ]
     for loc, lastmod in entries:
         mod = f"<lastmod>{escape(lastmod)}</lastmod>" if lastmod else ""
-        lines.append(f"<url><loc>{escape(loc)}</loc>{mod}</url>")
+        # Site URLs are built from validated slugs and names; only a stray base URL could need escaping.
+        safe = loc if _XML_SAFE.match(loc) else escape(loc)
+        lines.append(f"<url><loc>{safe}</loc>{mod}</url>")
     lines.append("</urlset>")
     return "\n".join(lines) + "\n"
 
