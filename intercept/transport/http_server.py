@@ -18,6 +18,10 @@ Responses to a POST's requests stream back on that POST (SSE, or one JSON body w
 does not accept SSE). Server-initiated messages go to the POST whose request carries their
 progress token, else to the session's GET stream, else to the newest open POST, else wait
 (bounded) for a GET stream.
+
+The endpoint is a bare ASGI application served by uvicorn: the usual exchange (one POST, one
+answer) builds no framework request or response objects; only the long-lived streams use
+Starlette's `StreamingResponse`, for its handling of clients that disconnect mid-stream.
 """
 
 from __future__ import annotations
@@ -30,16 +34,13 @@ import json
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import StreamingResponse
 
 from intercept import jsonrpc
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
@@ -54,6 +55,40 @@ BACKLOG_LIMIT = 1000
 
 SessionRunner = Callable[["ListenerChannel"], Awaitable[None]]
 """Runs one session: connect the channel to a new upstream and relay until either side ends."""
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Headers = dict[str, str]
+"""Request headers by lower-case name; the first of repeated fields wins."""
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete HTTP response (status, body, headers), sent in one go."""
+
+    status: int
+    body: bytes = b""
+    media_type: str | None = None
+    headers: Headers = field(default_factory=dict)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = [(b"content-length", str(len(self.body)).encode())]
+        if self.media_type is not None:
+            raw.append((b"content-type", self.media_type.encode()))
+        raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items())
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+Response = Reply | StreamingResponse
+
+
+def _headers(scope: Scope) -> Headers:
+    headers: Headers = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +273,10 @@ class ListenerChannel:
             self._get_stream = None
 
 
+class _ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
+
+
 @dataclass
 class ListenerOptions:
     address: ListenAddress
@@ -251,13 +290,8 @@ class ListenerOptions:
 
 def _error(
     status: int, message: str, code: int = jsonrpc.INVALID_REQUEST, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        jsonrpc.encode_error(code, message, None),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
+) -> Reply:
+    return Reply(status, jsonrpc.encode_error(code, message, None), "application/json", headers or {})
 
 
 class HttpListener:
@@ -272,7 +306,21 @@ class HttpListener:
         hosts = {str(options.address), f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"}
         self._hosts = {h.lower() for h in (*hosts, *options.allowed_hosts)}
         self._origins = {o.lower().rstrip("/") for o in options.allowed_origins}
-        self.app = Starlette(routes=[Route("/mcp", self.handle, methods=["POST", "GET", "DELETE"])])
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI application: `/mcp` only."""
+        if scope["type"] != "http":
+            return  # lifespan is off; websockets are not served
+        if scope["path"] != "/mcp":
+            response: Response = Reply(404, b"Not Found", "text/plain")
+        elif scope["method"] not in ("POST", "GET", "DELETE"):
+            response = Reply(405, b"Method Not Allowed", "text/plain", {"allow": "POST, GET, DELETE"})
+        else:
+            found = await self.handle(scope["method"], _headers(scope), receive)
+            if found is None:
+                return  # the client went away while sending its body
+            response = found
+        await response(scope, receive, send)
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -288,53 +336,63 @@ class HttpListener:
         except ValueError:
             return False
 
-    def _refuse(self, request: Request) -> Response | None:
-        host = request.headers.get("host", "").lower()
+    def _refuse(self, headers: Headers) -> Reply | None:
+        host = headers.get("host", "").lower()
         if host not in self._hosts:
             return _error(421, f"Host {host[:100]!r} is not served here (DNS rebinding protection)")
-        origin = request.headers.get("origin")
+        origin = headers.get("origin")
         if origin is not None and not self._origin_allowed(origin):
             return _error(403, "Origin not allowed (DNS rebinding protection)")
         token = self.options.client_token
         if token is not None:
-            supplied = request.headers.get("authorization", "")
+            supplied = headers.get("authorization", "")
             if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
                 return _error(401, "missing or wrong bearer token", headers={"www-authenticate": "Bearer"})
         return None
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    async def handle(self, request: Request) -> Response:
-        refused = self._refuse(request)
+    async def handle(self, method: str, headers: Headers, receive: Receive) -> Response | None:
+        """One request to `/mcp`; None if the client disconnected before its body arrived."""
+        refused = self._refuse(headers)
         if refused is not None:
             return refused
-        if request.method == "POST":
-            return await self._post(request)
-        session = self.sessions.get(request.headers.get(SESSION_HEADER, ""))
+        if method == "POST":
+            return await self._post(headers, receive)
+        session = self.sessions.get(headers.get(SESSION_HEADER, ""))
         if session is None:
-            if SESSION_HEADER not in request.headers:
+            if SESSION_HEADER not in headers:
                 return _error(400, "Mcp-Session-Id header is required")
             return _error(404, "unknown or expired session")
-        if request.method == "DELETE":
+        if method == "DELETE":
             await self._end(session)
-            return Response(status_code=200)
-        return self._get(request, session)
+            return Reply(200)
+        return self._get(headers, session)
 
-    async def _read_body(self, request: Request) -> bytes | None:
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The request body; None if it exceeds the size limit; _ClientGone if the client left."""
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.options.max_message_bytes:
                 return None
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _post(self, request: Request) -> Response:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    async def _post(self, headers: Headers, receive: Receive) -> Response | None:
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return _error(415, "Content-Type must be application/json")
-        body = await self._read_body(request)
+        try:
+            body = await self._read_body(receive)
+        except _ClientGone:
+            return None
         if body is None:
             limit = FrameTooLarge(self.options.max_message_bytes + 1, self.options.max_message_bytes)
             return _error(413, str(limit))
@@ -342,7 +400,7 @@ class HttpListener:
             message = jsonrpc.parse(body)
         except jsonrpc.MessageError as exc:
             return _error(400, exc.message, exc.code)
-        mismatch = self._header_mismatch(request, message)
+        mismatch = self._header_mismatch(headers, message)
         if mismatch is not None:
             return mismatch
         items = message if isinstance(message, list) else [message]
@@ -351,8 +409,8 @@ class HttpListener:
             for m in items
             if isinstance(m, dict) and isinstance(m.get("method"), str) and jsonrpc.valid_id(m.get("id"))
         ]
-        sid = request.headers.get(SESSION_HEADER)
-        version = request.headers.get("mcp-protocol-version") or protocol_version(message)
+        sid = headers.get(SESSION_HEADER)
+        version = headers.get("mcp-protocol-version") or protocol_version(message)
         if is_stateless_version(version):
             # 2026-07-28: no sessions; a stray Mcp-Session-Id is ignored, as the revision says.
             if not self.options.stateless:
@@ -360,7 +418,7 @@ class HttpListener:
             if not isinstance(message, dict):
                 return _error(400, "a stateless request carries one JSON-RPC message, not a batch")
             if not requests:
-                return Response(status_code=202)
+                return Reply(202)
             session = self._start_session(one_shot=True)
         elif sid is None:
             if not (isinstance(message, dict) and message.get("method") == "initialize"):
@@ -374,20 +432,16 @@ class HttpListener:
         if session.in_flight(requests):
             return _error(409, "a request with this id is already in flight in this session")
         exchange = session.submit(body, requests)
-        headers = {} if session.one_shot else {SESSION_HEADER: session.session_id}
+        reply_headers = {} if session.one_shot else {SESSION_HEADER: session.session_id}
         if exchange is None:
-            return Response(status_code=202, headers=headers)
-        accept = request.headers.get("accept", "")
-        if "text/event-stream" in accept:
-            return await self._sse_answer(session, exchange, headers)
-        return await self._json_answer(session, exchange, headers)
+            return Reply(202, headers=reply_headers)
+        if "text/event-stream" in headers.get("accept", ""):
+            return await self._sse_answer(session, exchange, reply_headers)
+        return await self._json_answer(session, exchange, reply_headers)
 
-    def _header_mismatch(self, request: Request, message: Any) -> Response | None:
-        sent = {
-            k: request.headers[k]
-            for k in ("mcp-method", "mcp-name", "mcp-protocol-version")
-            if k in request.headers
-        }
+    def _header_mismatch(self, headers: Headers, message: Any) -> Reply | None:
+        names: tuple[str, ...] = ("mcp-method", "mcp-name", "mcp-protocol-version")
+        sent = {k: headers[k] for k in names if k in headers}
         wrong = mismatch(sent, message)
         if wrong is None:
             return None
@@ -435,7 +489,7 @@ class HttpListener:
             while (item := exchange.queue.get_nowait()) is not None:
                 events.append(encode_event(item))
             session.abandon(exchange)
-            return Response(b"".join(events), media_type="text/event-stream", headers=headers)
+            return Reply(200, b"".join(events), "text/event-stream", headers)
         return StreamingResponse(
             self._stream(session, exchange, first), media_type="text/event-stream", headers=headers
         )
@@ -465,10 +519,13 @@ class HttpListener:
             session.abandon(exchange)
         if not answers:
             return _error(502, "the session ended before the request was answered", jsonrpc.UPSTREAM_ERROR)
-        return JSONResponse(answers[0] if len(answers) == 1 else answers, headers=headers)
+        body = json.dumps(
+            answers[0] if len(answers) == 1 else answers, ensure_ascii=False, separators=(",", ":")
+        )
+        return Reply(200, body.encode(), "application/json", headers)
 
-    def _get(self, request: Request, session: ListenerChannel) -> Response:
-        if "text/event-stream" not in request.headers.get("accept", ""):
+    def _get(self, headers: Headers, session: ListenerChannel) -> Response:
+        if "text/event-stream" not in headers.get("accept", ""):
             return _error(406, "GET needs Accept: text/event-stream")
         queue = session.open_get_stream()
         if queue is None:
@@ -506,6 +563,7 @@ async def serve(
     address = listener.options.address
     config = uvicorn.Config(
         listener.app,
+        interface="asgi3",  # a bound method is not auto-detected as ASGI 3
         host=address.host,
         port=address.port,
         log_level="warning",

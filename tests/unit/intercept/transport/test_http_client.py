@@ -1,21 +1,26 @@
-"""HttpUpstream framing against a scripted fake server (httpx.MockTransport)."""
+"""HttpUpstream framing against a scripted fake server on 127.0.0.1.
+
+Each fake server is a function from an `httpx.Request` to an `httpx.Response` (plain data here),
+served over real HTTP by a small aiohttp application, so the upstream's real client is tested.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from intercept.transport.base import FrameTooLarge
 from intercept.transport.http_client import HttpUpstream, display_url, parse_header_option
 from intercept.transport.mcp_headers import decode_value, request_headers
 from intercept.transport.sse import decode_events, encode_event
+from tests.conftest import free_port
 
-URL = "http://upstream.test/mcp"
 INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
@@ -69,9 +74,43 @@ class FakeServer:
         return httpx.Response(200, json=result)
 
 
-def upstream(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> HttpUpstream:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return HttpUpstream(URL, kwargs.pop("headers", {"Authorization": "Bearer T"}), client=client, **kwargs)
+Handler = Callable[[httpx.Request], httpx.Response]
+_RUNNERS: list[web.AppRunner] = []
+
+
+@pytest.fixture(autouse=True)
+async def stop_fake_servers() -> AsyncIterator[None]:
+    yield
+    while _RUNNERS:
+        await _RUNNERS.pop().cleanup()
+
+
+async def serve(handler: Handler) -> str:
+    """Serve `handler` at http://127.0.0.1:<some port>/mcp; the URL."""
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.read()
+        asked = httpx.Request(
+            request.method, str(request.url), headers=list(request.headers.items()), content=body
+        )
+        reply = handler(asked)
+        headers = {k: v for k, v in reply.headers.items() if k not in ("content-length", "transfer-encoding")}
+        return web.Response(status=reply.status_code, body=reply.content, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/mcp", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    _RUNNERS.append(runner)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return f"http://{host}:{port}/mcp"
+
+
+async def upstream(handler: Handler, **kwargs: Any) -> HttpUpstream:
+    url = await serve(handler)
+    return HttpUpstream(url, kwargs.pop("headers", {"Authorization": "Bearer T"}), **kwargs)
 
 
 async def next_message(channel: HttpUpstream) -> Any:
@@ -90,7 +129,7 @@ async def start_session(channel: HttpUpstream) -> None:
 
 async def test_session_id_protocol_version_and_headers_are_sent_on_every_request() -> None:
     server = FakeServer()
-    channel = upstream(server)
+    channel = await upstream(server)
     await start_session(channel)
     call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "echo", "arguments": {}}}
     await channel.send(dumps(call))
@@ -111,7 +150,7 @@ async def test_session_id_protocol_version_and_headers_are_sent_on_every_request
 
 
 async def test_sse_responses_deliver_every_event_in_order() -> None:
-    channel = upstream(FakeServer(sse=True))
+    channel = await upstream(FakeServer(sse=True))
     await start_session(channel)
     await channel.send(dumps({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "x"}}))
     assert (await next_message(channel))["method"] == "notifications/progress"
@@ -121,7 +160,7 @@ async def test_sse_responses_deliver_every_event_in_order() -> None:
 
 async def test_a_404_re_initializes_privately_and_retries_once() -> None:
     server = FakeServer()
-    channel = upstream(server)
+    channel = await upstream(server)
     await start_session(channel)
     server.expired.add("s1")
     await channel.send(dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}))
@@ -135,11 +174,7 @@ async def test_a_404_re_initializes_privately_and_retries_once() -> None:
 
 
 async def test_an_unreachable_upstream_answers_each_request_with_an_error() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
-    channel = HttpUpstream("https://user:hunter2@remote.test/mcp?token=abc", client=client)
+    channel = HttpUpstream(f"http://user:hunter2@127.0.0.1:{free_port()}/mcp?token=abc")
     await channel.send(dumps(INIT))
     error = await next_message(channel)
     assert error["id"] == 0 and error["error"]["code"] == -32000
@@ -153,7 +188,7 @@ async def test_an_unreachable_upstream_answers_each_request_with_an_error() -> N
     [(500, b"oops"), (502, b"<html>bad gateway</html>"), (200, b"not json"), (200, b'{"unrelated": 1}')],
 )
 async def test_a_bad_http_answer_becomes_a_json_rpc_error(status: int, body: bytes) -> None:
-    channel = upstream(lambda request: httpx.Response(status, content=body))
+    channel = await upstream(lambda request: httpx.Response(status, content=body))
     await channel.send(dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"}))
     error = await next_message(channel)
     assert error["id"] == 3 and error["error"]["code"] == -32000
@@ -162,7 +197,7 @@ async def test_a_bad_http_answer_becomes_a_json_rpc_error(status: int, body: byt
 
 async def test_a_json_rpc_error_body_with_our_id_is_passed_through() -> None:
     body = {"jsonrpc": "2.0", "id": 3, "error": {"code": -32601, "message": "no such method"}}
-    channel = upstream(lambda request: httpx.Response(400, json=body))
+    channel = await upstream(lambda request: httpx.Response(400, json=body))
     await channel.send(dumps({"jsonrpc": "2.0", "id": 3, "method": "nope"}))
     assert await next_message(channel) == body
     await channel.close()
@@ -170,7 +205,7 @@ async def test_a_json_rpc_error_body_with_our_id_is_passed_through() -> None:
 
 async def test_an_oversized_json_response_is_an_error_not_a_crash() -> None:
     big = {"jsonrpc": "2.0", "id": 1, "result": {"text": "x" * 5000}}
-    channel = upstream(lambda request: httpx.Response(200, json=big), max_message_bytes=1000)
+    channel = await upstream(lambda request: httpx.Response(200, json=big), max_message_bytes=1000)
     await channel.send(dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a"}}))
     error = await next_message(channel)
     assert error["id"] == 1 and "size limit" in error["error"]["message"]
@@ -180,7 +215,7 @@ async def test_an_oversized_json_response_is_an_error_not_a_crash() -> None:
 async def test_an_oversized_sse_event_raises_frame_too_large_then_continues() -> None:
     big = encode_event(b'{"jsonrpc":"2.0","method":"n","params":{"t":"' + b"x" * 5000 + b'"}}')
     ok = encode_event(b'{"jsonrpc":"2.0","id":1,"result":{}}')
-    channel = upstream(
+    channel = await upstream(
         lambda request: httpx.Response(200, content=big + ok, headers={"content-type": "text/event-stream"}),
         max_message_bytes=1000,
     )
@@ -245,7 +280,7 @@ async def test_a_server_without_sessions_gets_no_session_header_get_stream_or_de
             return httpx.Response(202)
         return httpx.Response(200, json={"jsonrpc": "2.0", "id": message["id"], "result": {}})
 
-    channel = upstream(stateless)
+    channel = await upstream(stateless)
     await start_session(channel)
     await channel.send(dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo"}}))
     assert (await next_message(channel))["id"] == 1
@@ -269,7 +304,7 @@ async def test_the_get_stream_delivers_server_initiated_messages() -> None:
             return httpx.Response(405)
         return server(request)
 
-    channel = upstream(handler)
+    channel = await upstream(handler)
     await start_session(channel)
     assert await next_message(channel) == note
     for _ in range(200):
@@ -295,8 +330,24 @@ async def test_a_post_stream_that_ends_early_is_resumed_with_last_event_id() -> 
             )
         return server(request)
 
-    channel = upstream(handler)
+    channel = await upstream(handler)
     await start_session(channel)
     await channel.send(dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "slow"}}))
+    assert await next_message(channel) == answer
+    await channel.close()
+
+
+async def test_sse_line_endings_crlf_and_cr_and_a_raw_line_separator_in_json() -> None:
+    answer = {"jsonrpc": "2.0", "id": 4, "result": {"text": "a\u2028b"}}
+    note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {}}
+    body = (
+        b"event: message\r\ndata: " + dumps(note) + b"\r\n\r\n"
+        b"event: message\rdata: " + json.dumps(answer, ensure_ascii=False).encode() + b"\r\r"
+    )
+    channel = await upstream(
+        lambda request: httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+    )
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "x"}}))
+    assert await next_message(channel) == note
     assert await next_message(channel) == answer
     await channel.close()

@@ -279,3 +279,16 @@ async def test_stateless_requests_are_refused_when_not_enabled(client: httpx.Asy
     headers = {**SSE_ACCEPT, "mcp-protocol-version": "2026-07-28"}
     response = await client.post("/mcp", content=rpc("tools/list", 1, **STATELESS_META), headers=headers)
     assert response.status_code == 400
+
+
+async def test_only_post_get_and_delete_on_slash_mcp_are_served(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/other", content=rpc("initialize", 0), headers=SSE_ACCEPT)).status_code == 404
+    put = await client.put("/mcp", content=rpc("initialize", 0), headers=SSE_ACCEPT)
+    assert put.status_code == 405 and put.headers["allow"] == "POST, GET, DELETE"
+
+
+async def test_a_json_only_client_gets_one_json_body(client: httpx.AsyncClient) -> None:
+    headers = {"accept": "application/json", "content-type": "application/json"}
+    response = await client.post("/mcp", content=rpc("initialize", 0), headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    assert response.json()["result"]["method"] == "initialize" and "mcp-session-id" in response.headers
