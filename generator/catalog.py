@@ -33,7 +33,7 @@ from generator.registry import (
 )
 from intercept.errors import LocatedError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 class ToolRef(NamedTuple):
@@ -215,8 +215,9 @@ def load_cached_server(cache_dir: Path, slug: str, file_hash: str) -> Server:
     return server
 
 
-@dataclass(frozen=True, slots=True)
-class _Parsed:
+class _Parsed(NamedTuple):
+    """One registry file's parse result; a NamedTuple because it pickles much faster than a dataclass."""
+
     file_name: str
     stat_key: tuple[int, int]
     ref: ServerRef | None

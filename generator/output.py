@@ -10,7 +10,7 @@ by a full one.
 from __future__ import annotations
 
 import hashlib
-import json
+import marshal
 import os
 import shutil
 import sys
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = "manifest.marshal"
+"""marshal, not JSON: a 250,000-page manifest loads and saves in a fraction of the time."""
 WRITING_MARKER = "manifest.writing"
 MANIFEST_FORMAT = 1
 
@@ -74,8 +75,8 @@ class Manifest:
     pages: dict[str, str] = field(default_factory=dict)
     """Browse page path to the key of the items it lists."""
 
-    def dump(self) -> str:
-        return json.dumps(
+    def dump(self) -> bytes:
+        return marshal.dumps(
             {
                 "format": MANIFEST_FORMAT,
                 "out": self.out,
@@ -84,8 +85,8 @@ class Manifest:
                 "files": self.files,
                 "units": self.units,
                 "pages": self.pages,
-            },
-            separators=(",", ":"),
+                "python": list(sys.version_info[:2]),
+            }
         )
 
 
@@ -94,10 +95,14 @@ def read_manifest(cache_dir: Path, out: Path, settings: str) -> Manifest | None:
     if (cache_dir / WRITING_MARKER).exists():
         return None
     try:
-        data = json.loads((cache_dir / MANIFEST_NAME).read_text("utf-8"))
-    except (OSError, ValueError):
+        data = marshal.loads((cache_dir / MANIFEST_NAME).read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
         return None
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != MANIFEST_FORMAT
+        or data.get("python") != list(sys.version_info[:2])
+    ):
         return None
     if (
         data.get("out") != str(out.resolve())
@@ -120,7 +125,7 @@ def read_manifest(cache_dir: Path, out: Path, settings: str) -> Manifest | None:
 def write_manifest(cache_dir: Path, manifest: Manifest) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f"{MANIFEST_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(manifest.dump(), "utf-8")
+    tmp.write_bytes(manifest.dump())
     os.replace(tmp, cache_dir / MANIFEST_NAME)
     (cache_dir / WRITING_MARKER).unlink(missing_ok=True)
 
@@ -166,8 +171,15 @@ def discard_tree(path: Path) -> None:
     code = "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)"
     devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
     try:
-        _DISCARDING.append(os.posix_spawn(sys.executable, [sys.executable, "-c", code, str(path)], os.environ,
-                                          file_actions=devnull, setsid=True))
+        _DISCARDING.append(
+            os.posix_spawn(
+                sys.executable,
+                [sys.executable, "-c", code, str(path)],
+                os.environ,
+                file_actions=devnull,
+                setsid=True,
+            )
+        )
     except OSError:
         shutil.rmtree(path, ignore_errors=True)
 
