@@ -8,6 +8,8 @@ Three shapes, one router each per client session, so enforcement is identical on
   upstream session.
 
 The stdio-only shape stays in `intercept.commands.run_cmds`; this module only adds the others.
+These shapes run on uvloop where it is installed: its event loop halves the loop's own cost per
+HTTP exchange (BENCHMARKS.md, issue 6).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +103,17 @@ class ProxyContext:
     config: Path
     max_message_bytes: int
     watch: bool
+
+
+def event_loop_factory(sides: HttpSides) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop for the HTTP shapes when uvloop is installed; None (asyncio's own) otherwise."""
+    if not sides.active:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def upstream_display(sides: HttpSides, command: Sequence[str]) -> str:

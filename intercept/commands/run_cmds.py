@@ -23,7 +23,7 @@ import click
 from intercept.audit import AuditLog, default_log_path
 from intercept.engine import Engine
 from intercept.errors import InputError
-from intercept.http_run import HttpSides, ProxyContext, run_http, upstream_display
+from intercept.http_run import HttpSides, ProxyContext, event_loop_factory, run_http, upstream_display
 from intercept.policy import load_policy
 from intercept.proxy import Router, relay
 from intercept.reload import watch_policy
@@ -75,7 +75,8 @@ def _fail(message: str, status: int) -> int:
 def run_proxy(options: RunOptions) -> int:
     """Run the proxy until the MCP server exits; return the exit status for the process."""
     try:
-        return asyncio.run(_run(options))
+        with asyncio.Runner(loop_factory=event_loop_factory(options.http)) as runner:
+            return runner.run(_run(options))
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
     except Exception as exc:  # the last line of defence: a message, never a traceback
