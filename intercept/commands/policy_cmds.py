@@ -35,6 +35,13 @@ def validate(config: Path) -> None:
             click.echo(f"  - {err.render()}", err=True)
         sys.exit(EXIT_INVALID)
     click.echo(f"{config}: policy is valid: {policy.summary().render()}")
+    if not policy.tools and not policy.hide and policy.default == "allow":
+        # Valid, but almost certainly not what was meant: e.g. an empty or comment-only file.
+        click.echo(
+            f"{config}: warning: this policy admits every call (no tools, nothing hidden, default allow); "
+            "add rules under `tools:` or set `default: deny`",
+            err=True,
+        )
 
 
 @click.command()

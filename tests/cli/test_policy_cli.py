@@ -262,3 +262,20 @@ def test_go_form_reports_an_invalid_policy_through_run(tmp_path: Path) -> None:
     assert "unknown key 'rate_limt'" in done.stderr
     assert done.stdout == ""
     assert_no_traceback(done)
+
+
+def test_validate_warns_that_an_empty_policy_admits_everything(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing here yet\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "intercept", "validate", "-c", str(empty)], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "policy is valid" in result.stdout
+    assert "admits every call" in result.stderr
+    guarded = tmp_path / "guarded.yaml"
+    guarded.write_text("default: deny\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "intercept", "validate", "-c", str(guarded)], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "warning" not in result.stderr
