@@ -1,9 +1,10 @@
 """Added latency of `intercept run --listen --upstream` over Streamable HTTP, measured against direct calls.
 
-Starts server-everything in streamableHttp mode and one proxy in front of it, then times
-sequential `tools/call echo` requests from one keep-alive httpx client, direct and proxied,
-interleaved in rounds so both see the same machine conditions. Prints p50/p99 latency, calls
-per second, and the p50 the proxy adds.
+Starts server-everything in streamableHttp mode, one proxy in front of it and, as a reference,
+bench/http_passthrough.py (a no-op relay on the same HTTP libraries: the floor for any relay
+built on them), then times sequential `tools/call echo` requests from one keep-alive httpx
+client, direct, through the passthrough and proxied, interleaved in rounds so all see the same
+machine conditions. Prints p50/p99 latency, calls per second, and the p50 each relay adds.
 
     .venv/bin/python bench/http_latency.py [--calls 2000] [--rounds 5] [--node PATH]
 """
@@ -23,7 +24,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.http_support import SSE_ACCEPT, everything_http, proxy, raw_session, rpc
+from tests.conftest import free_port
+from tests.e2e.http_support import SSE_ACCEPT, Service, everything_http, proxy, raw_session, rpc
+
+PASSTHROUGH = Path(__file__).with_name("http_passthrough.py")
 
 
 async def timed_calls(
@@ -61,35 +65,44 @@ async def main(calls: int, rounds: int, node: str | None) -> None:
     policy = Path(tempfile.mkdtemp()) / "policy.yaml"
     policy.write_text("tools:\n  '*':\n    rules:\n      - {name: everything allowed, action: allow}\n")
     front = proxy(policy, "--state", "memory", "--no-audit", "--upstream", everything.url)
+    port = free_port()
+    passthrough = Service([sys.executable, str(PASSTHROUGH), str(port), everything.url], port)
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             direct_sid = await raw_session(client, everything.url)
             proxied_sid = await raw_session(client, front.url)
-            await timed_calls(client, everything.url, direct_sid, 200, 10_000_000)  # warm-up
-            await timed_calls(client, front.url, proxied_sid, 200, 10_000_000)
-            direct: list[float] = []
-            proxied: list[float] = []
-            server_cpu = proxy_cpu = 0.0
+            # The passthrough forwards the session id, so it uses the direct session.
+            targets = {
+                "direct": (everything, direct_sid),
+                "passthrough": (passthrough, direct_sid),
+                "proxied": (front, proxied_sid),
+            }
+            samples: dict[str, list[float]] = {name: [] for name in targets}
+            cpu = dict.fromkeys(targets, 0.0)
+            for service, sid in targets.values():
+                await timed_calls(client, service.url, sid, 200, 10_000_000)  # warm-up
             for r in range(rounds):
-                before = cpu_seconds(everything.process.pid)
-                direct += await timed_calls(client, everything.url, direct_sid, calls // rounds, r * calls)
-                server_cpu += cpu_seconds(everything.process.pid) - before
-                before = cpu_seconds(front.process.pid)
-                proxied += await timed_calls(client, front.url, proxied_sid, calls // rounds, r * calls)
-                proxy_cpu += cpu_seconds(front.process.pid) - before
+                for name, (service, sid) in targets.items():
+                    before = cpu_seconds(service.process.pid)
+                    samples[name] += await timed_calls(client, service.url, sid, calls // rounds, r * calls)
+                    cpu[name] += cpu_seconds(service.process.pid) - before
     finally:
+        passthrough.stop()
         front.stop()
         everything.stop()
-    for name, samples in (("direct", direct), ("proxied", proxied)):
-        p50, p99 = quantile(samples, 0.5) * 1000, quantile(samples, 0.99) * 1000
-        rate = len(samples) / sum(samples)
-        print(f"{name:8} p50 {p50:.3f} ms  p99 {p99:.3f} ms  {rate:.0f} calls/s (n={len(samples)})")
-    added = (quantile(proxied, 0.5) - quantile(direct, 0.5)) * 1000
-    mean_added = (statistics.mean(proxied) - statistics.mean(direct)) * 1000
-    print(f"added p50 {added:.3f} ms (target <= 0.3 ms); mean added {mean_added:.3f} ms")
+    direct = samples["direct"]
+    for name, values in samples.items():
+        p50, p99 = quantile(values, 0.5) * 1000, quantile(values, 0.99) * 1000
+        rate = len(values) / sum(values)
+        print(f"{name:12} p50 {p50:.3f} ms  p99 {p99:.3f} ms  {rate:.0f} calls/s (n={len(values)})")
+    for name in ("passthrough", "proxied"):
+        added = (quantile(samples[name], 0.5) - quantile(direct, 0.5)) * 1000
+        mean_added = (statistics.mean(samples[name]) - statistics.mean(direct)) * 1000
+        print(f"{name} adds p50 {added:.3f} ms (target <= 0.3 ms); mean {mean_added:.3f} ms")
     print(
-        f"CPU per call: server-everything {server_cpu / len(direct) * 1000:.2f} ms (direct calls), "
-        f"intercept proxy {proxy_cpu / len(proxied) * 1000:.2f} ms (proxied calls)"
+        f"CPU per call: server-everything {cpu['direct'] / len(direct) * 1000:.2f} ms (direct calls), "
+        f"passthrough {cpu['passthrough'] / len(direct) * 1000:.2f} ms, "
+        f"intercept proxy {cpu['proxied'] / len(direct) * 1000:.2f} ms"
     )
 
 

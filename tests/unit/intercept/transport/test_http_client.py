@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from intercept.transport.base import FrameTooLarge
-from intercept.transport.http_client import HttpUpstream, display_url, parse_header_option
+from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
 from intercept.transport.mcp_headers import decode_value, request_headers
 from intercept.transport.sse import decode_events, encode_event
 from tests.conftest import free_port
@@ -351,3 +351,17 @@ async def test_sse_line_endings_crlf_and_cr_and_a_raw_line_separator_in_json() -
     assert await next_message(channel) == note
     assert await next_message(channel) == answer
     await channel.close()
+
+
+def test_proxy_settings_come_from_the_environment_unless_no_proxy_exempts_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert env_proxy("https://remote.example/mcp") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://gateway.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    assert env_proxy("https://remote.example/mcp") == "http://gateway.example:3128"
+    assert env_proxy("https://internal.example/mcp") is None
+    assert env_proxy("http://remote.example/mcp") is None
