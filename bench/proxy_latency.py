@@ -9,8 +9,10 @@ little as possible), interleaved in rounds so every configuration sees the same 
 * proxy (defaults): SQLite state and the audit log, `echo` without limits;
 * proxy (defaults, rate-limited): the same, with `echo` under a sliding rate limit, so each
   call reserves and commits in SQLite;
-* bare passthrough (reference): bench/stdio_passthrough.py, a relay that only copies bytes,
-  the floor for any Python process in the middle on this machine.
+* bare passthrough, threads (reference): bench/stdio_passthrough.py, a relay that only copies
+  bytes with one blocking reader thread per direction (the proxy's own shape over stdio), the
+  floor for any Python process in the middle on this machine;
+* bare passthrough, asyncio (reference): the same relay on an event loop (`add_reader`).
 
 Prints p50/p99 per configuration, calls per second (sequential), and what the proxy adds.
 
@@ -107,7 +109,8 @@ def main(calls: int, rounds: int) -> None:
             Peer("proxy (defaults, rate-limited)", proxy("limited.yaml", *defaults)),
         ]
         floor = str(Path(__file__).with_name("stdio_passthrough.py"))
-        peers.append(Peer("bare passthrough (reference)", [sys.executable, floor, *EVERYTHING]))
+        peers.append(Peer("bare passthrough, threads", [sys.executable, floor, *EVERYTHING]))
+        peers.append(Peer("bare passthrough, asyncio", [sys.executable, floor, "--asyncio", *EVERYTHING]))
         try:
             for peer in peers:
                 peer.timed_echo(300)  # warm up (JIT in node, caches everywhere)
@@ -135,6 +138,7 @@ def main(calls: int, rounds: int) -> None:
     limited, unlimited = peers[3], peers[2]
     extra = quantile(limited.samples, 0.5) - quantile(unlimited.samples, 0.5)
     print(f"SQLite-backed rate limit adds {extra * 1e6:.0f} µs at p50 over the same proxy without one")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

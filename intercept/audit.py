@@ -2,9 +2,11 @@
 
 Files live under `~/.intercept/events/` (one per UTC day, `events-YYYY-MM-DD.jsonl`) or at the
 path given by `--audit-log`. Several proxies may append to the same file: events are written
-whole lines per `write` on a file opened with O_APPEND, so lines never interleave. Inside
-an event loop, events are written just after the current callback (after the call has been
-forwarded), keeping the file write off the call's path.
+whole lines per `write` on a file opened with O_APPEND, so lines never interleave. Only the
+time is taken when an event happens; formatting, hashing and the file write come later, off
+the call's path: inside an event loop just after the current callback (after the call has been
+forwarded), and on the stdio relay's client thread when it calls `flush` after each message
+(`owner_flushes`).
 
 A `tool_call` event records the tool, the decision, the rule and a keyed hash of the
 arguments (HMAC-SHA256 with a random key kept next to the log, mode 0600), so equal
@@ -23,6 +25,8 @@ import json
 import logging
 import os
 import secrets
+import threading
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +37,8 @@ from intercept import __version__
 log = logging.getLogger("intercept.audit")
 
 DEFAULT_EVENTS_DIR = Path("~/.intercept/events")
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+_record = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 KEY_FILENAME = ".audit-hash-key"
 
 
@@ -68,49 +74,62 @@ class AuditLog:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._fd = fd
         self._failed = False
-        self._queued: list[str] = []
+        self._queued: list[tuple[float, str, dict[str, Any], Mapping[str, Any] | None]] = []
+        self._pid = os.getpid()
         self._flush_scheduled = False
+        self._lock = threading.Lock()
+        self._closed = False
+        self.owner_flushes = False
+        """Set when the thread that writes events outside the event loop calls `flush` itself
+        after each message (the stdio proxy's reader thread does), so the write stays off the
+        call's path there too."""
 
     def argument_hash(self, arguments: Mapping[str, Any]) -> str:
-        canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hmac.new(self._key, canonical.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[
-            :32
-        ]
+        canonical = _canonical.encode(arguments).encode("utf-8", "surrogatepass")
+        return hmac.digest(self._key, canonical, hashlib.sha256).hex()[:32]
 
-    def _write(self, event: str, fields: Mapping[str, Any]) -> None:
-        record = {
-            "ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "event": event,
-            "instance": self.instance,
-            "pid": os.getpid(),
-            **fields,
-        }
-        self._queued.append(json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n")
-        if self._flush_scheduled:
-            return
+    def _write(self, event: str, fields: dict[str, Any], arguments: Mapping[str, Any] | None = None) -> None:
+        # Only the time is taken now; formatting and hashing happen in `flush`, after forwarding.
+        with self._lock:
+            self._queued.append((time.time(), event, fields, arguments))
+            if self._flush_scheduled:
+                return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self.flush()
+            if not self.owner_flushes:
+                self.flush()
             return
         # Written right after the current callback, i.e. after the call was forwarded: the
         # file write overlaps with the server's work instead of adding to the call's latency.
         self._flush_scheduled = True
         loop.call_soon(self.flush)
 
+    def _line(
+        self, at: float, event: str, fields: dict[str, Any], arguments: Mapping[str, Any] | None
+    ) -> str:
+        stamp = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
+        record: dict[str, Any] = {"ts": stamp.replace("+00:00", "Z"), "event": event}
+        record["instance"], record["pid"] = self.instance, self._pid
+        record.update(fields)
+        if arguments is not None:
+            record["args_hmac"] = self.argument_hash(arguments)
+        return _record.encode(record) + "\n"
+
     def flush(self) -> None:
         """Write queued events (one `write`, so lines from several proxies never interleave)."""
-        self._flush_scheduled = False
-        if not self._queued:
-            return
-        data = "".join(self._queued).encode("ascii")
-        self._queued.clear()
-        try:
-            os.write(self._fd, data)
-        except OSError as exc:
-            if not self._failed:
-                log.error("cannot write audit log %s: %s", self.path, exc.strerror or exc)
-                self._failed = True
+        with self._lock:
+            self._flush_scheduled = False
+            if not self._queued or self._closed:
+                return
+            queued, self._queued = self._queued, []
+            data = "".join(self._line(*entry) for entry in queued).encode("ascii")
+            try:
+                os.write(self._fd, data)
+            except OSError as exc:
+                if not self._failed:
+                    log.error("cannot write audit log %s: %s", self.path, exc.strerror or exc)
+                    self._failed = True
 
     def startup(self, policy: str, summary: str, upstream: str, state: str) -> None:
         """`upstream` should name the server executable only: its arguments may hold secrets."""
@@ -128,16 +147,8 @@ class AuditLog:
     def tool_call(
         self, tool: str, decision: str, rule: str, reason: str, arguments: Mapping[str, Any]
     ) -> None:
-        self._write(
-            "tool_call",
-            {
-                "tool": tool,
-                "decision": decision,
-                "rule": rule,
-                "reason": reason,
-                "args_hmac": self.argument_hash(arguments),
-            },
-        )
+        fields = {"tool": tool, "decision": decision, "rule": rule, "reason": reason}
+        self._write("tool_call", fields, arguments)
 
     def reload(self, ok: bool, policy: str, detail: str) -> None:
         self._write("reload", {"ok": ok, "policy": policy, "detail": detail})
@@ -147,5 +158,7 @@ class AuditLog:
 
     def close(self) -> None:
         self.flush()
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        with self._lock:
+            self._closed = True
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
