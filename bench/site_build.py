@@ -1,12 +1,14 @@
 """Time `intercept build` on synthetic registries and record peak memory (RSS of the whole process tree).
 
 Usage: python bench/site_build.py [--sizes 10000 100000 250000] [--search-sizes 10000] [--work DIR]
+                                  [--search-only] [--search-shard-pages N]
 
 For each size N: write a synthetic registry (bench/synth_registry.py), then time
   cold:        no parse cache, no previous site, --no-search;
   warm:        parse cache present, --full (every page rendered again), --no-search;
   incremental: one server file changed, previous site present, --no-search;
 and, for the sizes in --search-sizes, a full build with the Pagefind index.
+--search-only runs just that last build, reusing the parse cache a previous run left in --work.
 """
 
 from __future__ import annotations
@@ -82,14 +84,19 @@ def run(args: list[str]) -> tuple[float, float, int, str]:
     return elapsed, cpu, peak // 1024, out.strip().splitlines()[-1]
 
 
-def bench(size: int, work: Path, search: bool, warm: bool = True) -> None:
+def bench(
+    size: int, work: Path, search: bool, warm: bool = True, search_only: bool = False, shard_pages: int = 0
+) -> None:
     registry = work / f"registry-{size}"
     if not registry.is_dir():
         write_registry(size, registry)
     out, cache = work / f"site-{size}", work / f".cache-{size}"
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.rmtree(cache, ignore_errors=True)
+    cached = cache.is_dir()
+    if not search_only:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
     common = ["--registry", str(registry), "--out", str(out), "--cache-dir", str(cache), "--workers", "2"]
+    search_args = ["--search-shard-pages", str(shard_pages)] if shard_pages else []
     def emit(name: str, result: tuple[float, float, int, str]) -> None:
         secs, cpu, mb, summary = result
         print(
@@ -99,6 +106,10 @@ def bench(size: int, work: Path, search: bool, warm: bool = True) -> None:
             flush=True,
         )
 
+    if search_only:
+        name = "warm parse cache, all pages + Pagefind" if cached else "cold + Pagefind"
+        emit(name, run([*common, "--full", *search_args]))
+        return
     emit("cold (parse + render)", run([*common, "--no-search"]))
     if warm:
         emit("warm parse cache, all pages", run([*common, "--no-search", "--full"]))
@@ -110,7 +121,7 @@ def bench(size: int, work: Path, search: bool, warm: bool = True) -> None:
     finally:
         changed.write_text(original)
     if search:
-        emit("warm parse cache, all pages + Pagefind", run([*common, "--full"]))
+        emit("warm parse cache, all pages + Pagefind", run([*common, "--full", *search_args]))
 
 
 def main() -> None:
@@ -121,6 +132,10 @@ def main() -> None:
     parser.add_argument("--search-sizes", type=int, nargs="*", default=[10_000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/intercept-site-bench"))
     parser.add_argument("--skip-warm", action="store_true", help="skip the warm full rebuild")
+    parser.add_argument("--search-only", action="store_true", help="only the build with Pagefind")
+    parser.add_argument(
+        "--search-shard-pages", type=int, default=0, help="pass --search-shard-pages to the build"
+    )
     options = parser.parse_args()
     options.work.mkdir(parents=True, exist_ok=True)
     print(
@@ -129,7 +144,14 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for size in options.sizes:
-        bench(size, options.work, size in options.search_sizes, warm=not options.skip_warm)
+        bench(
+            size,
+            options.work,
+            size in options.search_sizes,
+            warm=not options.skip_warm,
+            search_only=options.search_only,
+            shard_pages=options.search_shard_pages,
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from generator.output import (
 )
 from generator.render import make_environment, pygments_css
 from generator.resources import templates_dir
-from generator.search import run_pagefind
+from generator.search import DEFAULT_SHARD_PAGES, merge_bundles, plan_shards, run_pagefind
 from generator.similar import build_similar_index
 from generator.sitemap import robots_txt, sitemap_files
 
@@ -56,6 +56,8 @@ class BuildOptions:
     cache_dir: Path | None = None
     templates: Path | None = None
     incremental: bool = True
+    search_shard_pages: int = DEFAULT_SHARD_PAGES
+    """Most pages one Pagefind run indexes; a larger site gets several search bundles."""
 
     @property
     def cache(self) -> Path:
@@ -186,6 +188,9 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
     mark = time.perf_counter()
     settings = settings_key(options, templates, absolute)
     similar = build_similar_index(catalog.tools())
+    shards = plan_shards(
+        [(server.slug, len(server.tools) + 1) for server in catalog.servers], options.search_shard_pages
+    )
     ctx = views.SiteContext(
         make_environment(templates, cache / "templates"),
         catalog,
@@ -193,6 +198,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         absolute,
         base_path,
         options.search,
+        merge_bundles(shards) if options.search else (),
     )
     previous = (
         read_manifest(cache, options.out, settings) if options.incremental and options.out.is_dir() else None
@@ -253,7 +259,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         if options.search:
             mark = time.perf_counter()
             tick("Indexing for search", 0, 0)
-            run_pagefind(root, in_place=previous is None)
+            run_pagefind(root, in_place=previous is None, shards=shards)
             search_seconds = time.perf_counter() - mark
         elif (root / "pagefind").exists():
             shutil.rmtree(root / "pagefind")

@@ -61,6 +61,8 @@ class SiteContext:
     base_path: str
     """The base URL's path without a trailing slash ('' at a domain root), prefixed to every link."""
     search: bool
+    search_merge: tuple[str, ...] = ()
+    """Search bundles under pagefind/ that the search box merges into the primary one."""
     item_cache: dict[tuple[str, str, bool], str] = field(default_factory=dict)
     """Rendered list items, by tool: a tool appears in many pages' similar and browse lists."""
 
@@ -88,6 +90,7 @@ class SiteContext:
             "site_name": SITE_NAME,
             "base": self.base_path,
             "search": self.search,
+            "search_merge": " ".join(self.search_merge),
         }
 
     def render(self, template: str, **context: Any) -> bytes:

@@ -24,8 +24,10 @@ def _options(
     workers: int,
     cache_dir: Path | None,
     full: bool,
+    search_shard_pages: int | None = None,
 ) -> BuildOptions:
     from generator.resources import registry_dir, templates_dir
+    from generator.search import DEFAULT_SHARD_PAGES
     from generator.site import BuildOptions
 
     return BuildOptions(
@@ -37,6 +39,7 @@ def _options(
         cache_dir=cache_dir,
         templates=templates_dir(),
         incremental=not full,
+        search_shard_pages=search_shard_pages or DEFAULT_SHARD_PAGES,
     )
 
 
@@ -131,6 +134,12 @@ _cache_opt = click.option(
 @_workers_opt
 @_cache_opt
 @click.option("--full", is_flag=True, help="Ignore the previous build and render every page.")
+@click.option(
+    "--search-shard-pages",
+    type=click.IntRange(1),
+    help="Most pages one Pagefind run indexes; larger sites get several merged search bundles "
+    "(default: 10000).",
+)
 def build(
     registry: Path | None,
     out: Path,
@@ -139,9 +148,10 @@ def build(
     workers: int,
     cache_dir: Path | None,
     full: bool,
+    search_shard_pages: int | None,
 ) -> None:
     """Render the tool reference site from the registry."""
-    _run_build(_options(registry, out, base_url, search, workers, cache_dir, full))
+    _run_build(_options(registry, out, base_url, search, workers, cache_dir, full, search_shard_pages))
 
 
 @click.command()

@@ -6,12 +6,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 
 from generator.policyfile import tool_snippet
 from generator.registry import load_registry
+from generator.search import plan_shards
 from generator.serve import make_app
 from tests.conftest import free_port
 from tests.unit.generator.site_support import SMALL_REGISTRY, build
@@ -32,11 +34,9 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-@pytest.fixture(scope="module")
-def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _serve_site(out: Path, **build_options: Any) -> Iterator[str]:
     port = free_port()
-    out = tmp_path_factory.mktemp("browser") / "site"
-    build(SMALL_REGISTRY, out, search=True, base_url=f"http://127.0.0.1:{port}")
+    build(SMALL_REGISTRY, out, search=True, base_url=f"http://127.0.0.1:{port}", **build_options)
     server = uvicorn.Server(uvicorn.Config(make_app(out), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -47,6 +47,19 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve_site(tmp_path_factory.mktemp("browser") / "site")
+
+
+SHARD_PAGES = 5
+
+
+@pytest.fixture(scope="module")
+def sharded_site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _serve_site(tmp_path_factory.mktemp("sharded") / "site", search_shard_pages=SHARD_PAGES)
 
 
 def test_tool_page_copy_search_dark_mode_without_console_errors(site_url: str) -> None:
@@ -106,3 +119,53 @@ def test_tool_page_copy_search_dark_mode_without_console_errors(site_url: str) -
         browser.close()
     assert errors == []
     assert outside == []
+
+
+def test_search_finds_tools_in_every_search_bundle_of_a_sharded_site(sharded_site_url: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    registry = load_registry(SMALL_REGISTRY)
+    shards = plan_shards([(s.slug, len(s.tools) + 1) for s in registry.servers], SHARD_PAGES)
+    bundle_of = {slug: shard.bundle for shard in shards for slug in shard.slugs}
+    # "cancel" matches a tool in the primary bundle and tools in merged ones.
+    expected = {
+        f"/servers/{server.slug}/tools/{tool.name}/": bundle_of[server.slug]
+        for server in registry.servers
+        for tool in server.tools
+        if tool.name.startswith("cancel_")
+    }
+    assert "" in expected.values()
+    assert {bundle for bundle in expected.values() if bundle}, "no cancel_ tool outside the primary bundle"
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+        merged: set[str] = set()
+        page.on(
+            "request",
+            lambda req: (
+                merged.add(req.url.split("/pagefind/", 1)[1].split("/", 1)[0])
+                if "/pagefind/shard-" in req.url
+                else None
+            ),
+        )
+        page.goto(f"{sharded_site_url}/search/")
+        page.locator(".pagefind-ui__search-input").fill("cancel")
+        links = page.locator(".pagefind-ui__result-link")
+        page.wait_for_function(
+            f"document.querySelectorAll('.pagefind-ui__result-link').length >= {len(expected)}",
+            timeout=15000,
+        )
+        found = {
+            str(href).removeprefix(sharded_site_url)
+            for href in links.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+        }
+        page.screenshot(path=str(ARTIFACTS / "site-search-sharded.png"))
+        browser.close()
+    assert set(expected) <= found
+    assert {bundle for bundle in expected.values() if bundle} <= merged
+    assert errors == []

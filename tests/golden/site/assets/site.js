@@ -44,7 +44,11 @@
 
   var search = document.getElementById("search");
   if (search && window.PagefindUI) {
+    // A large site is indexed as several bundles (pagefind/shard-N/), merged into the primary one.
+    var bundles = (search.getAttribute("data-base") || "") + "/pagefind/";
+    var merged = (search.getAttribute("data-merge") || "").split(" ").filter(Boolean);
     new window.PagefindUI({ element: "#search", showSubResults: false, showImages: false,
-                            bundlePath: (search.getAttribute("data-base") || "") + "/pagefind/" });
+                            bundlePath: bundles,
+                            mergeIndex: merged.map(function (name) { return { bundlePath: bundles + name + "/" }; }) });
   }
 })();
