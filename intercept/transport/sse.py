@@ -6,10 +6,14 @@ writes them). Only the fields MCP uses are kept: `event`, `data`, `id` and `retr
 
 from __future__ import annotations
 
+import codecs
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from intercept.transport.base import FrameTooLarge
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(slots=True)
@@ -20,49 +24,126 @@ class SseEvent:
     retry_ms: int | None = None
 
 
-async def decode_events(lines: AsyncIterator[str], max_bytes: int) -> AsyncIterator[SseEvent | FrameTooLarge]:
-    """Yield each complete event from a stream of lines (without line endings).
+class EventDecoder:
+    """Turns lines, or raw text, into events; synchronous, so a stream costs one await per chunk.
 
     An event whose data exceeds `max_bytes` is skipped and reported as a FrameTooLarge item,
-    so one oversized event neither ends the stream nor grows memory past the limit.
+    so one oversized event neither ends the stream nor grows memory past the limit; a line
+    that grows past the limit before it ends is dropped as it arrives, for the same reason.
     """
-    data: list[str] = []
-    size = 0
-    oversized = False
-    event = "message"
-    event_id: str | None = None
-    retry: int | None = None
-    async for line in lines:
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._pending = ""
+        self._skipping_line = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._data: list[str] = []
+        self._size = 0
+        self._oversized = False
+        self._event = "message"
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def line(self, line: str) -> SseEvent | FrameTooLarge | None:
+        """One line without its ending; the event it completes, if any."""
         if not line:
-            if oversized:
-                yield FrameTooLarge(size, max_bytes)
-            elif data:
-                yield SseEvent("\n".join(data), event, event_id, retry)
-            elif event_id is not None or retry is not None:
+            item: SseEvent | FrameTooLarge | None = None
+            if self._oversized:
+                item = FrameTooLarge(self._size, self.max_bytes)
+            elif self._data:
+                item = SseEvent("\n".join(self._data), self._event, self._id, self._retry)
+            elif self._id is not None or self._retry is not None:
                 # A priming event (id only, no data) still moves the resume cursor.
-                yield SseEvent("", event, event_id, retry)
-            data, size, oversized, event, retry = [], 0, False, "message", None
-            event_id = None
-            continue
+                item = SseEvent("", self._event, self._id, self._retry)
+            self._reset()
+            return item
         if line.startswith(":"):
-            continue
+            return None
         field, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if field == "data":
-            size += len(value) + 1
-            if size > max_bytes:
-                oversized = True
-                data = []
-            elif not oversized:
-                data.append(value)
+            self._size += len(value) + 1
+            if self._size > self.max_bytes:
+                self._oversized = True
+                self._data = []
+            elif not self._oversized:
+                self._data.append(value)
         elif field == "event":
-            event = value or "message"
+            self._event = value or "message"
         elif field == "id" and "\0" not in value:
-            event_id = value
+            self._id = value
         elif field == "retry" and value.isdigit():
-            retry = int(value)
-    if data and not oversized:
-        yield SseEvent("\n".join(data), event, event_id, retry)
+            self._retry = int(value)
+        return None
+
+    def feed(self, text: str) -> list[SseEvent | FrameTooLarge]:
+        """Raw stream text (any split); the events it completes. Lines end at CRLF, LF or CR only:
+        a JSON string may hold a raw U+2028, which `str.splitlines` would split on."""
+        buffer = self._pending + text
+        items: list[SseEvent | FrameTooLarge] = []
+        start = 0
+        while (end := _LINE_END.search(buffer, start)) is not None:
+            if end.group() == "\r" and end.end() == len(buffer):
+                break  # the "\n" of a CRLF may be in the next chunk
+            if self._skipping_line:
+                self._skipping_line = False
+                self._oversized = True
+            else:
+                item = self.line(buffer[start : end.start()])
+                if item is not None:
+                    items.append(item)
+            start = end.end()
+        self._pending = buffer[start:]
+        if len(self._pending) > self.max_bytes + 8:
+            # Too long to be a line of an event within the limit: drop it, and its event.
+            self._size += len(self._pending)
+            self._pending = ""
+            self._skipping_line = True
+        return items
+
+    def end(self) -> list[SseEvent | FrameTooLarge]:
+        """The stream ended: the events its last, unterminated line completes; an event with
+        data but no closing blank line is still delivered."""
+        items: list[SseEvent | FrameTooLarge] = []
+        if self._pending and not self._skipping_line:
+            item = self.line(self._pending.removesuffix("\r"))
+            if item is not None:
+                items.append(item)
+            if self._pending.endswith("\r"):
+                item = self.line("")
+                if item is not None:
+                    items.append(item)
+        self._pending = ""
+        if self._data and not self._oversized and not self._skipping_line:
+            items.append(SseEvent("\n".join(self._data), self._event, self._id, self._retry))
+            self._reset()
+        return items
+
+
+async def decode_events(lines: AsyncIterator[str], max_bytes: int) -> AsyncIterator[SseEvent | FrameTooLarge]:
+    """Yield each complete event from a stream of lines (without line endings)."""
+    decoder = EventDecoder(max_bytes)
+    async for line in lines:
+        item = decoder.line(line)
+        if item is not None:
+            yield item
+    for item in decoder.end():
+        yield item
+
+
+async def decode_stream(
+    chunks: AsyncIterator[bytes], max_bytes: int
+) -> AsyncIterator[SseEvent | FrameTooLarge]:
+    """Yield each complete event from the raw bytes of a stream (UTF-8, split anywhere)."""
+    decoder = EventDecoder(max_bytes)
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    async for chunk in chunks:
+        for item in decoder.feed(text.decode(chunk)):
+            yield item
+    for item in [*decoder.feed(text.decode(b"", final=True)), *decoder.end()]:
+        yield item
 
 
 def encode_event(data: bytes, event_id: str | None = None) -> bytes:

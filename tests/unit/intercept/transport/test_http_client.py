@@ -18,7 +18,7 @@ from aiohttp import web
 from intercept.transport.base import FrameTooLarge
 from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
 from intercept.transport.mcp_headers import decode_value, request_headers
-from intercept.transport.sse import decode_events, encode_event
+from intercept.transport.sse import decode_events, decode_stream, encode_event
 from tests.conftest import free_port
 
 INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
@@ -365,3 +365,31 @@ def test_proxy_settings_come_from_the_environment_unless_no_proxy_exempts_the_ho
     assert env_proxy("https://remote.example/mcp") == "http://gateway.example:3128"
     assert env_proxy("https://internal.example/mcp") is None
     assert env_proxy("http://remote.example/mcp") is None
+
+
+async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 1000])
+async def test_sse_stream_decoding_does_not_depend_on_where_chunks_split(size: int) -> None:
+    raw = (
+        'id: 1\r\ndata: {"t":"é\u2028"}\r\n\r\n: note\revent: other\rdata: a\rdata: b\r\rdata: tail'.encode()
+    )
+    events = [e async for e in decode_stream(chunks_of(raw, size), 100)]
+    assert [
+        (getattr(e, "data", None), getattr(e, "event", None), getattr(e, "id", None)) for e in events
+    ] == [
+        ('{"t":"é\u2028"}', "message", "1"),
+        ("a\nb", "other", None),
+        ("tail", "message", None),
+    ]
+
+
+async def test_an_endless_sse_line_is_dropped_as_it_arrives_and_the_stream_goes_on() -> None:
+    raw = b"data: " + b"x" * 10_000 + b"\n\ndata: ok\n\n"
+    decoder_input = chunks_of(raw, 512)
+    events = [e async for e in decode_stream(decoder_input, 1000)]
+    assert isinstance(events[0], FrameTooLarge) and getattr(events[1], "data", None) == "ok"
+    assert len(events) == 2
