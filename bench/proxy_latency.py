@@ -9,10 +9,10 @@ little as possible), interleaved in rounds so every configuration sees the same 
 * proxy (defaults): SQLite state and the audit log, `echo` without limits;
 * proxy (defaults, rate-limited): the same, with `echo` under a sliding rate limit, so each
   call reserves and commits in SQLite;
-* bare passthrough, threads (reference): bench/stdio_passthrough.py, a relay that only copies
-  bytes with one blocking reader thread per direction (the proxy's own shape over stdio), the
-  floor for any Python process in the middle on this machine;
-* bare passthrough, asyncio (reference): the same relay on an event loop (`add_reader`).
+* bare passthrough, asyncio (reference): bench/stdio_passthrough.py, a relay that only copies
+  bytes on an event loop (`add_reader`/`os.write`, the proxy's own shape over stdio);
+* bare passthrough, threads (reference): the same with one blocking reader thread per
+  direction, the floor for any Python process in the middle on this machine.
 
 Prints p50/p99 per configuration, calls per second (sequential), and what the proxy adds.
 

@@ -3,9 +3,9 @@
 Used by bench/proxy_latency.py as reference configurations: the proxy cannot add less
 latency than this on the same machine. Two shapes:
 
-    stdio_passthrough.py CMD...            one blocking reader thread per direction (os.read/os.write),
-                                           the shape `intercept run` uses over stdio
-    stdio_passthrough.py --asyncio CMD...  one event loop (add_reader + os.write)
+    stdio_passthrough.py CMD...            one blocking reader thread per direction (os.read/os.write)
+    stdio_passthrough.py --asyncio CMD...  one event loop (add_reader + os.write), the shape
+                                           `intercept run` uses over stdio
 """
 
 import asyncio

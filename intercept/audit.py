@@ -4,9 +4,8 @@ Files live under `~/.intercept/events/` (one per UTC day, `events-YYYY-MM-DD.jso
 path given by `--audit-log`. Several proxies may append to the same file: events are written
 whole lines per `write` on a file opened with O_APPEND, so lines never interleave. Only the
 time is taken when an event happens; formatting, hashing and the file write come later, off
-the call's path: inside an event loop just after the current callback (after the call has been
-forwarded), and on the stdio relay's client thread when it calls `flush` after each message
-(`owner_flushes`).
+the call's path: inside an event loop, just after the current callback (after the call has
+been forwarded).
 
 A `tool_call` event records the tool, the decision, the rule and a keyed hash of the
 arguments (HMAC-SHA256 with a random key kept next to the log, mode 0600), so equal
@@ -25,7 +24,6 @@ import json
 import logging
 import os
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -77,12 +75,7 @@ class AuditLog:
         self._queued: list[tuple[float, str, dict[str, Any], Mapping[str, Any] | None]] = []
         self._pid = os.getpid()
         self._flush_scheduled = False
-        self._lock = threading.Lock()
         self._closed = False
-        self.owner_flushes = False
-        """Set when the thread that writes events outside the event loop calls `flush` itself
-        after each message (the stdio proxy's reader thread does), so the write stays off the
-        call's path there too."""
 
     def argument_hash(self, arguments: Mapping[str, Any]) -> str:
         canonical = _canonical.encode(arguments).encode("utf-8", "surrogatepass")
@@ -90,15 +83,13 @@ class AuditLog:
 
     def _write(self, event: str, fields: dict[str, Any], arguments: Mapping[str, Any] | None = None) -> None:
         # Only the time is taken now; formatting and hashing happen in `flush`, after forwarding.
-        with self._lock:
-            self._queued.append((time.time(), event, fields, arguments))
-            if self._flush_scheduled:
-                return
+        self._queued.append((time.time(), event, fields, arguments))
+        if self._flush_scheduled:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            if not self.owner_flushes:
-                self.flush()
+            self.flush()
             return
         # Written right after the current callback, i.e. after the call was forwarded: the
         # file write overlaps with the server's work instead of adding to the call's latency.
@@ -118,18 +109,17 @@ class AuditLog:
 
     def flush(self) -> None:
         """Write queued events (one `write`, so lines from several proxies never interleave)."""
-        with self._lock:
-            self._flush_scheduled = False
-            if not self._queued or self._closed:
-                return
-            queued, self._queued = self._queued, []
-            data = "".join(self._line(*entry) for entry in queued).encode("ascii")
-            try:
-                os.write(self._fd, data)
-            except OSError as exc:
-                if not self._failed:
-                    log.error("cannot write audit log %s: %s", self.path, exc.strerror or exc)
-                    self._failed = True
+        self._flush_scheduled = False
+        if not self._queued or self._closed:
+            return
+        queued, self._queued = self._queued, []
+        data = "".join(self._line(*entry) for entry in queued).encode("ascii")
+        try:
+            os.write(self._fd, data)
+        except OSError as exc:
+            if not self._failed:
+                log.error("cannot write audit log %s: %s", self.path, exc.strerror or exc)
+                self._failed = True
 
     def startup(self, policy: str, summary: str, upstream: str, state: str) -> None:
         """`upstream` should name the server executable only: its arguments may hold secrets."""
@@ -158,7 +148,6 @@ class AuditLog:
 
     def close(self) -> None:
         self.flush()
-        with self._lock:
-            self._closed = True
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
+        self._closed = True
+        with contextlib.suppress(OSError):
+            os.close(self._fd)

@@ -10,9 +10,7 @@ batch per call) from each side and gives it two send callables:
     router.engine = Engine(new_policy)   # hot reload; counters are untouched
 
 `relay(router, client_channel, upstream_channel)` pumps two `MessageChannel`s through a
-router until the upstream ends; that is all `intercept run` over stdio does. Over stdio with
-the memory or SQLite store it runs the router on two reader threads (one per direction, under
-one lock) instead of the event loop; see `relay`. A Router holds
+router until the upstream ends; that is all `intercept run` over stdio does. A Router holds
 the state of one client session (pending request ids, learned tool schemas); use one per
 session.
 
@@ -31,14 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
-import contextlib
 import dataclasses
 import logging
 import secrets
-import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,8 +46,6 @@ from intercept.transport.base import FrameTooLarge, MessageChannel
 log = logging.getLogger("intercept.proxy")
 
 Send = Callable[[bytes], Awaitable[None]]
-OwnAnswer = asyncio.Future[dict[str, Any]] | concurrent.futures.Future[dict[str, Any]]
-WaitOwn = Callable[["concurrent.futures.Future[dict[str, Any]]", float], dict[str, Any]]
 
 SCHEMA_FETCH_TIMEOUT_SECONDS = 10.0
 SCHEMA_FETCH_MAX_PAGES = 1000
@@ -103,21 +96,11 @@ class Router:
         # The proxy's own request ids: unguessable strings, so no client id can ever equal one.
         self._own_prefix = f"intercept-{secrets.token_hex(12)}-"
         self._own_counter = 0
-        self._own_waiting: dict[str, OwnAnswer] = {}
-        self._wait_own: WaitOwn | None = None
+        self._own_waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._fetch_lock = asyncio.Lock()
         self._upstream_gone = False
         # Cancelled calls whose reservation was given back, in case the server answers anyway.
         self._cancelled_calls: collections.OrderedDict[MessageId, Reservation] = collections.OrderedDict()
-
-    def use_blocking_io(self, send_client: Send, send_upstream: Send, wait_own: WaitOwn) -> None:
-        """Run on reader threads instead of the event loop (see `relay`).
-
-        Every coroutine of the router then finishes without suspending: the sends and the store
-        must never suspend, and the proxy's own `tools/list` requests are waited for with
-        `wait_own(future, timeout)`, which blocks the calling thread.
-        """
-        self._send_client, self._send_upstream, self._wait_own = send_client, send_upstream, wait_own
 
     # -- client -> upstream ------------------------------------------------------------------
 
@@ -376,57 +359,39 @@ class Router:
 
     async def _fetch_schemas(self) -> None:
         """List every page of the upstream's tools with the proxy's own request ids; never relayed."""
-        if self._wait_own is not None:
-            await self._fetch_pages()  # one reader thread makes every call: no lock needed
-            return
         async with self._fetch_lock:
-            await self._fetch_pages()
-
-    async def _fetch_pages(self) -> None:
-        if self._listing_complete or self._upstream_gone:
-            return
-        cursor: str | None = None
-        for _ in range(SCHEMA_FETCH_MAX_PAGES):
-            self._own_counter += 1
-            own_id = f"{self._own_prefix}{self._own_counter}"
-            params: dict[str, Any] = {"cursor": cursor} if cursor is not None else {}
-            request = jsonrpc.encode(
-                {"jsonrpc": "2.0", "id": own_id, "method": "tools/list", "params": params}
-            )
-            try:
-                response = await self._own_request(own_id, request)
-            except (TimeoutError, ConnectionError) as exc:
-                self._own_waiting.pop(own_id, None)
-                log.error("could not list the upstream's tools: %s", type(exc).__name__)
+            if self._listing_complete or self._upstream_gone:
                 return
-            result = response.get("result")
-            if self._filter_listing(result) is None:
-                log.error("upstream tools/list answer unusable; tool schemas stay unknown")
-                return
-            assert isinstance(result, dict)
-            next_cursor = result.get("nextCursor")
-            if not isinstance(next_cursor, str):
-                self._listing_complete = True
-                return
-            cursor = next_cursor
-
-    async def _own_request(self, own_id: str, request: bytes) -> dict[str, Any]:
-        """Send one of the proxy's own requests and wait for its answer (TimeoutError, ConnectionError)."""
-        if self._wait_own is not None:
-            answer: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
-            self._own_waiting[own_id] = answer
-            await self._send_upstream(request)
-            return self._wait_own(answer, self._fetch_timeout)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self._own_waiting[own_id] = future
-        await self._send_upstream(request)
-        # A timer, not asyncio.wait_for: this may run outside a task (see FdChannel.pump).
-        timer = loop.call_later(self._fetch_timeout, _expire, future)
-        try:
-            return await future
-        finally:
-            timer.cancel()
+            cursor: str | None = None
+            for _ in range(SCHEMA_FETCH_MAX_PAGES):
+                self._own_counter += 1
+                own_id = f"{self._own_prefix}{self._own_counter}"
+                future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+                self._own_waiting[own_id] = future
+                params: dict[str, Any] = {"cursor": cursor} if cursor is not None else {}
+                await self._send_upstream(
+                    jsonrpc.encode({"jsonrpc": "2.0", "id": own_id, "method": "tools/list", "params": params})
+                )
+                # A timer, not asyncio.wait_for: this may run outside a task (see FdChannel.pump).
+                timer = asyncio.get_running_loop().call_later(self._fetch_timeout, _expire, future)
+                try:
+                    response = await future
+                except (TimeoutError, ConnectionError) as exc:
+                    self._own_waiting.pop(own_id, None)
+                    log.error("could not list the upstream's tools: %s", type(exc).__name__)
+                    return
+                finally:
+                    timer.cancel()
+                result = response.get("result")
+                if self._filter_listing(result) is None:
+                    log.error("upstream tools/list answer unusable; tool schemas stay unknown")
+                    return
+                assert isinstance(result, dict)
+                next_cursor = result.get("nextCursor")
+                if not isinstance(next_cursor, str):
+                    self._listing_complete = True
+                    return
+                cursor = next_cursor
 
     # -- end of session ----------------------------------------------------------------------
 
@@ -467,24 +432,8 @@ def _expire(future: asyncio.Future[Any]) -> None:
         future.set_exception(TimeoutError())
 
 
-async def relay(
-    router: Router,
-    client: MessageChannel,
-    upstream: MessageChannel,
-    after_message: Callable[[], None] | None = None,
-) -> None:
-    """Pump messages both ways until the upstream ends. Client EOF closes the upstream's input.
-
-    With two fd-based channels (stdio) and a store that never suspends (memory, SQLite), each
-    direction runs on its own thread doing blocking reads, and the router runs right there,
-    under one lock: a thread blocked in `read` wakes measurably faster than the event loop
-    does. `after_message` then runs on the client thread after each client message has been
-    forwarded (the audit log flushes there, off the call's path). Anything else (Redis, HTTP)
-    runs on the event loop.
-    """
-    if _threads_possible(router, client, upstream):
-        await _ThreadedRelay(router, client, upstream, after_message).run()  # type: ignore[arg-type]
-        return
+async def relay(router: Router, client: MessageChannel, upstream: MessageChannel) -> None:
+    """Pump messages both ways until the upstream ends. Client EOF closes the upstream's input."""
 
     # Eager dispatch runs handlers outside a task until they first suspend, which is safe only
     # when everything they call is: both channels fd-based (stdio) and a store that never suspends.
@@ -543,150 +492,3 @@ async def relay(
     for task in (inbound, outbound):
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
-
-
-def _threads_possible(router: Router, client: MessageChannel, upstream: MessageChannel) -> bool:
-    if not getattr(router.store, "eager_safe", False):
-        return False
-    starts = [getattr(channel, "start_blocking", None) for channel in (client, upstream)]
-    if any(start is None for start in starts):
-        return False
-    if not starts[0]():  # type: ignore[misc]
-        return False
-    if not starts[1]():  # type: ignore[misc]
-        # A channel once switched cannot go back to the loop; this only happens for a child
-        # whose output is a regular file, which FdChannel never gets from StdioChild.
-        raise RuntimeError("could not switch the upstream channel to blocking I/O")
-    return True
-
-
-class _BlockingChannel(Protocol):
-    def blocking_frames(self) -> Any: ...
-
-    def send_blocking(self, data: bytes) -> None: ...
-
-    def close_write_blocking(self) -> None: ...
-
-
-class _ThreadedRelay:
-    """One reader thread per direction; the router runs on them, one message at a time."""
-
-    def __init__(
-        self,
-        router: Router,
-        client: _BlockingChannel,
-        upstream: _BlockingChannel,
-        after_message: Callable[[], None] | None,
-    ) -> None:
-        self._router = router
-        self._client = client
-        self._upstream = upstream
-        self._after_message = after_message
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        router.use_blocking_io(self._to(client), self._to(upstream), self._wait_own)
-
-    def _outbox(self) -> list[tuple[_BlockingChannel, bytes]]:
-        outbox: list[tuple[_BlockingChannel, bytes]] | None = getattr(self._local, "outbox", None)
-        if outbox is None:
-            outbox = self._local.outbox = []
-        return outbox
-
-    def _to(self, channel: _BlockingChannel) -> Send:
-        async def send(data: bytes) -> None:
-            # Written once the router lock is released: a peer slow to read never holds up the
-            # other direction.
-            self._outbox().append((channel, data))
-
-        return send
-
-    def _flush(self) -> None:
-        outbox = self._outbox()
-        for channel, data in outbox:
-            channel.send_blocking(data)
-        outbox.clear()
-
-    def _wait_own(self, answer: concurrent.futures.Future[dict[str, Any]], timeout: float) -> dict[str, Any]:
-        """Called by the router holding the lock: let the upstream thread deliver the answer."""
-        self._flush()
-        self._lock.release()
-        try:
-            return answer.result(timeout)
-        finally:
-            self._lock.acquire()
-
-    def _handle(self, coro: Coroutine[Any, Any, None]) -> None:
-        with self._lock:
-            _run_to_completion(coro)
-        self._flush()
-
-    def _client_side(self) -> None:
-        router = self._router
-        try:
-            for frame in self._client.blocking_frames():
-                if isinstance(frame, FrameTooLarge):
-                    self._handle(router.client_frame_too_large(frame))
-                else:
-                    self._handle(router.from_client(frame))
-                if self._after_message is not None:
-                    self._after_message()
-        finally:
-            self._upstream.close_write_blocking()
-
-    def _upstream_side(self) -> None:
-        router = self._router
-        for frame in self._upstream.blocking_frames():
-            if isinstance(frame, FrameTooLarge):
-                log.error("upstream message dropped: %s", frame)
-            else:
-                self._handle(router.from_upstream(frame))
-        self._handle(router.upstream_closed())
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        inbound = _start_thread(loop, self._client_side, "intercept client->upstream")
-        outbound = _start_thread(loop, self._upstream_side, "intercept upstream->client")
-        done, _ = await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
-        if inbound in done and inbound.exception() is not None:
-            raise inbound.exception()  # type: ignore[misc]
-        await outbound  # the client finished; the upstream ends once it has seen EOF
-        if inbound.done() and inbound.exception() is not None:
-            raise inbound.exception()  # type: ignore[misc]
-
-
-def _start_thread(
-    loop: asyncio.AbstractEventLoop, target: Callable[[], None], name: str
-) -> asyncio.Future[None]:
-    """Run `target` on a daemon thread; the future settles (on the loop) when it returns or raises."""
-    finished: asyncio.Future[None] = loop.create_future()
-
-    def settle(exc: BaseException | None) -> None:
-        if finished.done():
-            return
-        if exc is None:
-            finished.set_result(None)
-        else:
-            finished.set_exception(exc)
-
-    def main() -> None:
-        outcome: BaseException | None = None
-        try:
-            target()
-        except BaseException as exc:  # reported to the loop, which re-raises it
-            outcome = exc
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
-            loop.call_soon_threadsafe(settle, outcome)
-
-    # Daemon: the client thread may stay blocked reading stdin after the upstream has gone.
-    threading.Thread(target=main, name=name, daemon=True).start()
-    return finished
-
-
-def _run_to_completion(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a router coroutine that never suspends in blocking mode (sends and store are synchronous)."""
-    try:
-        coro.send(None)
-    except StopIteration:
-        return
-    coro.close()
-    raise RuntimeError("router suspended on a reader thread (store or channel is not blocking-safe)")

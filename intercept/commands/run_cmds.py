@@ -183,10 +183,8 @@ async def _serve(
     log.info(
         "proxying %s with policy %s (state: %s)", Path(options.command[0]).name, options.config, state_display
     )
-    if audit is not None:
-        audit.owner_flushes = True  # the relay's client thread flushes after forwarding each message
     try:
-        await relay(router, client, child, after_message=audit.flush if audit is not None else None)
+        await relay(router, client, child)
     finally:
         stop.set()
         if watcher is not None:

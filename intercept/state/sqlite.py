@@ -12,9 +12,8 @@ windows keep one row per counter and bucket (`calendar_count`). Reservations not
 committed are remembered in this process only (a commit costs no I/O); a rollback deletes
 exactly the rows its reserve added.
 
-Statements run synchronously on the caller's thread (the event loop, or the stdio relay's
-client thread under the router's lock): a reserve takes tens of microseconds, less than a
-thread hop would. New databases use 1 KiB pages, which makes each commit's WAL write cheaper.
+Statements run synchronously on the event loop: a reserve takes tens of microseconds, less
+than a thread hop would. New databases use 1 KiB pages, which makes each commit's WAL write cheaper.
 A transaction blocked by another process waits at most `BUSY_TIMEOUT_MS` and then raises
 StateError, and the proxy applies `--state-fail-mode`.
 """

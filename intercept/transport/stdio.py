@@ -6,13 +6,10 @@ line is discarded as it streams in, never buffered whole, and reported as `Frame
 its end is reached.
 
 Speed matters here: every message crosses two of these channels. `FdChannel` works on raw
-file descriptors, skipping asyncio's stream layers. It has two modes. On the event loop
-(`receive`/`send`, `loop.add_reader` and `os.write`), reads stop while many messages are
-waiting (back-pressure) and a full pipe makes `send` wait; descriptors epoll cannot watch (a
-regular file on stdin) are read from a worker thread. After `start_blocking()`, a dedicated
-thread reads with blocking `os.read` (`blocking_frames`) and any thread writes whole messages
-with `send_blocking`: a thread blocked in `read` wakes measurably sooner than the event loop,
-and back-pressure is simply that the thread does not read while it is busy.
+file descriptors with `loop.add_reader` and `os.write`, skipping asyncio's stream layers (which
+measured about three times the per-hop cost of this path); reads stop while many messages are
+waiting (back-pressure) and a full pipe makes `send` wait. Descriptors epoll cannot watch
+(a regular file on stdin) are read from a worker thread instead.
 """
 
 from __future__ import annotations
@@ -25,8 +22,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
@@ -120,9 +116,6 @@ class FdChannel:
         self._too_large: Callable[[FrameTooLarge], Coroutine[Any, Any, None]] | None = None
         self._busy = False
         self._pumped: asyncio.Future[None] | None = None
-        self._blocking = False
-        self._blocking_reads = False
-        self._write_lock = threading.Lock()
 
     def open(self) -> None:
         """Start reading; call from the running event loop."""
@@ -187,71 +180,6 @@ class FdChannel:
             self._push(self._splitter.feed(chunk))
             while len(self._frames) >= MAX_QUEUED_MESSAGES and not self._eof:
                 await asyncio.sleep(0.001)
-
-    def start_blocking(self) -> bool:
-        """Switch to blocking I/O for reader threads (`blocking_frames`, `send_blocking`).
-
-        Call from the event loop thread, after `open()` and before any thread uses the channel.
-        False (and nothing changed) if the channel reads through a worker task already or is
-        being pumped; the caller then stays with `receive`/`send`.
-        """
-        if self._threaded or self._handle is not None or self._loop is None:
-            return False
-        if self._reading:
-            self._loop.remove_reader(self._rfd)
-            self._reading = False
-        if self._out:
-            self._loop.remove_writer(self._wfd)
-        with contextlib.suppress(OSError):
-            os.set_blocking(self._rfd, True)
-        if not self._write_is_file:
-            with contextlib.suppress(OSError):
-                os.set_blocking(self._wfd, True)
-        if self._out and not self._write_closed:
-            self._write_all_blocking(bytes(self._out))
-        self._out.clear()
-        self._blocking = True
-        return True
-
-    def blocking_frames(self) -> Iterator[Frame]:
-        """Every frame until end of input, read with blocking `os.read` (run it on its own thread).
-
-        A thread blocked in `read` is woken by the writer directly, which measured several times
-        faster than an event loop's epoll wake-up for one small message.
-        """
-        assert self._blocking, "call start_blocking() first"
-        self._blocking_reads = True
-        try:
-            while self._frames:
-                yield self._frames.popleft()
-            while not self._eof:
-                try:
-                    chunk = os.read(self._rfd, READ_CHUNK)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    break
-                yield from self._splitter.feed(chunk)
-            if not self._eof:
-                self._eof = True
-                yield from self._splitter.finish()
-        finally:
-            self._blocking_reads = False
-
-    def send_blocking(self, data: bytes) -> None:
-        """Write one message whole (threads may share the channel); blocks while the pipe is full."""
-        message = data + b"\n"
-        with self._write_lock:
-            if not self._write_closed:
-                self._write_all_blocking(message)
-
-    def close_write_blocking(self) -> None:
-        """Close the write side from a reader thread (the peer reads EOF)."""
-        with self._write_lock:
-            if self._write_closed:
-                return
-            self._write_closed = True
-            self._close_write_fd()
 
     async def pump(
         self,
@@ -389,16 +317,6 @@ class FdChannel:
         """Flush what is queued, then close the write side (the peer reads EOF)."""
         if self._write_closed:
             return
-        if self._blocking:
-            # A reader thread may be writing; if it is stuck on a full pipe, leave the descriptor
-            # open rather than close it under the thread (its number could be reused).
-            if self._write_lock.acquire(timeout=1.0):
-                try:
-                    self._write_closed = True
-                    self._close_write_fd()
-                finally:
-                    self._write_lock.release()
-            return
         await self._drain()
         self._write_closed = True
         if self._loop is not None and self._out:
@@ -430,8 +348,6 @@ class StdioSelf(FdChannel):
     async def close(self) -> None:
         self.stop_reading()
         await self.close_write()
-        if self._blocking_reads:
-            return  # a reader thread is blocked in read(): closing could hand it a reused number
         with contextlib.suppress(OSError):
             os.set_blocking(self._rfd, True)  # the descriptor is shared with whoever started us
             os.close(self._rfd)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,9 +11,8 @@ import pytest
 
 from intercept.engine import Engine
 from intercept.policy import load_policy_text
-from intercept.proxy import Router, relay
+from intercept.proxy import Router
 from intercept.state.memory import MemoryStore
-from intercept.transport.stdio import FdChannel
 
 NOW = 1_764_115_200.0
 
@@ -395,104 +392,3 @@ async def test_look_alike_tools_call_methods_are_refused(method: str) -> None:
     await h.client({"jsonrpc": "2.0", "method": method, "params": {"name": "secret"}})
     assert h.upstream_got == []
     assert [m["error"]["code"] for m in h.client_messages()] == [-32601, -32600]
-
-
-class PipePeer:
-    """One end of a pipe pair, read line by line with blocking reads (like a real peer)."""
-
-    def __init__(self) -> None:
-        self.read_fd, self.channel_write = os.pipe()
-        self.channel_read, self.write_fd = os.pipe()
-        self._reader = os.fdopen(self.read_fd, "rb", buffering=0)
-        self._buffer = b""
-
-    def send(self, message: Any) -> None:
-        os.write(self.write_fd, json.dumps(message).encode() + b"\n")
-
-    def receive(self) -> Any:
-        while b"\n" not in self._buffer:
-            chunk = self._reader.read(65536)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
-
-    def close(self) -> None:
-        self._reader.close()
-        with contextlib.suppress(OSError):
-            os.close(self.channel_read)
-
-
-async def test_relay_on_reader_threads_lists_tools_itself_and_ends_with_the_upstream() -> None:
-    client, server = PipePeer(), PipePeer()
-    client_channel = FdChannel(client.channel_read, client.channel_write)
-    server_channel = FdChannel(server.channel_read, server.channel_write)
-    client_channel.open()
-    server_channel.open()
-    store = MemoryStore()
-    audit = Audit()
-    router = Router(
-        Engine(load_policy_text(POLICY)),
-        store,
-        send_client=client_channel.send,
-        send_upstream=server_channel.send,
-        audit=audit,
-        clock=lambda: NOW,
-    )
-    flushed: list[int] = []
-
-    def fake_server() -> list[Any]:
-        seen: list[Any] = []
-        while (received := server.receive()) is not None:
-            batch = received if isinstance(received, list) else [received]
-            seen += batch
-            for message in batch:
-                answer(message)
-        server.send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": "bye"}})
-        os.close(server.write_fd)
-        return seen
-
-    def answer(message: Any) -> None:
-        if message.get("method") == "tools/list":
-            tools = [{"name": "checked", "inputSchema": {"required": ["a", "b"]}}, {"name": "secret"}]
-            server.send({"jsonrpc": "2.0", "id": message["id"], "result": {"tools": tools}})
-        elif message.get("method") == "tools/call":
-            text = [{"type": "text", "text": "ok"}]
-            server.send({"jsonrpc": "2.0", "id": message["id"], "result": {"content": text}})
-
-    def fake_client() -> list[Any]:
-        client.send(call(1, "checked", {"a": 1}))  # before any listing: the proxy lists itself
-        answers = [client.receive()]
-        client.send(call(2, "checked", {"a": 1, "b": 2}))
-        answers.append(client.receive())
-        listing = {"jsonrpc": "2.0", "id": 5, "method": "tools/list"}
-        client.send([call(3, "blocked"), call(4, "limited"), listing])
-        answers += [client.receive() for _ in range(3)]
-        os.close(client.write_fd)  # the proxy closes the server's input; the server says bye and ends
-        answers.append(client.receive())
-        answers.append(client.receive())
-        return answers
-
-    server_thread = asyncio.ensure_future(asyncio.to_thread(fake_server))
-    client_thread = asyncio.ensure_future(asyncio.to_thread(fake_client))
-    await asyncio.wait_for(relay(router, client_channel, server_channel, lambda: flushed.append(1)), 10)
-    await client_channel.close_write()
-    answers, seen = await client_thread, await server_thread
-    assert "missing required argument: b" in denial_text(answers[0])
-    assert answers[1]["id"] == 2 and answers[1]["result"]["content"][0]["text"] == "ok"
-    batch_answers = [a for a in answers[2:5] if isinstance(a, list)]  # the denials come as a batch
-    assert len(batch_answers) == 1 and "never" in denial_text(batch_answers[0][0])
-    assert batch_answers[0][0]["id"] == 3
-    by_id = {answer["id"]: answer for answer in answers[2:5] if isinstance(answer, dict)}
-    assert by_id[4]["result"]["content"][0]["text"] == "ok"
-    assert [tool["name"] for tool in by_id[5]["result"]["tools"]] == ["checked"]  # `secret` hidden
-    assert answers[5]["method"] == "notifications/message" and answers[6] is None
-    assert [m["method"] for m in seen] == ["tools/list", "tools/call", "tools/call", "tools/list"]
-    assert all(m["params"]["name"] != "blocked" for m in seen if m["method"] == "tools/call")
-    decisions = [("checked", "deny"), ("checked", "allow"), ("blocked", "deny"), ("limited", "allow")]
-    assert [c[:2] for c in audit.calls] == decisions
-    assert len(flushed) == 3  # once after each client message
-    assert await store.value("rate:limited:two per minute", "sliding", 60, NOW) == 1
-    for peer in (client, server):
-        peer.close()

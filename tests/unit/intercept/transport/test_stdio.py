@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -92,47 +91,3 @@ async def test_unstartable_child_raises_oserror() -> None:
 
 def test_exit_status_maps_signals() -> None:
     assert exit_status(-15) == 143 and exit_status(0) == 0 and exit_status(None) == 1
-
-
-async def test_blocking_mode_keeps_buffered_frames_bounds_lines_and_writes_whole_messages() -> None:
-    read_fd, peer_write = os.pipe()
-    peer_read, write_fd = os.pipe()
-    channel = FdChannel(read_fd, write_fd, 1024)
-    channel.open()
-    os.write(peer_write, b'{"early":1}\n')
-    assert await channel.receive() == b'{"early":1}'
-    os.write(peer_write, b'{"buffered":2}\n')
-    await asyncio.sleep(0.05)  # the event loop reads it before the switch
-    assert channel.start_blocking()
-    os.write(peer_write, b"x" * 5000 + b'\n{"after":3}\r\n{"last":4}')
-    os.close(peer_write)
-    frames = await asyncio.to_thread(lambda: list(channel.blocking_frames()))
-    assert frames[0] == b'{"buffered":2}' and isinstance(frames[1], FrameTooLarge)
-    assert frames[2:] == [b'{"after":3}', b'{"last":4}']
-    big = b"b" * 200_000  # larger than a pipe buffer: the write blocks until the peer reads
-    writer = asyncio.ensure_future(asyncio.to_thread(channel.send_blocking, big))
-    received = bytearray()
-    while len(received) < len(big) + 1:
-        received += await asyncio.to_thread(os.read, peer_read, 1 << 20)
-    await writer
-    assert bytes(received) == big + b"\n"
-    channel.close_write_blocking()
-    channel.send_blocking(b"ignored after close")
-    assert os.read(peer_read, 10) == b""
-    for fd in (read_fd, peer_read):
-        os.close(fd)
-
-
-async def test_blocking_mode_is_refused_for_a_regular_file(tmp_path: Path) -> None:
-    source = tmp_path / "in.jsonl"
-    source.write_bytes(b'{"a":1}\n')
-    peer_read, write_fd = os.pipe()
-    file_fd = os.open(source, os.O_RDONLY)
-    channel = FdChannel(file_fd, write_fd)
-    channel.open()
-    assert not channel.start_blocking()
-    assert await channel.receive() == b'{"a":1}'
-    assert await channel.receive() is None
-    await channel.close_write()
-    os.close(peer_read)
-    os.close(file_fd)
