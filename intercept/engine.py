@@ -17,6 +17,7 @@ the decision microbenchmark.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from intercept.policy import (
     counter_scope,
 )
 from intercept.state.base import CheckOp, CounterCheck, CounterStore, Refusal, Reservation, StateError
+
+logger = logging.getLogger("intercept.engine")
 
 DENIED_PREFIX = "[INTERCEPT POLICY DENIED]"
 
@@ -418,7 +421,9 @@ class Engine:
             return Admission(None)
         try:
             result = await store.reserve([check for check, _ in checked], now)
-        except StateError:
+        except StateError as exc:
+            # Stores redact credentials in their messages, so the cause is safe to log.
+            logger.warning("counter store failed (%s); failing %s", exc, "open" if fail_open else "closed")
             if fail_open:
                 return Admission(None, "state-fail-open")
             return Denial("state", "the counter store is unavailable, so the call is refused (fail closed)")

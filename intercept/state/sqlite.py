@@ -4,7 +4,8 @@ The database lives at `<state dir>/counters.sqlite3` (default `~/.intercept/stat
 mode. A reserve is one `BEGIN IMMEDIATE` transaction, which takes SQLite's write lock before
 reading, so two processes can never both admit the last call under a limit. Counters survive
 a restart (WAL with `synchronous=NORMAL` is durable against process crashes; a power loss may
-lose the last few increments, which errs on the side of admitting fewer calls, never more).
+lose the last few increments, so after a power cut a window may admit a few calls more than
+its limit).
 
 Layout: sliding windows keep one row per admitted increment (`sliding_event`, clustered by
 counter and time) plus a running total (`sliding_total`) trimmed as events expire; calendar

@@ -271,7 +271,7 @@ async def test_counter_keys_survive_a_reload_that_keeps_the_rule_name(store: Mem
     assert isinstance(await decide(reloaded, store, "t"), Denial)
 
 
-async def test_store_failure_fails_closed_unless_open() -> None:
+async def test_store_failure_fails_closed_unless_open(caplog: pytest.LogCaptureFixture) -> None:
     from intercept.state.base import StateError
 
     class Broken(MemoryStore):
@@ -284,6 +284,11 @@ async def test_store_failure_fails_closed_unless_open() -> None:
     assert await eng.decide(ToolCall("t", {}), Broken(), NOW, {}, fail_open=True) == Admission(
         None, "state-fail-open"
     )
+    failures = [r.getMessage() for r in caplog.records if r.name == "intercept.engine"]
+    assert failures == [
+        "counter store failed (down); failing closed",
+        "counter store failed (down); failing open",
+    ]
 
 
 def test_json_equal_follows_json_types() -> None:
