@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -18,37 +18,100 @@ class YamlInputError(Exception):
     """A YAML document that cannot be accepted; the message names the line and the fix."""
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp", "binary")
+)
+"""Tags whose SafeConstructor constructor is a plain function of one scalar node."""
+
+
+class _UnusualTag(Exception):
+    """The document uses a tag only the general constructor handles (e.g. !!set, !!omap, '=')."""
+
+
+def _alias_error(node: yaml.Node) -> YamlInputError:
+    return YamlInputError(
+        f"line {node.start_mark.line + 1}: this value is reused through an alias (*name); YAML aliases "
+        "are not allowed, write the value out in full"
+    )
+
+
+def _check_keys(node: yaml.MappingNode) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            raise YamlInputError(
+                f"line {key_node.start_mark.line + 1}: YAML merge keys (<<) are not allowed; "
+                "write the keys out in full"
+            )
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise YamlInputError(f"line {key_node.start_mark.line + 1}: a mapping key must be a plain value")
+        key = (key_node.tag, key_node.value)
+        if key in seen:
+            raise YamlInputError(
+                f"line {key_node.start_mark.line + 1}: duplicate key {key_node.value!r} "
+                f"(first defined on line {seen[key]}); keep only one"
+            )
+        seen[key] = key_node.start_mark.line + 1
+
+
 class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     """Safe loader that rejects aliases (alias bombs) and duplicate mapping keys (silent overrides)."""
 
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        try:
+            return self._construct_plain(node)
+        except _UnusualTag:
+            return self.construct_document(node)
+
+    def _construct_plain(self, root: yaml.Node) -> Any:
+        """Build a document of maps, sequences and plain scalars in one pass.
+
+        SafeConstructor's general machinery costs several Python calls a node and dominated the
+        registry's load time. This builds the same values, with the same checks in the same order
+        (a node met twice is an alias); a tag it does not know sends the document to the general
+        constructor instead.
+        """
+        seen: set[int] = set()
+        scalar_constructors = self.yaml_constructors
+        scalar, mapping, sequence = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
+
+        def build(node: yaml.Node) -> Any:
+            if id(node) in seen:
+                raise _alias_error(node)
+            seen.add(id(node))
+            kind, tag = type(node), node.tag
+            if kind is scalar:
+                if tag == _STR_TAG:
+                    return node.value
+                if tag in _SCALAR_TAGS:
+                    return scalar_constructors[tag](self, node)
+            elif kind is mapping and tag == _MAP_TAG:
+                _check_keys(cast(yaml.MappingNode, node))
+                result: dict[Any, Any] = {}
+                for key_node, value_node in node.value:
+                    key = build(key_node)
+                    result[key] = build(value_node)
+                return result
+            elif kind is sequence and tag == _SEQ_TAG:
+                return [build(child) for child in node.value]
+            raise _UnusualTag
+
+        return build(root)
+
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         if node in self.constructed_objects or node in self.recursive_objects:
-            mark = node.start_mark
-            raise YamlInputError(
-                f"line {mark.line + 1}: this value is reused through an alias (*name); YAML aliases "
-                "are not allowed, write the value out in full"
-            )
+            raise _alias_error(node)
         return super().construct_object(node, deep=deep)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[tuple[str, str], int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise YamlInputError(
-                    f"line {key_node.start_mark.line + 1}: YAML merge keys (<<) are not allowed; "
-                    "write the keys out in full"
-                )
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise YamlInputError(
-                    f"line {key_node.start_mark.line + 1}: a mapping key must be a plain value"
-                )
-            key = (key_node.tag, key_node.value)
-            if key in seen:
-                raise YamlInputError(
-                    f"line {key_node.start_mark.line + 1}: duplicate key {key_node.value!r} "
-                    f"(first defined on line {seen[key]}); keep only one"
-                )
-            seen[key] = key_node.start_mark.line + 1
+        _check_keys(node)
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 

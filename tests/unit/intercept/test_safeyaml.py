@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from intercept import safeyaml
 from intercept.safeyaml import YamlInputError, load_yaml_text, read_yaml_file
 
 
@@ -132,3 +136,73 @@ def test_uses_the_libyaml_c_loader_when_pyyaml_has_it() -> None:
     if not yaml.__with_libyaml__:
         pytest.skip("this PyYAML build has no libyaml")
     assert issubclass(safeyaml._StrictLoader, yaml.CSafeLoader)
+
+
+class _GeneralLoader(safeyaml._StrictLoader):  # type: ignore[misc]
+    """The strict loader without its one-pass builder: SafeConstructor's general path only."""
+
+    get_single_data = yaml.constructor.BaseConstructor.get_single_data
+
+
+def _general_load(text: str) -> object:
+    try:
+        return ("value", yaml.load(text, Loader=_GeneralLoader))
+    except YamlInputError as exc:
+        return ("error", str(exc))
+    except yaml.YAMLError as exc:
+        return ("yaml error", type(exc).__name__)
+
+
+def _fast_load(text: str) -> object:
+    try:
+        return ("value", yaml.load(text, Loader=safeyaml._StrictLoader))
+    except YamlInputError as exc:
+        return ("error", str(exc))
+    except yaml.YAMLError as exc:
+        return ("yaml error", type(exc).__name__)
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12),
+    st.sampled_from(["yes", "on", "0x1f", "1_000", "2024-01-02", "2024-01-02T03:04:05Z", "~", ".inf", "="]),
+)
+_documents = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_documents, st.booleans())
+def test_one_pass_builder_equals_the_general_constructor(document: object, flow: bool) -> None:
+    text = yaml.safe_dump(document, default_flow_style=flow, allow_unicode=True)
+    assert _fast_load(text) == _general_load(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "when: 2024-01-02 03:04:05\nday: 2024-01-02\n",
+        "blob: !!binary aGVsbG8=\n",
+        "=: value-key\n",
+        "s: !!set {a, b}\n",
+        "o: !!omap [{a: 1}, {b: 2}]\n",
+        "p: !!pairs [{a: 1}, {a: 2}]\n",
+        "m: !!map {a: 1}\nq: !!seq [1]\nt: !!str 12\n",
+        "a: &x 1\nb: *x\n",
+        "a: &x {k: 1}\nb: [*x]\n",
+        "s: !!set {a, b}\nx: &y 1\nz: *y\n",
+        "a: 1\na: 2\n",
+        "1: a\n'1': b\n01: c\n",
+        "a: {<<: {x: 1}}\n",
+        "? [a]\n: 1\n",
+        "a: !!python/name:os.system\n",
+        "a: !custom 1\n",
+    ],
+)
+def test_one_pass_builder_matches_the_general_constructor_on_unusual_documents(text: str) -> None:
+    assert _fast_load(text) == _general_load(text)
