@@ -30,11 +30,12 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import itertools
 import json
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,15 @@ from starlette.responses import StreamingResponse
 
 from intercept import jsonrpc
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.event_log import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_EVENTS,
+    EventLog,
+    EventsLost,
+    UnknownStream,
+    event_id,
+    parse_event_id,
+)
 from intercept.transport.mcp_headers import HEADER_MISMATCH, is_stateless_version, mismatch, protocol_version
 from intercept.transport.sse import encode_event
 
@@ -118,37 +128,63 @@ def parse_listen(value: str) -> ListenAddress:
     return ListenAddress(host, int(port_text))
 
 
+_stream_numbers = itertools.count(1)
+"""Stream numbers are unique in the process, so an event id names one stream of one session."""
+
+PRIME_AFTER_SECONDS = 0.25
+"""A POST answered later than this gets a priming event (an id, no data) first, so a client whose
+connection breaks before the first message can still resume (2025-11-25 and later)."""
+_PRIMING_FROM_VERSION = "2025-11-25"
+_PRIME = b""
+"""Queue marker: the priming timer fired (real events are never empty)."""
+
+
 def _id_key(value: Any) -> str:
     return json.dumps(value)
 
 
-@dataclass(eq=False)
-class _Exchange:
+@dataclass(eq=False, slots=True)
+class _Stream:
+    """Where one response's messages go: a POST's SSE or JSON answer, or the session's GET stream.
+
+    `number` is None for streams without event ids (JSON answers, stateless requests). While no
+    client reads the stream (`attached` is False) its events still go to the session's replay
+    log, so a client can resume it.
+    """
+
+    number: int | None
+    sse: bool
+    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    seq: int = 0
+    attached: bool = True
+
+
+@dataclass(eq=False, slots=True)
+class _Exchange(_Stream):
     """One POST waiting for the responses to its requests."""
 
-    pending: set[str]
-    progress_tokens: set[str]
-    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
-
-    def deliver(self, data: bytes, answered: Iterable[str]) -> None:
-        self.queue.put_nowait(data)
-        self.pending.difference_update(answered)
-        if not self.pending:
-            self.queue.put_nowait(None)
+    pending: set[str] = field(default_factory=set)
+    progress_tokens: set[str] = field(default_factory=set)
+    status: int | None = None
+    """An HTTP error status the upstream answered this request with (passed on to the client)."""
+    plain: bool = False
+    """The queue holds one raw JSON body to send with `status`, not SSE events."""
 
 
 class ListenerChannel:
     """The router's view of one client session; see `intercept.transport.base.MessageChannel`."""
 
-    def __init__(self, session_id: str, one_shot: bool = False) -> None:
+    def __init__(self, session_id: str, one_shot: bool = False, log: EventLog | None = None) -> None:
         self.session_id = session_id
         self.one_shot = one_shot
         """A 2026-07-28 stateless request: the channel ends once its one exchange is answered."""
         self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._by_id: dict[str, _Exchange] = {}
         self._exchanges: list[_Exchange] = []
-        self._get_stream: asyncio.Queue[bytes | None] | None = None
+        self._get: _Stream | None = None
+        """The session's standalone (GET) stream, kept after its client leaves so it can resume."""
         self._backlog: deque[bytes] = deque(maxlen=BACKLOG_LIMIT)
+        self.log = log or EventLog()
         self.closed = False
 
     # -- MessageChannel --------------------------------------------------------------------
@@ -183,10 +219,23 @@ class ListenerChannel:
         self._inbox.put_nowait(None)
         for exchange in self._exchanges:
             exchange.queue.put_nowait(None)
-        if self._get_stream is not None:
-            self._get_stream.put_nowait(None)
+        if self._get is not None:
+            self._get.queue.put_nowait(None)
 
     # -- routing ---------------------------------------------------------------------------
+
+    def _emit(self, stream: _Stream, data: bytes) -> None:
+        stream.seq += 1
+        if stream.sse:
+            if stream.number is not None:
+                encoded = encode_event(data, event_id(stream.number, stream.seq))
+                self.log.append(stream.number, stream.seq, encoded)
+            else:
+                encoded = encode_event(data)
+            if stream.attached:
+                stream.queue.put_nowait(encoded)
+        elif stream.attached:
+            stream.queue.put_nowait(data)
 
     def _route_response(self, data: bytes, keys: list[str]) -> None:
         exchange = next((self._by_id[k] for k in keys if k in self._by_id), None)
@@ -199,8 +248,18 @@ class ListenerChannel:
             return
         for key in keys:
             self._by_id.pop(key, None)
-        exchange.deliver(data, keys)
+        exchange.pending.difference_update(keys)
+        if exchange.status is not None and exchange.sse and exchange.seq == 0 and not exchange.pending:
+            # The upstream refused the request with an HTTP error: answer with that status, as JSON.
+            exchange.plain = True
+            exchange.seq = 1
+            if exchange.attached:
+                exchange.queue.put_nowait(data)
+        else:
+            self._emit(exchange, data)
         if not exchange.pending:
+            if exchange.attached:
+                exchange.queue.put_nowait(None)
             self._forget(exchange)
 
     def _route_server_message(self, data: bytes, items: list[Any]) -> None:
@@ -211,12 +270,14 @@ class ListenerChannel:
                 key = _id_key(token)
                 for exchange in self._exchanges:
                     if key in exchange.progress_tokens:
-                        exchange.queue.put_nowait(data)
+                        self._emit(exchange, data)
                         return
-        if self._get_stream is not None:
-            self._get_stream.put_nowait(data)
-        elif self._exchanges:
-            self._exchanges[-1].queue.put_nowait(data)
+        if self._get is not None and self._get.attached:
+            self._emit(self._get, data)
+            return
+        newest = next((e for e in reversed(self._exchanges) if e.attached), None)
+        if newest is not None:
+            self._emit(newest, data)
         else:
             self._backlog.append(data)
 
@@ -228,7 +289,7 @@ class ListenerChannel:
 
     # -- called by the HTTP handlers -------------------------------------------------------
 
-    def submit(self, data: bytes, requests: list[dict[str, Any]]) -> _Exchange | None:
+    def submit(self, data: bytes, requests: list[dict[str, Any]], sse: bool = True) -> _Exchange | None:
         """Hand a POSTed message to the router; an exchange if it holds requests to answer."""
         exchange: _Exchange | None = None
         if requests:
@@ -241,12 +302,23 @@ class ListenerChannel:
                 )
                 if isinstance(meta, dict) and meta.get("progressToken") is not None:
                     tokens.add(_id_key(meta["progressToken"]))
-            exchange = _Exchange({_id_key(r["id"]) for r in requests}, tokens)
+            number = next(_stream_numbers) if sse and not self.one_shot else None
+            if number is not None:
+                self.log.open_stream(number)
+            exchange = _Exchange(
+                number, sse, pending={_id_key(r["id"]) for r in requests}, progress_tokens=tokens
+            )
             self._exchanges.append(exchange)
             for key in exchange.pending:
                 self._by_id[key] = exchange
         self._inbox.put_nowait(data)
         return exchange
+
+    def note_status(self, request_id: Any, status: int) -> None:
+        """The upstream answered this request with HTTP `status` (an error): answer with it too."""
+        exchange = self._by_id.get(_id_key(request_id))
+        if exchange is not None:
+            exchange.status = status
 
     def in_flight(self, requests: list[dict[str, Any]]) -> bool:
         """True if one of these ids is still awaiting an answer (its answer would be ambiguous)."""
@@ -259,18 +331,48 @@ class ListenerChannel:
             self.closed = True
             self._inbox.put_nowait(None)
 
-    def open_get_stream(self) -> asyncio.Queue[bytes | None] | None:
-        if self._get_stream is not None:
-            return None
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        while self._backlog:
-            queue.put_nowait(self._backlog.popleft())
-        self._get_stream = queue
-        return queue
+    def detach(self, stream: _Stream, queue: asyncio.Queue[bytes | None]) -> None:
+        """The client reading `queue` is gone. A stream still awaiting answers keeps collecting
+        them in the replay log (a client may resume it); a stateless one is abandoned."""
+        if stream.queue is not queue:
+            return  # a resumed stream took over
+        stream.attached = False
+        if isinstance(stream, _Exchange) and (self.one_shot or not stream.pending):
+            self.abandon(stream)
 
-    def close_get_stream(self, queue: asyncio.Queue[bytes | None]) -> None:
-        if self._get_stream is queue:
-            self._get_stream = None
+    def open_get_stream(self) -> _Stream | None:
+        """A new standalone stream; None if a client is already reading one."""
+        if self._get is not None and self._get.attached:
+            return None
+        number = next(_stream_numbers)
+        self.log.open_stream(number)
+        self._get = _Stream(number, True)
+        while self._backlog:
+            self._emit(self._get, self._backlog.popleft())
+        return self._get
+
+    def resume(self, number: int, after: int) -> _Stream:
+        """The stream `number` of this session from after event `after`: its held events, then,
+        while it is live, whatever it carries next. UnknownStream or EventsLost if impossible."""
+        replayed = self.log.replay(number, after)
+        live: _Stream | None = next((e for e in self._exchanges if e.number == number), None)
+        if live is None and self._get is not None and self._get.number == number:
+            live = self._get
+        if live is None:
+            done = _Stream(None, True)
+            for encoded in replayed:
+                done.queue.put_nowait(encoded)
+            done.queue.put_nowait(None)
+            return done
+        live.queue.put_nowait(None)  # ends a reader still attached to the broken connection
+        live.queue = asyncio.Queue()
+        live.attached = True
+        for encoded in replayed:
+            live.queue.put_nowait(encoded)
+        if live is self._get:
+            while self._backlog:
+                self._emit(live, self._backlog.popleft())
+        return live
 
 
 class _ClientGone(Exception):
@@ -286,6 +388,9 @@ class ListenerOptions:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     stateless: bool = False
     """Serve 2026-07-28 stateless requests (each gets its own short-lived session)."""
+    replay_events: int = DEFAULT_MAX_EVENTS
+    replay_bytes: int = DEFAULT_MAX_BYTES
+    """Bounds of each session's SSE replay log (`Last-Event-ID`)."""
 
 
 def _error(
@@ -431,12 +536,14 @@ class HttpListener:
             session = found
         if session.in_flight(requests):
             return _error(409, "a request with this id is already in flight in this session")
-        exchange = session.submit(body, requests)
+        sse = "text/event-stream" in headers.get("accept", "")
+        exchange = session.submit(body, requests, sse)
         reply_headers = {} if session.one_shot else {SESSION_HEADER: session.session_id}
         if exchange is None:
             return Reply(202, headers=reply_headers)
-        if "text/event-stream" in headers.get("accept", ""):
-            return await self._sse_answer(session, exchange, reply_headers)
+        if sse:
+            prime = exchange.number is not None and (version or "") >= _PRIMING_FROM_VERSION
+            return await self._sse_answer(session, exchange, reply_headers, prime)
         return await self._json_answer(session, exchange, reply_headers)
 
     def _header_mismatch(self, headers: Headers, message: Any) -> Reply | None:
@@ -449,7 +556,11 @@ class HttpListener:
         return _error(400, f"{wrong} header {shown!r} does not match the request body", HEADER_MISMATCH)
 
     def _start_session(self, one_shot: bool = False) -> ListenerChannel:
-        session = ListenerChannel(secrets.token_urlsafe(32), one_shot)
+        session = ListenerChannel(
+            secrets.token_urlsafe(32),
+            one_shot,
+            None if one_shot else EventLog(self.options.replay_events, self.options.replay_bytes),
+        )
         if not one_shot:
             self.sessions[session.session_id] = session
         task = asyncio.create_task(self._run_session(session))
@@ -471,38 +582,60 @@ class HttpListener:
         await session.close()
 
     async def _sse_answer(
-        self, session: ListenerChannel, exchange: _Exchange, headers: dict[str, str]
+        self, session: ListenerChannel, exchange: _Exchange, headers: dict[str, str], prime: bool
     ) -> Response:
         """SSE; when the first message already completes the exchange (the usual call), one plain
         response carries it, which saves the streaming machinery and a network write."""
+        queue = exchange.queue
+        timer = (
+            asyncio.get_running_loop().call_later(PRIME_AFTER_SECONDS, queue.put_nowait, _PRIME)
+            if prime
+            else None
+        )
         try:
-            first = await exchange.queue.get()
+            first = await queue.get()
         except BaseException:
             session.abandon(exchange)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         if first is None:
             session.abandon(exchange)
             return _error(502, "the session ended before the request was answered", jsonrpc.UPSTREAM_ERROR)
+        if first == _PRIME:
+            assert exchange.number is not None
+            priming = f"id: {event_id(exchange.number, 0)}\ndata: \n\n".encode()
+            return StreamingResponse(
+                self._events(session, exchange, queue, priming),
+                media_type="text/event-stream",
+                headers=headers,
+            )
+        if exchange.plain:
+            session.abandon(exchange)
+            return Reply(exchange.status or 200, first, "application/json", headers)
         if not exchange.pending:
             # Everything for this exchange is already queued, up to its end marker.
-            events = [encode_event(first)]
-            while (item := exchange.queue.get_nowait()) is not None:
-                events.append(encode_event(item))
+            events = [first]
+            while (item := queue.get_nowait()) is not None:
+                if item:
+                    events.append(item)
             session.abandon(exchange)
             return Reply(200, b"".join(events), "text/event-stream", headers)
         return StreamingResponse(
-            self._stream(session, exchange, first), media_type="text/event-stream", headers=headers
+            self._events(session, exchange, queue, first), media_type="text/event-stream", headers=headers
         )
 
-    async def _stream(
-        self, session: ListenerChannel, exchange: _Exchange, first: bytes
+    async def _events(
+        self, session: ListenerChannel, stream: _Stream, queue: asyncio.Queue[bytes | None], first: bytes
     ) -> AsyncIterator[bytes]:
         try:
-            yield encode_event(first)
-            while (item := await exchange.queue.get()) is not None:
-                yield encode_event(item)
+            yield first
+            while (item := await queue.get()) is not None:
+                if item:
+                    yield item
         finally:
-            session.abandon(exchange)
+            session.detach(stream, queue)
 
     async def _json_answer(
         self, session: ListenerChannel, exchange: _Exchange, headers: dict[str, str]
@@ -522,25 +655,38 @@ class HttpListener:
         body = json.dumps(
             answers[0] if len(answers) == 1 else answers, ensure_ascii=False, separators=(",", ":")
         )
-        return Reply(200, body.encode(), "application/json", headers)
+        return Reply(exchange.status or 200, body.encode(), "application/json", headers)
 
     def _get(self, headers: Headers, session: ListenerChannel) -> Response:
         if "text/event-stream" not in headers.get("accept", ""):
             return _error(406, "GET needs Accept: text/event-stream")
-        queue = session.open_get_stream()
-        if queue is None:
+        last = headers.get("last-event-id")
+        if last is not None:
+            return self._resume(session, last)
+        stream = session.open_get_stream()
+        if stream is None:
             return _error(409, "this session already has a GET stream open")
-
-        async def events() -> AsyncIterator[bytes]:
-            try:
-                yield b": stream open\n\n"
-                while (item := await queue.get()) is not None:
-                    yield encode_event(item)
-            finally:
-                session.close_get_stream(queue)
-
         return StreamingResponse(
-            events(), media_type="text/event-stream", headers={SESSION_HEADER: session.session_id}
+            self._events(session, stream, stream.queue, b": stream open\n\n"),
+            media_type="text/event-stream",
+            headers={SESSION_HEADER: session.session_id},
+        )
+
+    def _resume(self, session: ListenerChannel, last: str) -> Response:
+        """GET with `Last-Event-ID`: that stream's later events, then the stream itself if live."""
+        position = parse_event_id(last)
+        if position is None:
+            return _error(400, "Last-Event-ID is not an event id this server sent")
+        try:
+            stream = session.resume(*position)
+        except UnknownStream:
+            return _error(404, "Last-Event-ID names no stream of this session")
+        except EventsLost:
+            return _error(410, "events after Last-Event-ID are no longer held; the stream cannot resume")
+        return StreamingResponse(
+            self._events(session, stream, stream.queue, b": stream resumed\n\n"),
+            media_type="text/event-stream",
+            headers={SESSION_HEADER: session.session_id},
         )
 
     # -- lifecycle -------------------------------------------------------------------------
