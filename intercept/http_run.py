@@ -152,9 +152,17 @@ async def run_http(sides: HttpSides, command: Sequence[str], ctx: ProxyContext) 
                 await watcher
 
 
-def _new_upstream(sides: HttpSides, ctx: ProxyContext) -> HttpUpstream:
+def _new_upstream(
+    sides: HttpSides, ctx: ProxyContext, client: ListenerChannel | None = None
+) -> HttpUpstream:
+    """A new upstream session; in front of a listener session, its HTTP error statuses pass through."""
     assert sides.upstream is not None
-    return HttpUpstream(sides.upstream, dict(sides.headers), max_message_bytes=ctx.max_message_bytes)
+    return HttpUpstream(
+        sides.upstream,
+        dict(sides.headers),
+        max_message_bytes=ctx.max_message_bytes,
+        on_error_status=client.note_status if client is not None else None,
+    )
 
 
 async def _relay_session(
@@ -202,7 +210,7 @@ async def _listen(
 
     async def run_session(channel: ListenerChannel) -> None:
         if sides.upstream is not None:
-            await _relay_session(ctx, routers, channel, _new_upstream(sides, ctx))
+            await _relay_session(ctx, routers, channel, _new_upstream(sides, ctx, channel))
             return
         try:
             child = await StdioChild.start(command, os.environ, ctx.max_message_bytes)

@@ -29,7 +29,7 @@ import contextlib
 import json
 import logging
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -95,8 +95,11 @@ class HttpUpstream:
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         timeout: float = 30.0,
+        on_error_status: Callable[[Any, int], None] | None = None,
     ) -> None:
         self.url = url
+        self._on_error_status = on_error_status
+        """Told (request id, HTTP status) before an error answer from an HTTP error status is queued."""
         self._url = URL(url)
         self.display = display_url(url)
         self._headers = dict(headers or {})
@@ -247,7 +250,9 @@ class HttpUpstream:
             if body is None:
                 self._fail(ids, "upstream response exceeds the message size limit")
                 return
-            if self._deliver_json(body, ids):
+            if status >= 400:
+                self._report_status(ids, status)
+            if self._deliver_json(body, ids, status):
                 return
             self._fail(ids, f"upstream {self.display} answered HTTP {status}")
 
@@ -261,7 +266,15 @@ class HttpUpstream:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _deliver_json(self, body: bytes, ids: list[Any]) -> bool:
+    def _report_status(self, ids: list[Any], status: int) -> None:
+        if self._on_error_status is None:
+            return
+        # 401/403/407 concern the proxy's own credentials for the upstream, not the client's.
+        passed = 502 if status in (401, 403, 407) else status
+        for request_id in ids:
+            self._on_error_status(request_id, passed)
+
+    def _deliver_json(self, body: bytes, ids: list[Any], status: int = 200) -> bool:
         """Queue a JSON response body if it is JSON-RPC; False if it is not."""
         try:
             parsed = json.loads(body)
@@ -272,7 +285,19 @@ class HttpUpstream:
             return False
         answered = {_id_key(m.get("id")) for m in items}
         if ids and not answered & set(map(_id_key, ids)):
-            # A JSON-RPC error with a null id (a 400 from the server) is about our request.
+            # A JSON-RPC error with a null id (a 400 from the server) is about our request: keep
+            # the server's code and message, under the request's id.
+            error = parsed.get("error") if isinstance(parsed, dict) else None
+            if (
+                len(ids) == 1
+                and status >= 400
+                and isinstance(error, dict)
+                and isinstance(error.get("code"), int)
+                and isinstance(error.get("message"), str)
+            ):
+                rekeyed = {"jsonrpc": "2.0", "id": ids[0], "error": error}
+                self._inbox.put_nowait(json.dumps(rekeyed, separators=(",", ":")).encode())
+                return True
             return False
         self._note_protocol(items)
         self._inbox.put_nowait(body)

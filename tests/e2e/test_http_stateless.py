@@ -148,3 +148,31 @@ async def test_a_listener_in_front_of_a_stdio_child_refuses_stateless_requests(p
         service.stop()
     assert response.status_code == 400
     assert "only in front of --upstream" in response.json()["error"]["message"]
+
+
+async def test_an_upstream_http_error_status_reaches_the_client_unchanged(
+    policy: Path, modern: Service
+) -> None:
+    """The upstream refuses with 400 or 404 and a JSON-RPC error; the listener answers the same."""
+    half_envelope = {"_meta": {"io.modelcontextprotocol/protocolVersion": MODERN}}
+    cases = [
+        (rpc("tools/list", 1, **half_envelope), {"mcp-method": "tools/list"}),
+        (rpc("no/such-method", 2, **META), {"mcp-method": "no/such-method"}),
+    ]
+    service = proxy(policy, "--state", "memory", "--no-audit", "--upstream", modern.url)
+    results: list[tuple[httpx.Response, httpx.Response]] = []
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            for body, extra in cases:
+                headers = {**SSE_ACCEPT, "mcp-protocol-version": MODERN, **extra}
+                direct = await client.post(modern.url, json=body, headers=headers)
+                proxied = await client.post(service.url, json=body, headers=headers)
+                results.append((direct, proxied))
+    finally:
+        service.stop()
+    assert [d.status_code for d, _ in results] == [400, 404]
+    for direct, proxied in results:
+        assert proxied.status_code == direct.status_code
+        assert proxied.headers["content-type"] == "application/json"
+        assert proxied.json()["id"] == direct.json()["id"]
+        assert proxied.json()["error"] == direct.json()["error"]

@@ -203,6 +203,26 @@ async def test_a_json_rpc_error_body_with_our_id_is_passed_through() -> None:
     await channel.close()
 
 
+@pytest.mark.parametrize(("status", "reported"), [(400, 400), (404, 404), (500, 500), (401, 502), (403, 502)])
+async def test_an_error_status_is_reported_and_a_null_id_error_keeps_its_code_under_our_id(
+    status: int, reported: int
+) -> None:
+    body = {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32600, "message": "Bad Request: nope", "data": 1},
+    }
+    statuses: list[tuple[Any, int]] = []
+    channel = await upstream(
+        lambda request: httpx.Response(status, json=body),
+        on_error_status=lambda request_id, code: statuses.append((request_id, code)),
+    )
+    await channel.send(dumps({"jsonrpc": "2.0", "id": "r", "method": "ping"}))
+    assert await next_message(channel) == {**body, "id": "r"}
+    assert statuses == [("r", reported)]
+    await channel.close()
+
+
 async def test_an_oversized_json_response_is_an_error_not_a_crash() -> None:
     big = {"jsonrpc": "2.0", "id": 1, "result": {"text": "x" * 5000}}
     channel = await upstream(lambda request: httpx.Response(200, json=big), max_message_bytes=1000)

@@ -292,3 +292,32 @@ async def test_a_json_only_client_gets_one_json_body(client: httpx.AsyncClient) 
     response = await client.post("/mcp", content=rpc("initialize", 0), headers=headers)
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     assert response.json()["result"]["method"] == "initialize" and "mcp-session-id" in response.headers
+
+
+async def test_an_upstream_error_status_noted_for_a_request_is_the_answers_status() -> None:
+    async def refusing(channel: ListenerChannel) -> None:
+        while (raw := await channel.receive()) is not None:
+            message = json.loads(raw)
+            if message.get("method") == "initialize":
+                answer = {"jsonrpc": "2.0", "id": message["id"], "result": {}}
+            else:
+                channel.note_status(message["id"], 404)
+                answer = {"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32601, "message": "no"}}
+            await channel.send(json.dumps(answer).encode())
+
+    listener = HttpListener(ListenerOptions(ListenAddress("127.0.0.1", 8080)), refusing)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
+        sid = (await c.post("/mcp", content=rpc("initialize", 0), headers=SSE_ACCEPT)).headers[
+            "mcp-session-id"
+        ]
+        over_sse = await c.post("/mcp", content=rpc("x/y", 1), headers={**SSE_ACCEPT, "mcp-session-id": sid})
+        json_only = {"accept": "application/json", "content-type": "application/json", "mcp-session-id": sid}
+        over_json = await c.post("/mcp", content=rpc("x/y", 2), headers=json_only)
+    await listener.shutdown()
+    for response, request_id in ((over_sse, 1), (over_json, 2)):
+        assert response.status_code == 404 and response.headers["content-type"] == "application/json"
+        assert response.json() == {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "error": {"code": -32601, "message": "no"},
+        }
