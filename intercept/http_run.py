@@ -107,7 +107,8 @@ class ProxyContext:
 
 def event_loop_factory(sides: HttpSides) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop for the HTTP shapes when uvloop is installed; None (asyncio's own) otherwise."""
-    if not sides.active:
+    import os
+    if not sides.active and os.environ.get("XLOOP") != "uv":
         return None
     try:
         import uvloop
@@ -152,9 +153,7 @@ async def run_http(sides: HttpSides, command: Sequence[str], ctx: ProxyContext) 
                 await watcher
 
 
-def _new_upstream(
-    sides: HttpSides, ctx: ProxyContext, client: ListenerChannel | None = None
-) -> HttpUpstream:
+def _new_upstream(sides: HttpSides, ctx: ProxyContext, client: ListenerChannel | None = None) -> HttpUpstream:
     """A new upstream session; in front of a listener session, its HTTP error statuses pass through."""
     assert sides.upstream is not None
     return HttpUpstream(
@@ -162,7 +161,25 @@ def _new_upstream(
         dict(sides.headers),
         max_message_bytes=ctx.max_message_bytes,
         on_error_status=client.note_status if client is not None else None,
+        envelope=client.envelope if client is not None else None,
     )
+
+
+class _EnvelopeTap:
+    """The stdio client's channel, showing the upstream the 2026-07-28 envelope its requests carry,
+    so the proxy's own requests (the schema-learning tools/list) can carry it too."""
+
+    def __init__(self, client: MessageChannel, upstream: HttpUpstream) -> None:
+        self._client = client
+        self._upstream = upstream
+        self.send = client.send
+        self.close = client.close
+
+    async def receive(self) -> bytes | None:
+        data = await self._client.receive()
+        if data is not None:
+            self._upstream.learn_envelope(data)
+        return data
 
 
 async def _relay_session(
@@ -189,7 +206,7 @@ async def _bridge(sides: HttpSides, ctx: ProxyContext, routers: set[Router], sto
     await client.open()
     upstream = _new_upstream(sides, ctx)
     log.info("proxying stdio to %s", upstream.display)
-    session = asyncio.create_task(_relay_session(ctx, routers, client, upstream))
+    session = asyncio.create_task(_relay_session(ctx, routers, _EnvelopeTap(client, upstream), upstream))
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({session, stopped}, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()

@@ -37,7 +37,12 @@ import aiohttp
 from yarl import URL
 
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
-from intercept.transport.mcp_headers import request_headers
+from intercept.transport.mcp_headers import (
+    PROTOCOL_VERSION_META_KEY,
+    envelope_of,
+    protocol_version,
+    request_headers,
+)
 from intercept.transport.sse import SseEvent, decode_stream
 
 log = logging.getLogger(__name__)
@@ -96,6 +101,7 @@ class HttpUpstream:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         timeout: float = 30.0,
         on_error_status: Callable[[Any, int], None] | None = None,
+        envelope: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = url
         self._on_error_status = on_error_status
@@ -118,6 +124,8 @@ class HttpUpstream:
         self._reinit_lock = asyncio.Lock()
         self._get_task: asyncio.Task[None] | None = None
         self._closed = False
+        self._envelope: dict[str, Any] | None = dict(envelope) if envelope else None
+        """The 2026-07-28 `_meta` envelope added to requests that carry none (the proxy's own)."""
 
     @property
     def session_id(self) -> str | None:
@@ -149,6 +157,12 @@ class HttpUpstream:
             raise item
         return item
 
+    def learn_envelope(self, data: bytes) -> None:
+        """Note the 2026-07-28 envelope of a client request (raw bytes), for the proxy's own requests."""
+        envelope = stateless_envelope(data)
+        if envelope is not None:
+            self._envelope = envelope
+
     async def send(self, data: bytes) -> None:
         if self._closed:
             raise ConnectionError("upstream channel is closed")
@@ -156,6 +170,15 @@ class HttpUpstream:
             message = json.loads(data)
         except ValueError:
             message = None
+        if self._envelope is not None and _lacks_envelope(message):
+            # A request of the proxy's own (the tools/list that learns schemas): a 2026-07-28
+            # server needs the same envelope every client request carries.
+            params = message.get("params")
+            params = dict(params) if isinstance(params, dict) else {}
+            meta = params.get("_meta")
+            params["_meta"] = {**(meta if isinstance(meta, dict) else {}), **self._envelope}
+            message = {**message, "params": params}
+            data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
         if isinstance(message, dict) and message.get("method") == "initialize":
             # Everything after initialize needs the session id its response assigns.
             self._initialize = message
@@ -450,6 +473,26 @@ class HttpUpstream:
                 return
             await asyncio.sleep(_GET_RETRY_SECONDS[attempt])
             attempt += 1
+
+
+def stateless_envelope(data: bytes) -> dict[str, Any] | None:
+    """The 2026-07-28 `_meta` envelope of a request (raw bytes), if it names such a version."""
+    if PROTOCOL_VERSION_META_KEY.encode() not in data:
+        return None  # the usual case, decided without parsing
+    try:
+        return envelope_of(json.loads(data))
+    except ValueError:
+        return None
+
+
+def _lacks_envelope(message: Any) -> bool:
+    return (
+        isinstance(message, dict)
+        and isinstance(message.get("method"), str)
+        and "id" in message
+        and message.get("method") != "initialize"
+        and protocol_version(message) is None
+    )
 
 
 def env_proxy(url: str) -> str | None:

@@ -54,7 +54,13 @@ from intercept.transport.event_log import (
     event_id,
     parse_event_id,
 )
-from intercept.transport.mcp_headers import HEADER_MISMATCH, is_stateless_version, mismatch, protocol_version
+from intercept.transport.mcp_headers import (
+    HEADER_MISMATCH,
+    envelope_of,
+    is_stateless_version,
+    mismatch,
+    protocol_version,
+)
 from intercept.transport.sse import encode_event
 
 log = logging.getLogger(__name__)
@@ -174,10 +180,18 @@ class _Exchange(_Stream):
 class ListenerChannel:
     """The router's view of one client session; see `intercept.transport.base.MessageChannel`."""
 
-    def __init__(self, session_id: str, one_shot: bool = False, log: EventLog | None = None) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        one_shot: bool = False,
+        log: EventLog | None = None,
+        envelope: dict[str, Any] | None = None,
+    ) -> None:
         self.session_id = session_id
         self.one_shot = one_shot
         """A 2026-07-28 stateless request: the channel ends once its one exchange is answered."""
+        self.envelope = envelope
+        """A stateless request's `_meta` envelope, for the requests the proxy itself sends upstream."""
         self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._by_id: dict[str, _Exchange] = {}
         self._exchanges: list[_Exchange] = []
@@ -524,7 +538,7 @@ class HttpListener:
                 return _error(400, "a stateless request carries one JSON-RPC message, not a batch")
             if not requests:
                 return Reply(202)
-            session = self._start_session(one_shot=True)
+            session = self._start_session(one_shot=True, envelope=envelope_of(message))
         elif sid is None:
             if not (isinstance(message, dict) and message.get("method") == "initialize"):
                 return _error(400, "Mcp-Session-Id header is required (initialize first)")
@@ -555,11 +569,14 @@ class HttpListener:
         shown = sent.get(wrong, "")[:100]
         return _error(400, f"{wrong} header {shown!r} does not match the request body", HEADER_MISMATCH)
 
-    def _start_session(self, one_shot: bool = False) -> ListenerChannel:
+    def _start_session(
+        self, one_shot: bool = False, envelope: dict[str, Any] | None = None
+    ) -> ListenerChannel:
         session = ListenerChannel(
             secrets.token_urlsafe(32),
             one_shot,
             None if one_shot else EventLog(self.options.replay_events, self.options.replay_bytes),
+            envelope,
         )
         if not one_shot:
             self.sessions[session.session_id] = session

@@ -62,6 +62,22 @@ def is_stateless_version(version: str | None) -> bool:
     return version is not None and version >= FIRST_STATELESS_VERSION
 
 
+ENVELOPE_KEYS = (
+    PROTOCOL_VERSION_META_KEY,
+    "io.modelcontextprotocol/clientInfo",
+    "io.modelcontextprotocol/clientCapabilities",
+)
+"""The `_meta` keys every 2026-07-28 request carries (the per-request envelope)."""
+
+
+def envelope_of(message: Any) -> dict[str, Any] | None:
+    """The envelope keys of a request's `_meta`, if it names a 2026-07-28 or later version."""
+    if not is_stateless_version(protocol_version(message)):
+        return None
+    meta = message["params"]["_meta"]
+    return {key: meta[key] for key in ENVELOPE_KEYS if key in meta}
+
+
 def request_headers(message: Any) -> dict[str, str]:
     """The mirrored headers for one message: empty for responses and batches."""
     if not isinstance(message, dict) or not isinstance(message.get("method"), str):

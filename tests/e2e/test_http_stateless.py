@@ -176,3 +176,30 @@ async def test_an_upstream_http_error_status_reaches_the_client_unchanged(
         assert proxied.headers["content-type"] == "application/json"
         assert proxied.json()["id"] == direct.json()["id"]
         assert proxied.json()["error"] == direct.json()["error"]
+
+
+VALIDATING_POLICY = """\
+tools:
+  add:
+    rules:
+      - action: allow
+        validate:
+          required_args: true
+"""
+
+
+@pytest.mark.parametrize("shape", ["stdio-to-http", "http-to-http"])
+async def test_the_proxy_learns_schemas_from_a_stateless_upstream_before_the_first_call(
+    shape: str, tmp_path: Path, modern: Service
+) -> None:
+    """A validated call arrives before any tools/list: the proxy lists the tools itself, with the
+    2026-07-28 envelope the server requires, and decides on the schema it got."""
+    policy = tmp_path / "validating.yaml"
+    policy.write_text(VALIDATING_POLICY)
+    async with connect(shape, policy, modern) as client:
+        missing = await client.call_tool("add", {"a": 1})
+        assert (
+            missing.is_error and "b" in text_of(missing) and "[INTERCEPT POLICY DENIED]" in text_of(missing)
+        )
+        complete = await client.call_tool("add", {"a": 1, "b": 2})
+        assert not complete.is_error and text_of(complete) == "3"

@@ -413,3 +413,38 @@ async def test_an_endless_sse_line_is_dropped_as_it_arrives_and_the_stream_goes_
     events = [e async for e in decode_stream(decoder_input, 1000)]
     assert isinstance(events[0], FrameTooLarge) and getattr(events[1], "data", None) == "ok"
     assert len(events) == 2
+
+
+async def test_requests_without_an_envelope_get_the_one_a_stateless_client_sent() -> None:
+    bodies: list[Any] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        message = json.loads(request.content)
+        bodies.append((message, request.headers.get("mcp-protocol-version")))
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": message["id"], "result": {}})
+
+    envelope = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "c", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    channel = await upstream(record)
+    legacy = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    await channel.send(dumps(legacy))
+    await next_message(channel)
+    client_request = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/list",
+        "params": {"_meta": {**envelope, "x": 1}},
+    }
+    channel.learn_envelope(dumps(client_request))
+    await channel.send(dumps(client_request))
+    await next_message(channel)
+    own = {"jsonrpc": "2.0", "id": "intercept-1", "method": "tools/list", "params": {"cursor": "c2"}}
+    await channel.send(dumps(own))
+    await next_message(channel)
+    await channel.close()
+    assert bodies[0] == (legacy, None)
+    assert bodies[1] == (client_request, "2026-07-28")
+    assert bodies[2] == ({**own, "params": {"cursor": "c2", "_meta": envelope}}, "2026-07-28")
