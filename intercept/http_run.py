@@ -4,6 +4,7 @@ Three shapes, one router each per client session, so enforcement is identical on
 
 * stdio client -> HTTP upstream (`--upstream`): one `Router` between `StdioSelf` and `HttpUpstream`;
 * HTTP clients -> stdio child (`--listen ... -- <cmd>`): every listener session starts its own child;
+  2026-07-28 stateless requests (no session) share one child, multiplexed (`shared_child`);
 * HTTP clients -> HTTP upstream (`--listen ... --upstream URL`): every session opens its own
   upstream session.
 
@@ -37,6 +38,7 @@ from intercept.transport.http_server import (
     parse_listen,
     serve,
 )
+from intercept.transport.shared_child import SharedChild
 from intercept.transport.stdio import StdioChild, StdioSelf
 
 log = logging.getLogger("intercept.run")
@@ -108,6 +110,7 @@ class ProxyContext:
 def event_loop_factory(sides: HttpSides) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop for the HTTP shapes when uvloop is installed; None (asyncio's own) otherwise."""
     import os
+
     if not sides.active and os.environ.get("XLOOP") != "uv":
         return None
     try:
@@ -225,9 +228,18 @@ async def _listen(
     if not address.is_loopback and sides.client_token is None:
         log.warning("listening on %s without --client-token: any host that can reach it may connect", address)
 
+    async def start_child() -> StdioChild:
+        return await StdioChild.start(command, os.environ, ctx.max_message_bytes)
+
+    # Stateless (2026-07-28) requests in front of a command share one child (see shared_child).
+    shared = SharedChild(start_child) if sides.upstream is None else None
+
     async def run_session(channel: ListenerChannel) -> None:
         if sides.upstream is not None:
             await _relay_session(ctx, routers, channel, _new_upstream(sides, ctx, channel))
+            return
+        if channel.one_shot and shared is not None:
+            await _relay_session(ctx, routers, channel, shared.lane(channel.envelope))
             return
         try:
             child = await StdioChild.start(command, os.environ, ctx.max_message_bytes)
@@ -247,12 +259,15 @@ async def _listen(
             allowed_hosts=sides.allowed_hosts,
             allowed_origins=sides.allowed_origins,
             max_message_bytes=ctx.max_message_bytes,
-            # A stdio child needs initialize, so only an HTTP upstream can take stateless requests.
-            stateless=sides.upstream is not None,
+            stateless=True,
         ),
         run_session,
     )
     started = asyncio.Event()
     log.info("listening on http://%s/mcp", address)
-    await serve(listener, started, stop)
+    try:
+        await serve(listener, started, stop)
+    finally:
+        if shared is not None:
+            await shared.close()
     return 0

@@ -39,8 +39,8 @@ from yarl import URL
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
 from intercept.transport.mcp_headers import (
     PROTOCOL_VERSION_META_KEY,
+    add_envelope,
     envelope_of,
-    protocol_version,
     request_headers,
 )
 from intercept.transport.sse import SseEvent, decode_stream
@@ -170,15 +170,12 @@ class HttpUpstream:
             message = json.loads(data)
         except ValueError:
             message = None
-        if self._envelope is not None and _lacks_envelope(message):
-            # A request of the proxy's own (the tools/list that learns schemas): a 2026-07-28
-            # server needs the same envelope every client request carries.
-            params = message.get("params")
-            params = dict(params) if isinstance(params, dict) else {}
-            meta = params.get("_meta")
-            params["_meta"] = {**(meta if isinstance(meta, dict) else {}), **self._envelope}
-            message = {**message, "params": params}
-            data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        if self._envelope is not None:
+            # The proxy's own requests (the schema-learning tools/list) need the client's envelope.
+            enveloped = add_envelope(message, self._envelope)
+            if enveloped is not message:
+                message = enveloped
+                data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
         if isinstance(message, dict) and message.get("method") == "initialize":
             # Everything after initialize needs the session id its response assigns.
             self._initialize = message
@@ -483,16 +480,6 @@ def stateless_envelope(data: bytes) -> dict[str, Any] | None:
         return envelope_of(json.loads(data))
     except ValueError:
         return None
-
-
-def _lacks_envelope(message: Any) -> bool:
-    return (
-        isinstance(message, dict)
-        and isinstance(message.get("method"), str)
-        and "id" in message
-        and message.get("method") != "initialize"
-        and protocol_version(message) is None
-    )
 
 
 def env_proxy(url: str) -> str | None:

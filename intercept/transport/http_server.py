@@ -533,7 +533,7 @@ class HttpListener:
         if is_stateless_version(version):
             # 2026-07-28: no sessions; a stray Mcp-Session-Id is ignored, as the revision says.
             if not self.options.stateless:
-                return _error(400, f"protocol {version} (stateless) is served only in front of --upstream")
+                return _error(400, f"protocol {version} (stateless) is not served here")
             if not isinstance(message, dict):
                 return _error(400, "a stateless request carries one JSON-RPC message, not a batch")
             if not requests:

@@ -78,6 +78,24 @@ def envelope_of(message: Any) -> dict[str, Any] | None:
     return {key: meta[key] for key in ENVELOPE_KEYS if key in meta}
 
 
+def add_envelope(message: Any, envelope: dict[str, Any]) -> Any:
+    """`message` with `envelope` in its `_meta` if it is a request that names no protocol version
+    (one of the proxy's own: a 2026-07-28 client's requests all carry it); else `message` itself."""
+    if (
+        not isinstance(message, dict)
+        or not isinstance(message.get("method"), str)
+        or "id" not in message
+        or message["method"] == "initialize"
+        or protocol_version(message) is not None
+    ):
+        return message
+    params = message.get("params")
+    params = dict(params) if isinstance(params, dict) else {}
+    meta = params.get("_meta")
+    params["_meta"] = {**(meta if isinstance(meta, dict) else {}), **envelope}
+    return {**message, "params": params}
+
+
 def request_headers(message: Any) -> dict[str, str]:
     """The mirrored headers for one message: empty for responses and batches."""
     if not isinstance(message, dict) or not isinstance(message.get("method"), str):

@@ -3,7 +3,8 @@
 It speaks both the 2025-11-25 session protocol and the 2026-07-28 stateless one, so the e2e tests
 can put `intercept run` in front of a real 2026-07-28 server.
 
-    python tests/e2e/modern_server.py PORT
+    python tests/e2e/modern_server.py PORT      # Streamable HTTP on 127.0.0.1:PORT
+    python tests/e2e/modern_server.py stdio     # stdio (both eras, decided by the first request)
 """
 
 from __future__ import annotations
@@ -28,4 +29,7 @@ def add(a: int, b: int) -> int:
 
 
 if __name__ == "__main__":
-    server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
+    if sys.argv[1] == "stdio":
+        server.run(transport="stdio")
+    else:
+        server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[1]))

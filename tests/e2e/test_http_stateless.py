@@ -7,6 +7,7 @@ The upstream is an `MCPServer` from the MCP Python SDK (tests/e2e/modern_server.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -20,12 +21,10 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.e2e.http_support import (
-    EVERYTHING,
     SSE_ACCEPT,
     Service,
     free_port,
     intercept_args,
-    npx,
     proxy,
     rpc,
     sse_messages,
@@ -138,16 +137,69 @@ async def test_stateless_requests_get_no_session_and_mismatched_headers_are_refu
         assert refused.json()["error"]["code"] == -32020
 
 
-async def test_a_listener_in_front_of_a_stdio_child_refuses_stateless_requests(policy: Path) -> None:
-    service = proxy(policy, "--state", "memory", "--no-audit", "--", npx(), "-y", EVERYTHING, "stdio")
-    headers = {**SSE_ACCEPT, "mcp-protocol-version": MODERN, "mcp-method": "tools/list"}
+MODERN_STDIO = [sys.executable, str(Path(__file__).with_name("modern_server.py")), "stdio"]
+
+
+async def test_stateless_clients_in_front_of_a_stdio_child_get_the_same_enforcement(policy: Path) -> None:
+    """One shared child serves every stateless request; ids and progress tokens never cross."""
+    service = proxy(policy, "--state", "memory", "--no-audit", "--", *MODERN_STDIO)
     try:
-        async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.post(service.url, json=rpc("tools/list", 1, **META), headers=headers)
+        async with Client(service.url, mode=MODERN) as client:
+            assert [tool.name for tool in (await client.list_tools()).tools] == ["add"]
+            hidden = await client.call_tool("echo", {"message": "x"})
+            assert hidden.is_error and text_of(hidden).startswith("[INTERCEPT POLICY DENIED]")
+            big = await client.call_tool("add", {"a": 1000, "b": 1})
+            assert big.is_error and "(rule: small sums)" in text_of(big)
+        call_headers = {
+            **SSE_ACCEPT,
+            "mcp-protocol-version": MODERN,
+            "mcp-method": "tools/call",
+            "mcp-name": "add",
+        }
+        async with httpx.AsyncClient(timeout=30) as raw:
+            # Every request uses id 1: the shared child must still answer each its own sum.
+            concurrent = await asyncio.gather(
+                *(
+                    raw.post(
+                        service.url,
+                        json=rpc("tools/call", 1, name="add", arguments={"a": i, "b": 10}, **META),
+                        headers=call_headers,
+                    )
+                    for i in range(3)
+                )
+            )
+            over_budget = await raw.post(
+                service.url,
+                json=rpc("tools/call", 1, name="add", arguments={"a": 5, "b": 5}, **META),
+                headers=call_headers,
+            )
+            spoofed = await raw.post(
+                service.url,
+                json=rpc("tools/call", 2, name="add", arguments={"a": 1, "b": 1}, **META),
+                headers={**call_headers, "mcp-name": "echo"},
+            )
+            batch = await raw.post(
+                service.url,
+                json=[rpc("tools/list", 3, **META), rpc("tools/list", 4, **META)],
+                headers={**SSE_ACCEPT, "mcp-protocol-version": MODERN},
+            )
     finally:
         service.stop()
-    assert response.status_code == 400
-    assert "only in front of --upstream" in response.json()["error"]["message"]
+    answers = [answer_of(response) for response in concurrent]
+    assert sorted(a["result"]["content"][0]["text"] for a in answers) == ["10", "11", "12"]
+    assert all(
+        a["id"] == 1 and "mcp-session-id" not in r.headers for a, r in zip(answers, concurrent, strict=True)
+    )
+    budget = answer_of(over_budget)["result"]
+    assert budget["isError"] and "(rule: add budget)" in budget["content"][0]["text"]
+    assert spoofed.status_code == 400 and spoofed.json()["error"]["code"] == -32020
+    assert batch.status_code == 400
+
+
+def answer_of(response: httpx.Response) -> Any:
+    if "event-stream" in response.headers["content-type"]:
+        return sse_messages(response.text)[-1]
+    return response.json()
 
 
 async def test_an_upstream_http_error_status_reaches_the_client_unchanged(
