@@ -58,7 +58,7 @@ class Peer:
 
     def write(self, message: object) -> None:
         assert self.process.stdin is not None
-        os.write(self.process.stdin.fileno(), json.dumps(message).encode() + b"\n")
+        os.write(self.process.stdin.fileno(), json.dumps(message, separators=(",", ":")).encode() + b"\n")
 
     def request(self, method: str, params: dict[str, object]) -> bytes:
         self.next_id += 1

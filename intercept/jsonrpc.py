@@ -7,6 +7,12 @@ is caught when the evaluated object is re-serialised) and non-finite numbers. Th
 always forwards `encode(parsed)`, never the raw bytes it received, so what the upstream
 reads is exactly what the policy evaluated.
 
+Most peers write compact JSON (the TypeScript SDK's `JSON.stringify`, the Python SDK's
+pydantic dump), so `parse_canonical` first decodes with msgspec and re-encodes: when that gives
+back exactly the received bytes, those bytes *are* the re-serialised object (and cannot hold a
+duplicate key, which re-encoding would have dropped), so they are forwarded as they are. Any
+other message takes the strict path above; both paths give the same value for the same input.
+
 `classify` sorts one parsed element into request, notification or response and checks the
 envelope (`jsonrpc: "2.0"`, id types, params an object).
 """
@@ -17,6 +23,8 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -70,8 +78,31 @@ _decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant,
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
 
 
+_fast_decoder = msgspec.json.Decoder()
+_fast_encoder = msgspec.json.Encoder()
+
+
+def parse_canonical(raw: bytes) -> tuple[Any, bool]:
+    """Decode one message as `parse` does; also say whether `raw` is exactly `encode` of the result.
+
+    When it is, `raw` can be forwarded in place of a fresh encoding: the bytes are the same.
+    """
+    try:
+        value = _fast_decoder.decode(raw)
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return parse_strict(raw), False
+    if _fast_encoder.encode(value) == raw:
+        return value, True
+    return parse_strict(raw), False  # may hide a duplicate key that the fast decoder merged
+
+
 def parse(raw: bytes) -> Any:
     """Decode one message; MessageError(PARSE_ERROR) naming the problem if it is not strict JSON."""
+    return parse_canonical(raw)[0]
+
+
+def parse_strict(raw: bytes) -> Any:
+    """`parse` without the compact-input shortcut: every key checked by the standard decoder."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

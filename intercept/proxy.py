@@ -18,7 +18,8 @@ What the router guarantees (the security contract, see docs/PROXY.md):
 
 * every message is parsed strictly (`intercept.jsonrpc`); one that cannot be read
   unambiguously is answered with a JSON-RPC error and never forwarded;
-* what is forwarded is the re-serialised object that was evaluated, never the raw bytes;
+* what is forwarded is the re-serialised object that was evaluated; received bytes are reused
+  only when they are byte for byte that re-serialisation (`jsonrpc.parse_canonical`);
 * batches are checked element by element; a denied element never reaches the upstream;
 * counters reserved for a call are committed on a successful result and rolled back on a
   denial, a JSON-RPC error, an `isError` result, cancellation, or the upstream's death;
@@ -107,7 +108,7 @@ class Router:
     async def from_client(self, raw: bytes) -> None:
         """Check one message (or batch) from the client; forward what passes, answer the rest."""
         try:
-            parsed = jsonrpc.parse(raw)
+            parsed, canonical = jsonrpc.parse_canonical(raw)
         except MessageError as exc:
             log.warning("client message rejected: %s", exc.message)
             await self._send_client(jsonrpc.encode_error(exc.code, exc.message, None))
@@ -115,7 +116,7 @@ class Router:
         if isinstance(parsed, list):
             await self._client_batch(parsed)
             return
-        forward, reply = await self._client_element(parsed)
+        forward, reply = await self._client_element(parsed, raw if canonical else None)
         if forward is not None:
             await self._send_upstream(forward)
         if reply is not None:
@@ -138,12 +139,17 @@ class Router:
         if replies:
             await self._send_client(b"[" + b",".join(replies) + b"]")
 
-    async def _client_element(self, element: Any) -> tuple[bytes | None, bytes | None]:
-        """(bytes to forward, bytes to answer the client); either may be None."""
+    async def _client_element(
+        self, element: Any, encoded_already: bytes | None = None
+    ) -> tuple[bytes | None, bytes | None]:
+        """(bytes to forward, bytes to answer the client); either may be None.
+
+        `encoded_already` is `jsonrpc.encode(element)` when the caller has it (see `parse_canonical`).
+        """
         try:
             env = jsonrpc.classify(element)
             try:
-                encoded = jsonrpc.encode(element)
+                encoded = encoded_already if encoded_already is not None else jsonrpc.encode(element)
             except MessageError as exc:
                 exc.message_id = env.id
                 raise
@@ -250,7 +256,7 @@ class Router:
     async def from_upstream(self, raw: bytes) -> None:
         """Relay one message (or batch) from the upstream, settling and filtering responses."""
         try:
-            parsed = jsonrpc.parse(raw)
+            parsed, canonical = jsonrpc.parse_canonical(raw)
         except MessageError as exc:
             log.error("upstream message dropped: %s", exc.message)
             return
@@ -263,11 +269,15 @@ class Router:
             if out:
                 await self._send_client(b"[" + b",".join(out) + b"]")
             return
-        encoded = await self._upstream_element(parsed)
+        encoded = await self._upstream_element(parsed, raw if canonical else None)
         if encoded is not None:
             await self._send_client(encoded)
 
-    async def _upstream_element(self, element: Any) -> bytes | None:
+    async def _upstream_element(self, element: Any, encoded_already: bytes | None = None) -> bytes | None:
+        """The bytes to relay to the client for one upstream element, or None to drop it.
+
+        `encoded_already` is `jsonrpc.encode(element)` when the caller has it (see `parse_canonical`).
+        """
         try:
             env = jsonrpc.classify(element)
         except MessageError as exc:
@@ -282,7 +292,7 @@ class Router:
             if env.method == "notifications/tools/list_changed":
                 self.schemas = {}
                 self._listing_complete = False
-            return self._encode_upstream(env)
+            return encoded_already or self._encode_upstream(env)
         message_id = env.id
         if isinstance(message_id, str) and message_id in self._own_waiting:
             future = self._own_waiting.pop(message_id)
@@ -297,7 +307,7 @@ class Router:
                     await self._count_late_success(message_id)
                 else:
                     self._cancelled_calls.pop(message_id, None)
-            return self._encode_upstream(env)
+            return encoded_already or self._encode_upstream(env)
         obj = env.obj
         if pending.method == "tools/call":
             result = obj.get("result")
@@ -311,6 +321,9 @@ class Router:
                     jsonrpc.UPSTREAM_ERROR, "the MCP server sent a malformed tools/list result", message_id
                 )
             obj = {**obj, "result": filtered}
+            encoded_already = None
+        if encoded_already is not None:
+            return encoded_already
         try:
             return jsonrpc.encode(obj)
         except MessageError as exc:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from intercept import jsonrpc
 from intercept.jsonrpc import MessageError
@@ -70,3 +74,59 @@ def test_encode_error_falls_back_to_null_id_when_the_id_cannot_be_encoded() -> N
         jsonrpc.encode_error(-1, "x", "\ud800")
         == b'{"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"x"}}'
     )
+
+
+def test_parse_canonical_flags_only_bytes_equal_to_the_re_serialisation() -> None:
+    compact = b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"n":1.5}}}'
+    value, canonical = jsonrpc.parse_canonical(compact)
+    assert canonical and jsonrpc.encode(value) == compact
+    spaced = b'{"jsonrpc": "2.0", "id": 7, "method": "tools/call"}'
+    value, canonical = jsonrpc.parse_canonical(spaced)
+    assert not canonical and value == {"jsonrpc": "2.0", "id": 7, "method": "tools/call"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":1,"a":1}',  # the fast decoder keeps one "a"; re-encoding is shorter, so strict parsing runs
+        b'{"params":{"name":"echo","name":"echo"}}',
+        b'[{"id":1,"id":1}]',
+    ],
+)
+def test_parse_canonical_still_rejects_duplicate_keys_that_a_fast_decoder_merges(raw: bytes) -> None:
+    with pytest.raises(MessageError, match="duplicate key"):
+        jsonrpc.parse_canonical(raw)
+
+
+def test_parse_canonical_keeps_integers_beyond_64_bits_exact() -> None:
+    raw = b'{"id":123456789012345678901234567890}'
+    value, canonical = jsonrpc.parse_canonical(raw)
+    assert canonical and value["id"] == 123456789012345678901234567890
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.sampled_from([(",", ":"), (", ", ": ")]), st.booleans())
+def test_parse_canonical_agrees_with_the_strict_parser(
+    value: object, separators: tuple[str, str], ascii_only: bool
+) -> None:
+    raw = json.dumps(value, separators=separators, ensure_ascii=ascii_only).encode()
+    try:
+        expected = jsonrpc.parse_strict(raw)
+    except MessageError as strict_error:
+        with pytest.raises(MessageError) as fast_error:
+            jsonrpc.parse_canonical(raw)
+        assert fast_error.value.message == strict_error.message
+        return
+    parsed, canonical = jsonrpc.parse_canonical(raw)
+    assert parsed == expected and type(parsed) is type(expected)
+    if canonical:
+        assert jsonrpc.encode(parsed) == raw
