@@ -30,12 +30,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from intercept import __version__
 
 log = logging.getLogger("intercept.audit")
 
 DEFAULT_EVENTS_DIR = Path("~/.intercept/events")
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+# Sorted compact JSON is the hashed form of the arguments; the stdlib encoder takes what msgspec
+# refuses (lone surrogates). Records are written as ASCII: msgspec when its output already is.
+_canonical = msgspec.json.Encoder(order="sorted")
+_canonical_fallback = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True
+)
+_fast_record = msgspec.json.Encoder()
 _record = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 KEY_FILENAME = ".audit-hash-key"
 
@@ -76,10 +84,23 @@ class AuditLog:
         self._pid = os.getpid()
         self._flush_scheduled = False
         self._closed = False
+        self._stamp_second = -1
+        self._stamp_prefix = ""
 
     def argument_hash(self, arguments: Mapping[str, Any]) -> str:
-        canonical = _canonical.encode(arguments).encode("utf-8", "surrogatepass")
+        try:
+            canonical = _canonical.encode(arguments)
+        except (TypeError, ValueError):
+            canonical = _canonical_fallback.encode(arguments).encode("utf-8", "surrogatepass")
         return hmac.digest(self._key, canonical, hashlib.sha256).hex()[:32]
+
+    def _stamp(self, at: float) -> str:
+        """`at` as UTC ISO 8601 to the millisecond; the date and time part is formatted once a second."""
+        second = int(at)
+        if second != self._stamp_second:
+            self._stamp_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._stamp_second = second
+        return f"{self._stamp_prefix}.{min(999, int((at - second) * 1000)):03d}Z"
 
     def _write(self, event: str, fields: dict[str, Any], arguments: Mapping[str, Any] | None = None) -> None:
         # Only the time is taken now; formatting and hashing happen in `flush`, after forwarding.
@@ -98,14 +119,19 @@ class AuditLog:
 
     def _line(
         self, at: float, event: str, fields: dict[str, Any], arguments: Mapping[str, Any] | None
-    ) -> str:
-        stamp = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
-        record: dict[str, Any] = {"ts": stamp.replace("+00:00", "Z"), "event": event}
+    ) -> bytes:
+        record: dict[str, Any] = {"ts": self._stamp(at), "event": event}
         record["instance"], record["pid"] = self.instance, self._pid
         record.update(fields)
         if arguments is not None:
             record["args_hmac"] = self.argument_hash(arguments)
-        return _record.encode(record) + "\n"
+        try:
+            line = _fast_record.encode(record)
+            if line.isascii():
+                return line + b"\n"
+        except (TypeError, ValueError):
+            pass
+        return _record.encode(record).encode("ascii") + b"\n"
 
     def flush(self) -> None:
         """Write queued events (one `write`, so lines from several proxies never interleave)."""
@@ -113,7 +139,7 @@ class AuditLog:
         if not self._queued or self._closed:
             return
         queued, self._queued = self._queued, []
-        data = "".join(self._line(*entry) for entry in queued).encode("ascii")
+        data = b"".join([self._line(*entry) for entry in queued])
         try:
             os.write(self._fd, data)
         except OSError as exc:

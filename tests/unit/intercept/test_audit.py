@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import stat
 from pathlib import Path
@@ -103,3 +104,33 @@ async def test_inside_an_event_loop_events_are_written_after_the_current_callbac
     log.shutdown(0)
     log.close()  # close flushes what is queued
     assert events(path)[-1]["event"] == "shutdown"
+
+
+def test_timestamps_are_utc_iso_to_the_millisecond(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    for at in (0.0, 1_700_000_000.9995, 1_764_115_200.25, 4_102_444_799.999):
+        expected = dt.datetime.fromtimestamp(at, dt.UTC)
+        stamp = log._stamp(at)
+        parsed = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+        assert stamp.endswith("Z") and len(stamp) == 24
+        assert abs((parsed - expected).total_seconds()) < 0.001
+    log.close()
+
+
+def test_records_stay_ascii_and_untrusted_text_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    name = "ré\u202egnp\x1b[31m\U0001f600"
+    log.tool_call(name, "deny", "cap", "line\nbreak", {"x": 1})
+    log.close()
+    raw = path.read_bytes()
+    assert raw.isascii() and raw.count(b"\n") == 1
+    assert events(path)[0]["tool"] == name and events(path)[0]["reason"] == "line\nbreak"
+
+
+def test_argument_hash_ignores_key_order_and_accepts_lone_surrogates(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    assert log.argument_hash({"a": 1, "b": [1, "é"]}) == log.argument_hash({"b": [1, "é"], "a": 1})
+    assert log.argument_hash({"a": 1}) != log.argument_hash({"a": 2})
+    assert len(log.argument_hash({"s": "\ud800"})) == 32
+    log.close()
