@@ -26,7 +26,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,9 @@ _record = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 KEY_FILENAME = ".audit-hash-key"
 
 
-def default_log_path(now: dt.datetime | None = None) -> Path:
+def default_log_path(now: dt.datetime | None = None, directory: Path = DEFAULT_EVENTS_DIR) -> Path:
     day = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d")
-    return DEFAULT_EVENTS_DIR.expanduser() / f"events-{day}.jsonl"
+    return directory.expanduser() / f"events-{day}.jsonl"
 
 
 def _load_key(directory: Path) -> bytes:
@@ -69,16 +69,34 @@ def _load_key(directory: Path) -> bytes:
     return key
 
 
-class AuditLog:
-    """Appends events for one proxy instance. Write failures are logged, never raised."""
+def _open_append(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def __init__(self, path: Path, instance: str | None = None) -> None:
+
+class AuditLog:
+    """Appends events for one proxy instance. Write failures are logged, never raised.
+
+    `AuditLog(path)` writes to one file; `AuditLog.daily(directory)` writes each event to the
+    file of its own UTC day (`events-YYYY-MM-DD.jsonl`), so a proxy that runs past midnight
+    moves to the next day's file.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        instance: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        daily: bool = False,
+    ) -> None:
         self.path = path
         self.instance = instance or uuid.uuid4().hex[:12]
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._key = _load_key(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._fd = fd
+        self._fd = _open_append(path)
+        self._clock = clock
+        self._daily = daily
+        self._day = path.name[len("events-") : -len(".jsonl")] if daily else ""
         self._failed = False
         self._queued: list[tuple[float, str, dict[str, Any], Mapping[str, Any] | None]] = []
         self._pid = os.getpid()
@@ -86,6 +104,14 @@ class AuditLog:
         self._closed = False
         self._stamp_second = -1
         self._stamp_prefix = ""
+
+    @classmethod
+    def daily(
+        cls, directory: Path, instance: str | None = None, *, clock: Callable[[], float] = time.time
+    ) -> AuditLog:
+        """A log rotating at midnight UTC, one file per day under `directory`."""
+        now = dt.datetime.fromtimestamp(clock(), dt.UTC)
+        return cls(default_log_path(now, directory), instance, clock=clock, daily=True)
 
     def argument_hash(self, arguments: Mapping[str, Any]) -> str:
         try:
@@ -104,7 +130,7 @@ class AuditLog:
 
     def _write(self, event: str, fields: dict[str, Any], arguments: Mapping[str, Any] | None = None) -> None:
         # Only the time is taken now; formatting and hashing happen in `flush`, after forwarding.
-        self._queued.append((time.time(), event, fields, arguments))
+        self._queued.append((self._clock(), event, fields, arguments))
         if self._flush_scheduled:
             return
         try:
@@ -139,13 +165,37 @@ class AuditLog:
         if not self._queued or self._closed:
             return
         queued, self._queued = self._queued, []
-        data = b"".join([self._line(*entry) for entry in queued])
+        lines: list[bytes] = []
+        for entry in queued:
+            line = self._line(*entry)
+            if self._daily and self._stamp_prefix[:10] != self._day:
+                self._append(b"".join(lines))
+                lines = []
+                self._next_day(self._stamp_prefix[:10])
+            lines.append(line)
+        self._append(b"".join(lines))
+
+    def _append(self, data: bytes) -> None:
+        if not data:
+            return
         try:
             os.write(self._fd, data)
         except OSError as exc:
             if not self._failed:
                 log.error("cannot write audit log %s: %s", self.path, exc.strerror or exc)
                 self._failed = True
+
+    def _next_day(self, day: str) -> None:
+        path = self.path.with_name(f"events-{day}.jsonl")
+        try:
+            fd = _open_append(path)
+        except OSError as exc:  # keep writing to the old day's file rather than lose events
+            log.error("cannot open audit log %s: %s", path, exc.strerror or exc)
+            self._day = day
+            return
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd, self.path, self._day = fd, path, day
 
     def startup(self, policy: str, summary: str, upstream: str, state: str) -> None:
         """`upstream` should name the server executable only: its arguments may hold secrets."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from intercept.audit import AuditLog, default_log_path
+from intercept.audit import DEFAULT_EVENTS_DIR, AuditLog
 from intercept.engine import Engine
 from intercept.errors import InputError
 from intercept.http_run import HttpSides, ProxyContext, event_loop_factory, run_http, upstream_display
@@ -109,7 +109,11 @@ async def _run(options: RunOptions) -> int:
     audit: AuditLog | None = None
     if options.audit:
         try:
-            audit = AuditLog((options.audit_log or default_log_path()).expanduser())
+            audit = (
+                AuditLog(options.audit_log.expanduser())
+                if options.audit_log is not None
+                else AuditLog.daily(DEFAULT_EVENTS_DIR)
+            )
         except OSError as exc:
             await store.close()
             return _fail(f"cannot open audit log: {exc.strerror or exc}", EXIT_INVALID)

@@ -134,3 +134,23 @@ def test_argument_hash_ignores_key_order_and_accepts_lone_surrogates(tmp_path: P
     assert log.argument_hash({"a": 1}) != log.argument_hash({"a": 2})
     assert len(log.argument_hash({"s": "\ud800"})) == 32
     log.close()
+
+
+def test_a_daily_log_moves_to_the_next_days_file_at_midnight_utc(tmp_path: Path) -> None:
+    midnight = dt.datetime(2026, 11, 27, tzinfo=dt.UTC).timestamp()
+    now = [midnight - 0.5]
+    log = AuditLog.daily(tmp_path, "inst", clock=lambda: now[0])
+    log.startup("p.yaml", "1 tools", "srv", "memory")
+    log.tool_call("before", "allow", "", "", {})
+    now[0] = midnight + 0.25
+    log.tool_call("after", "allow", "", "", {})
+    log.flush()
+    now[0] = midnight + 86_400 + 1
+    log.shutdown(0)
+    log.close()
+    day1, day2, day3 = (tmp_path / f"events-2026-11-{d}.jsonl" for d in (26, 27, 28))
+    assert [e["event"] for e in events(day1)] == ["startup", "tool_call"]
+    assert [e.get("tool") for e in events(day2)] == ["after"]
+    assert [e["event"] for e in events(day3)] == ["shutdown"]
+    assert events(day2)[0]["ts"] == "2026-11-27T00:00:00.250Z"
+    assert {e["instance"] for e in events(day1) + events(day2) + events(day3)} == {"inst"}
