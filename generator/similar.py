@@ -9,13 +9,13 @@ word already found, unless too few were found, which keeps the work per group sm
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 
 from generator.catalog import ToolRef
 from generator.registry import Category
@@ -36,18 +36,37 @@ def name_words(name: str) -> tuple[str, ...]:
     return tuple(sorted({w.lower() for w in _SPLIT.split(spaced) if w}))
 
 
-@dataclass(frozen=True, slots=True)
+ToolId = tuple[str, str]
+"""(server slug, tool name)."""
+
+
+@dataclass(slots=True)
 class SimilarIndex:
     ranked: dict[GroupKey, tuple[ToolRef, ...]]
     """Per group: enough ranked tools that, whichever server asks, ten from other servers remain."""
-    fingerprints: dict[GroupKey, str]
+    unresolved: dict[GroupKey, tuple[ToolId, ...]] = field(default_factory=dict)
+    """Rankings kept from a previous build as tool ids, turned into ToolRefs when first asked for."""
+    resolve: Callable[[str, str], ToolRef] | None = None
 
     def for_tool(self, slug: str, name: str, category: Category) -> list[ToolRef]:
-        ranked = self.ranked.get((category, name_words(name)), ())
-        return [t for t in ranked if t.slug != slug][:SIMILAR_LIMIT]
+        key = (category, name_words(name))
+        ranked = self.ranked.get(key)
+        if ranked is None:
+            ids = self.unresolved.get(key, ())
+            assert self.resolve is not None or not ids
+            ranked = tuple(self.resolve(s, n) for s, n in ids) if self.resolve else ()
+            self.ranked[key] = ranked
+        return list(islice((t for t in ranked if t.slug != slug), SIMILAR_LIMIT))
 
-    def fingerprint(self, name: str, category: Category) -> str:
-        return self.fingerprints.get((category, name_words(name)), "")
+    @staticmethod
+    def from_ids(
+        ids: dict[GroupKey, tuple[ToolId, ...]], resolve: Callable[[str, str], ToolRef]
+    ) -> SimilarIndex:
+        return SimilarIndex({}, ids, resolve)
+
+    def ids(self) -> dict[GroupKey, tuple[ToolId, ...]]:
+        """Every group's ranking as tool ids (only for an index computed in this build)."""
+        return {key: tuple((t.slug, t.name) for t in tools) for key, tools in self.ranked.items()}
 
 
 def build_similar_index(tools: Iterable[ToolRef]) -> SimilarIndex:
@@ -69,8 +88,7 @@ def build_similar_index(tools: Iterable[ToolRef]) -> SimilarIndex:
         idf = {w: math.log((total + 1) / len(p)) + 1e-9 for w, p in postings.items()}
         for key in keys:
             ranked[key] = _rank(key, groups, postings, idf)
-    fingerprints = {key: _fingerprint(tools_) for key, tools_ in ranked.items()}
-    return SimilarIndex(ranked, fingerprints)
+    return SimilarIndex(ranked)
 
 
 def _rank(
@@ -109,12 +127,3 @@ def _rank(
 
 def _tool_total(scores: dict[GroupKey, float], groups: dict[GroupKey, list[ToolRef]]) -> int:
     return sum(len(groups[k]) for k in scores)
-
-
-def _fingerprint(tools: tuple[ToolRef, ...]) -> str:
-    digest = hashlib.blake2b(digest_size=12)
-    for tool in tools:
-        digest.update(
-            f"{tool.slug}\0{tool.name}\0{tool.server_name}\0{tool.risk.value}\0{tool.one_line}\n".encode()
-        )
-    return digest.hexdigest()

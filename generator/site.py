@@ -13,13 +13,13 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from generator import pages, views
-from generator.catalog import Catalog, ToolRef, code_fingerprint, load_catalog
+from generator.catalog import Catalog, code_fingerprint, load_catalog
 from generator.output import (
     Manifest,
     Writer,
@@ -30,10 +30,21 @@ from generator.output import (
     swap_in,
     write_manifest,
 )
+from generator.plan import (
+    SitePlan,
+    catalogue_key,
+    overview_key,
+    page_deps,
+    page_key,
+    sitemap_key,
+    structure_key,
+    unit_deps,
+    unit_key,
+)
 from generator.render import make_environment, pygments_css
 from generator.resources import templates_dir
 from generator.search import DEFAULT_SHARD_PAGES, merge_bundles, plan_shards, run_pagefind
-from generator.similar import build_similar_index
+from generator.similar import SimilarIndex, build_similar_index
 from generator.sitemap import robots_txt, sitemap_files
 
 DEFAULT_BASE_URL = "https://example.com"
@@ -125,19 +136,11 @@ def settings_key(options: BuildOptions, templates: Path, absolute: str) -> str:
         "faq.py",
         "similar.py",
         "pages.py",
+        "plan.py",
         "jsonld.py",
         "sitemap.py",
     ):
         digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()
-
-
-def unit_key(ctx: views.SiteContext, settings: str, slug: str) -> str:
-    ref = ctx.catalog.server(slug)
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{settings}\0{ref.file_hash}\0".encode())
-    for tool in ref.tools:
-        digest.update(ctx.similar.fingerprint(tool.name, tool.category).encode())
     return digest.hexdigest()
 
 
@@ -187,10 +190,13 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
 
     mark = time.perf_counter()
     settings = settings_key(options, templates, absolute)
-    similar = build_similar_index(catalog.tools())
     shards = plan_shards(
-        [(server.slug, len(server.tools) + 1) for server in catalog.servers], options.search_shard_pages
+        [(server.slug, server.tool_count + 1) for server in catalog.servers], options.search_shard_pages
     )
+    previous = (
+        read_manifest(cache, options.out, settings) if options.incremental and options.out.is_dir() else None
+    )
+    plan, similar, changes = _plan(catalog, previous)
     ctx = views.SiteContext(
         make_environment(templates, cache / "templates"),
         catalog,
@@ -200,10 +206,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         options.search,
         merge_bundles(shards) if options.search else (),
     )
-    previous = (
-        read_manifest(cache, options.out, settings) if options.incremental and options.out.is_dir() else None
-    )
-    keys = {s.slug: unit_key(ctx, settings, s.slug) for s in catalog.servers}
+    keys = _unit_keys(catalog, settings, plan, previous, changes)
     phases["plan"] = time.perf_counter() - mark
 
     if previous is None:
@@ -212,7 +215,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         prev_files: dict[str, str] | None = None
     else:
         mode, root = "incremental", options.out
-        todo = [slug for slug, key in keys.items() if previous.units.get(slug, [None])[0] != key]
+        todo = [slug for slug, key in keys.items() if _previous_key(previous, slug) != key]
         prev_files = previous.files
         mark_writing(cache)
     try:
@@ -243,9 +246,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
 
         mark = time.perf_counter()
         site_writer = Writer(root, prev_files)
-        page_keys = _write_site_pages(
-            ctx, site_writer, previous.pages if previous else {}, previous.files if previous else None
-        )
+        page_keys = _write_site_pages(ctx, site_writer, settings, plan, previous, changes, units)
         files.update(site_writer.files)
         written += site_writer.written
         size += site_writer.size
@@ -272,7 +273,10 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
 
     if previous is None:
         swap_in(root, options.out)
-    write_manifest(cache, Manifest(str(options.out.resolve()), settings, "complete", files, units, page_keys))
+    write_manifest(
+        cache,
+        Manifest(str(options.out.resolve()), settings, "complete", files, units, page_keys, plan.dump()),
+    )
     page_count = sum(1 for rel in files if rel.endswith(".html"))
     tool_pages = catalog.tool_count
     return BuildResult(
@@ -291,27 +295,117 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
     )
 
 
+def _previous_key(previous: Manifest | None, name: str) -> str | None:
+    entry = previous.units.get(name) if previous is not None else None
+    return str(entry[0]) if entry else None
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since the previous build, when its dependency record still holds."""
+
+    files: frozenset[str]
+    """Servers whose registry file changed."""
+    displays: frozenset[str]
+    """Servers whose tools other pages show differently."""
+
+
+def _plan(catalog: Catalog, previous: Manifest | None) -> tuple[SitePlan, SimilarIndex, Changes | None]:
+    """This build's dependency record, its similar-tools index, and what changed.
+
+    While the registry's structure is what the previous build saw, its record and rankings hold;
+    otherwise both are computed again and the changes are None (every key is computed).
+    """
+    displays = {server.slug: server.display for server in catalog.servers}
+    hashes = {server.slug: server.file_hash for server in catalog.servers}
+    structure = structure_key(catalog)
+    before = SitePlan.load(previous.plan) if previous is not None else None
+    if before is not None and before.structure == structure:
+        similar = SimilarIndex.from_ids(before.similar, catalog.tool_ref)
+        changes = Changes(
+            frozenset(slug for slug, digest in hashes.items() if before.file_hashes.get(slug) != digest),
+            frozenset(slug for slug, display in displays.items() if before.displays.get(slug) != display),
+        )
+        kept = SitePlan(structure, hashes, displays, before.units, before.pages, before.similar)
+        return kept, similar, changes
+    similar = build_similar_index(catalog.tools())
+    fresh = SitePlan(structure, hashes, displays, unit_deps(catalog, similar), {}, similar.ids())
+    return fresh, similar, None
+
+
+def _unit_keys(
+    catalog: Catalog, settings: str, plan: SitePlan, previous: Manifest | None, changes: Changes | None
+) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for server in catalog.servers:
+        slug = server.slug
+        deps = plan.units[slug]
+        old = _previous_key(previous, slug)
+        if (
+            changes is not None
+            and old is not None
+            and slug not in changes.files
+            and changes.displays.isdisjoint(deps[1])
+        ):
+            keys[slug] = old
+        else:
+            keys[slug] = unit_key(settings, server.file_hash, deps, plan.displays)
+    return keys
+
+
 def _write_site_pages(
     ctx: views.SiteContext,
     writer: Writer,
-    previous_keys: dict[str, str],
-    previous_files: dict[str, str] | None,
+    settings: str,
+    plan: SitePlan,
+    previous: Manifest | None,
+    changes: Changes | None,
+    units: dict[str, list[object]],
 ) -> dict[str, str]:
-    """Home, indexes, browse pages, sitemap, robots, 404, llms.txt, registry.json, assets."""
-    page_keys: dict[str, str] = {}
-    write = writer.write
-    write("index.html", views.home_page(ctx))
-    for rel, data in views.servers_pages(ctx):
-        write(rel, data)
-    write("categories/index.html", views.index_page(ctx, "category"))
-    write("risk/index.html", views.index_page(ctx, "risk"))
-    write(
+    """Home, indexes, browse pages, sitemap, robots, 404, llms.txt, registry.json, assets.
+
+    Groups of site-wide files are keyed like units (under names starting with '@', which no slug
+    can) and rendered only when their key changed; browse pages are keyed one by one.
+    """
+    catalog = ctx.catalog
+
+    def group(name: str, key: str, produce: Callable[[], Iterable[tuple[str, bytes]]]) -> None:
+        entry = previous.units.get(name) if previous is not None else None
+        if previous is not None and entry and entry[0] == key and all(r in previous.files for r in entry[1]):
+            for rel in entry[1]:
+                writer.files[rel] = previous.files[rel]
+            units[name] = [key, entry[1]]
+            return
+        before = set(writer.files)
+        for rel, data in produce():
+            writer.write(rel, data)
+        units[name] = [key, sorted(set(writer.files) - before)]
+
+    group("@overview", overview_key(settings, catalog, ctx.search_merge), lambda: _overview_files(ctx))
+    page_keys = _write_listing_pages(ctx, writer, plan, previous, changes)
+    group("@sitemap", sitemap_key(settings, catalog), lambda: _sitemap_files(ctx))
+    group(
+        "@catalogue",
+        catalogue_key(settings, catalog),
+        lambda: [("registry.json", "".join(views.registry_json_chunks(catalog, ctx.absolute)).encode())],
+    )
+    writer.write_text("robots.txt", robots_txt(ctx.absolute))
+    _write_assets(ctx, writer)
+    return page_keys
+
+
+def _overview_files(ctx: views.SiteContext) -> Iterator[tuple[str, bytes]]:
+    yield "index.html", views.home_page(ctx)
+    yield from views.servers_pages(ctx)
+    yield "categories/index.html", views.index_page(ctx, "category")
+    yield "risk/index.html", views.index_page(ctx, "risk")
+    yield (
         "search/index.html",
         views.simple_page(
             ctx, "search.html", pages.search_url(), "Search", "Search every MCP tool, server and policy."
         ),
     )
-    write(
+    yield (
         pages.output_path(pages.policy_reference_url()),
         views.simple_page(
             ctx,
@@ -321,9 +415,64 @@ def _write_site_pages(
             "The rules Intercept policies use: allow, deny, rate limits and argument checks.",
         ),
     )
-    write("404.html", views.not_found_page(ctx))
-    sitemap_urls: list[tuple[str, str | None]] = [
-        (ctx.absolute + p, None)
+    yield "404.html", views.not_found_page(ctx)
+    yield "llms.txt", views.llms_txt(ctx).encode("utf-8")
+
+
+def _write_listing_pages(
+    ctx: views.SiteContext,
+    writer: Writer,
+    plan: SitePlan,
+    previous: Manifest | None,
+    changes: Changes | None,
+) -> dict[str, str]:
+    """Browse pages; with a kept record, only pages listing a changed server are keyed again."""
+    page_keys: dict[str, str] = {}
+    old_keys = previous.pages if previous is not None else {}
+    old_files = previous.files if previous is not None else {}
+
+    def reuse(rel: str, key: str) -> bool:
+        if old_keys.get(rel) == key and rel in old_files:
+            page_keys[rel] = key
+            writer.files[rel] = old_files[rel]
+            return True
+        return False
+
+    if changes is not None and plan.pages:
+        todo: dict[str, str] = {}
+        for rel, deps in plan.pages.items():
+            if changes.displays.isdisjoint(deps[1]) and reuse(rel, old_keys.get(rel, "")):
+                continue
+            key = page_key(deps, plan.displays)
+            if not reuse(rel, key):
+                todo[rel] = key
+        if todo:
+            for listing in views.listings(ctx.catalog):
+                for number in range(1, listing.pages + 1):
+                    rel = pages.output_path(listing.url(number))
+                    if rel in todo:
+                        page_keys[rel] = todo[rel]
+                        writer.write(rel, views.listing_page(ctx, listing, number))
+        return page_keys
+    for listing in views.listings(ctx.catalog):
+        header = views.listing_header(listing)
+        for number in range(1, listing.pages + 1):
+            rel = pages.output_path(listing.url(number))
+            items = views.listing_items(listing, number)
+            deps = page_deps(header, listing.pages, ((t.slug, t.name) for t in items))
+            plan.pages[rel] = deps
+            key = page_key(deps, plan.displays)
+            if not reuse(rel, key):
+                page_keys[rel] = key
+                writer.write(rel, views.listing_page(ctx, listing, number))
+    return page_keys
+
+
+def _sitemap_files(ctx: views.SiteContext) -> Iterator[tuple[str, bytes]]:
+    catalog = ctx.catalog
+    absolute = ctx.absolute
+    urls: list[tuple[str, str | None]] = [
+        (absolute + p, None)
         for p in (
             "/",
             pages.servers_url(),
@@ -332,41 +481,15 @@ def _write_site_pages(
             pages.policy_reference_url(),
         )
     ]
-    server_pages = pages.page_count(len(ctx.catalog.servers), pages.SERVERS_PAGE_SIZE)
-    sitemap_urls.extend((ctx.absolute + pages.servers_url(n), None) for n in range(2, server_pages + 1))
-    for listing in views.listings(ctx.catalog):
-        for number in range(1, listing.pages + 1):
-            url = listing.url(number)
-            rel = pages.output_path(url)
-            items = views.listing_items(listing, number)
-            key = _items_key(listing.pages, items)
-            page_keys[rel] = key
-            sitemap_urls.append((ctx.absolute + url, None))
-            if previous_files is not None and previous_keys.get(rel) == key and rel in previous_files:
-                writer.files[rel] = previous_files[rel]
-                continue
-            write(rel, views.listing_page(ctx, listing, number))
-    for server in ctx.catalog.servers:
-        sitemap_urls.append((ctx.absolute + pages.server_url(server.slug), server.obtained_at))
+    server_pages = pages.page_count(len(catalog.servers), pages.SERVERS_PAGE_SIZE)
+    urls.extend((absolute + pages.servers_url(n), None) for n in range(2, server_pages + 1))
+    urls.extend((absolute + url, None) for url in views.listing_urls(catalog))
+    for server in catalog.servers:
+        urls.append((absolute + pages.server_url(server.slug), server.obtained_at))
         for tool in server.tools:
-            sitemap_urls.append((ctx.absolute + pages.tool_url(server.slug, tool.name), server.obtained_at))
-    for rel, text in sitemap_files(sitemap_urls, ctx.absolute).items():
-        writer.write_text(rel, text)
-    writer.write_text("robots.txt", robots_txt(ctx.absolute))
-    writer.write_text("llms.txt", views.llms_txt(ctx))
-    writer.write_text("registry.json", "".join(views.registry_json_chunks(ctx.catalog, ctx.absolute)))
-    _write_assets(ctx, writer)
-    return page_keys
-
-
-def _items_key(page_total: int, items: list[ToolRef]) -> str:
-    digest = hashlib.blake2b(str(page_total).encode(), digest_size=16)
-    digest.update(
-        "\n".join(
-            f"{t.slug}\0{t.name}\0{t.server_name}\0{t.risk.value}\0{t.one_line}" for t in items
-        ).encode()
-    )
-    return digest.hexdigest()
+            urls.append((absolute + pages.tool_url(server.slug, tool.name), server.obtained_at))
+    for rel, text in sitemap_files(urls, absolute).items():
+        yield rel, text.encode("utf-8")
 
 
 def _write_assets(ctx: views.SiteContext, writer: Writer) -> None:

@@ -403,6 +403,28 @@ def listings(catalog: Catalog) -> list[Listing]:
     ]
 
 
+def listing_patterns(listing: Listing) -> list[str]:
+    if isinstance(listing.value, Category):
+        return [PATTERNS[listing.value]]
+    return sorted({PATTERNS[t.category] for t in listing.tools})
+
+
+def listing_header(listing: Listing) -> str:
+    """What every page of a listing shows about the whole listing: its size and patterns."""
+    return f"{len(listing.tools)}\0{'|'.join(listing_patterns(listing))}"
+
+
+def listing_urls(catalog: Catalog) -> Iterator[str]:
+    """Every browse page's URL, in the order of `listings`, from tool counts alone."""
+    cats, risks = _distribution(catalog)
+    for category in CATEGORY_ORDER:
+        for number in range(1, pages.page_count(cats[category.value]) + 1):
+            yield pages.category_url(category, number)
+    for risk in RISK_ORDER:
+        for number in range(1, pages.page_count(risks[risk.value]) + 1):
+            yield pages.risk_url(risk, number)
+
+
 def listing_items(listing: Listing, number: int) -> list[ToolRef]:
     start = (number - 1) * pages.PAGE_SIZE
     return listing.tools[start : start + pages.PAGE_SIZE]
@@ -420,10 +442,7 @@ def listing_page(ctx: SiteContext, listing: Listing, number: int) -> bytes:
     blurb = (
         CATEGORY_BLURB[listing.value] if isinstance(listing.value, Category) else RISK_BLURB[listing.value]
     )
-    if isinstance(listing.value, Category):
-        patterns = [PATTERNS[listing.value]]
-    else:
-        patterns = sorted({PATTERNS[t.category] for t in listing.tools})
+    patterns = listing_patterns(listing)
     title = label + (f", page {number} of {listing.pages}" if number > 1 else "")
     page = ctx.page(
         path, f"{title}: MCP tool reference", f"{_plural(len(listing.tools), 'MCP tool')}. {blurb}", crumbs
@@ -451,14 +470,7 @@ def listing_page(ctx: SiteContext, listing: Listing, number: int) -> bytes:
 
 
 def _distribution(catalog: Catalog) -> tuple[dict[str, int], dict[str, int]]:
-    cats = dict.fromkeys((c.value for c in CATEGORY_ORDER), 0)
-    risks = dict.fromkeys((r.value for r in RISK_ORDER), 0)
-    for server in catalog.servers:
-        for c, n in server.category_counts.items():
-            cats[c.value] += n
-        for r, n in server.risk_counts.items():
-            risks[r.value] += n
-    return cats, risks
+    return catalog.distribution()
 
 
 def _server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str, Any]]:
@@ -467,7 +479,7 @@ def _server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[st
             "name": s.name,
             "url": ctx.link(pages.server_url(s.slug)),
             "summary": s.summary,
-            "tools": len(s.tools),
+            "tools": s.tool_count,
             "slug": s.slug,
         }
         for s in servers
@@ -488,7 +500,7 @@ def home_page(ctx: SiteContext) -> bytes:
         "risk level and a recommended policy that Intercept enforces.",
         [("Home", "/")],
     )
-    biggest = sorted(catalog.servers, key=lambda s: (-len(s.tools), s.slug))[:HOME_SERVER_LIMIT]
+    biggest = sorted(catalog.servers, key=lambda s: (-s.tool_count, s.slug))[:HOME_SERVER_LIMIT]
     return ctx.render(
         "home.html",
         page=page,
@@ -611,13 +623,15 @@ def llms_txt(ctx: SiteContext) -> str:
         summary = f": {_clip(server.summary, 160)}" if server.summary else ""
         lines.append(
             f"- [{_md_text(server.name)}]({ctx.absolute}{pages.server_url(server.slug)}){_md_text(summary)} "
-            f"({len(server.tools)} tools; policy: {ctx.absolute}{pages.policy_url(server.slug)})"
+            f"({server.tool_count} tools; policy: {ctx.absolute}{pages.policy_url(server.slug)})"
         )
     return "\n".join(lines) + "\n"
 
 
 def _md_text(text: str) -> str:
-    return "".join(ch if ch.isprintable() else " " for ch in text).replace("[", "(").replace("]", ")")
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return text.replace("[", "(").replace("]", ")")
 
 
 def registry_json_chunks(catalog: Catalog, absolute: str) -> Iterable[str]:
