@@ -5,7 +5,8 @@ Starts server-everything directly and behind three proxies, then times sequentia
 little as possible), interleaved in rounds so every configuration sees the same machine:
 
 * direct: `npx -y @modelcontextprotocol/server-everything stdio`;
-* proxy (memory, no audit): the proxy alone;
+* proxy (memory, no audit): the proxy alone, with its default busy polling (docs/PROXY.md);
+* proxy (memory, no audit, no busy poll): the same with `--busy-poll-us 0`;
 * proxy (defaults): SQLite state and the audit log, `echo` without limits;
 * proxy (defaults, rate-limited): the same, with `echo` under a sliding rate limit, so each
   call reserves and commits in SQLite;
@@ -14,7 +15,8 @@ little as possible), interleaved in rounds so every configuration sees the same 
 * bare passthrough, threads (reference): the same with one blocking reader thread per
   direction, the floor for any Python process in the middle on this machine.
 
-Prints p50/p99 per configuration, calls per second (sequential), and what the proxy adds.
+Prints p50/p99 per configuration, calls per second (sequential), what the proxy adds, and the
+CPU time the middle process (proxy or relay) spent per call (its own, from /proc).
 
     .venv/bin/python bench/proxy_latency.py [--calls 1000] [--rounds 5]
 """
@@ -46,6 +48,7 @@ class Peer:
         self.reader = self.process.stdout
         self.next_id = 0
         self.samples: list[float] = []
+        self.cpu_seconds = 0.0
         self.request(
             "initialize",
             {
@@ -72,14 +75,22 @@ class Peer:
             if isinstance(message, dict) and message.get("id") == wanted:
                 return line
 
+    def cpu_time(self) -> float:
+        """CPU seconds (user + system) the process in the middle has used so far."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def timed_echo(self, calls: int) -> None:
         params = {"name": "echo", "arguments": {"message": "x"}}
+        cpu_before = self.cpu_time()
         for _ in range(calls):
             began = time.perf_counter()
             line = self.request("tools/call", params)
             self.samples.append(time.perf_counter() - began)
             if b"Echo: x" not in line or b'isError":true' in line:
                 raise RuntimeError(f"{self.label}: unexpected answer {line[:200]!r}")
+        self.cpu_seconds += self.cpu_time() - cpu_before
 
     def close(self) -> None:
         assert self.process.stdin is not None
@@ -105,6 +116,10 @@ def main(calls: int, rounds: int) -> None:
         peers = [
             Peer("direct", EVERYTHING),
             Peer("proxy (memory, no audit)", proxy("unlimited.yaml", "--state", "memory", "--no-audit")),
+            Peer(
+                "proxy (memory, no audit, no poll)",
+                proxy("unlimited.yaml", "--state", "memory", "--no-audit", "--busy-poll-us", "0"),
+            ),
             Peer("proxy (defaults)", proxy("unlimited.yaml", *defaults)),
             Peer("proxy (defaults, rate-limited)", proxy("limited.yaml", *defaults)),
         ]
@@ -115,6 +130,7 @@ def main(calls: int, rounds: int) -> None:
             for peer in peers:
                 peer.timed_echo(300)  # warm up (JIT in node, caches everywhere)
                 peer.samples.clear()
+                peer.cpu_seconds = 0.0
             for _ in range(rounds):
                 for peer in peers:
                     peer.timed_echo(calls)
@@ -125,17 +141,18 @@ def main(calls: int, rounds: int) -> None:
     base_p50 = quantile(direct.samples, 0.5)
     base_rate = len(direct.samples) / sum(direct.samples)
     print(f"{calls * rounds} sequential echo calls per configuration, {rounds} interleaved rounds")
-    header = ("configuration", "p50 µs", "p99 µs", "calls/s", "added p50", "throughput")
-    cells = [f"{header[0]:32s}"] + [f"{h:>8s}" for h in header[1:4]] + [f"{h:>10s}" for h in header[4:]]
+    header = ("configuration", "p50 µs", "p99 µs", "calls/s", "added p50", "throughput", "CPU/call")
+    cells = [f"{header[0]:34s}"] + [f"{h:>8s}" for h in header[1:4]] + [f"{h:>10s}" for h in header[4:]]
     print(" ".join(cells))
     for peer in peers:
         p50, p99 = quantile(peer.samples, 0.5), quantile(peer.samples, 0.99)
         rate = len(peer.samples) / sum(peer.samples)
+        cpu = "" if peer is direct else f"{peer.cpu_seconds / len(peer.samples) * 1e6:8.0f}µs"
         print(
-            f"{peer.label:32s} {p50 * 1e6:8.0f} {p99 * 1e6:8.0f} {rate:8.0f} {(p50 - base_p50) * 1e6:9.0f}µ "
-            f"{rate / base_rate:9.0%}"
+            f"{peer.label:34s} {p50 * 1e6:8.0f} {p99 * 1e6:8.0f} {rate:8.0f} {(p50 - base_p50) * 1e6:9.0f}µ "
+            f"{rate / base_rate:9.0%} {cpu:>10s}"
         )
-    limited, unlimited = peers[3], peers[2]
+    limited, unlimited = peers[4], peers[3]
     extra = quantile(limited.samples, 0.5) - quantile(unlimited.samples, 0.5)
     print(f"SQLite-backed rate limit adds {extra * 1e6:.0f} µs at p50 over the same proxy without one")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
