@@ -29,21 +29,22 @@ import contextlib
 import json
 import logging
 import urllib.request
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from yarl import URL
 
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.http_connection import ConnectionPool
 from intercept.transport.mcp_headers import (
     PROTOCOL_VERSION_META_KEY,
     add_envelope,
     envelope_of,
     request_headers,
 )
-from intercept.transport.sse import SseEvent, decode_stream
+from intercept.transport.sse import SseEvent, decode_body, decode_stream
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,57 @@ def _request_ids(message: Any) -> list[Any]:
     ]
 
 
+class _Answer(Protocol):
+    """An upstream POST's response, from either HTTP client."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self, limit: int) -> bytes | None: ...
+
+    def complete_body(self) -> bytes | None: ...
+
+    def close(self) -> None: ...
+
+
+class _AiohttpAnswer:
+    """aiohttp's response as an `_Answer` (used when the upstream is reached through a proxy)."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._response.content.iter_any()
+
+    async def read(self, limit: int) -> bytes | None:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self._response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                return None
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def complete_body(self) -> bytes | None:
+        return None
+
+    def close(self) -> None:
+        self._response.release()
+
+
+async def _each(items: list[SseEvent | FrameTooLarge]) -> AsyncIterator[SseEvent | FrameTooLarge]:
+    for item in items:
+        yield item
+
+
 class SessionExpired(Exception):
     """The server answered 404 for our session id."""
 
@@ -112,6 +164,8 @@ class HttpUpstream:
         self._max = max_message_bytes
         self._timeout = timeout
         self._http: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
+        """POSTs go through this keep-alive httptools client unless a proxy is configured."""
         self._proxy = env_proxy(url)
         self._inbox: asyncio.Queue[bytes | FrameTooLarge | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -210,6 +264,8 @@ class HttpUpstream:
                     pass
         if self._http is not None:
             await self._http.close()
+        if self._pool is not None:
+            self._pool.close()
         self._inbox.put_nowait(None)
 
     # -- POST ------------------------------------------------------------------------------
@@ -245,28 +301,37 @@ class HttpUpstream:
             if first:
                 self._ready.set()
 
+    async def _send_post(self, data: bytes, headers: dict[str, str]) -> _Answer:
+        if self._proxy is None:
+            if self._pool is None:
+                self._pool = ConnectionPool(self.url, limit=256, connect_timeout=self._timeout)
+            return await self._pool.request("POST", headers.items(), data)
+        response = await self._client().post(
+            self._url, data=data, headers=headers, allow_redirects=False, proxy=self._proxy
+        )
+        return _AiohttpAnswer(response)
+
     async def _exchange(self, data: bytes, message: Any, ids: list[Any], *, first: bool) -> None:
         headers = self._base_headers()
         headers.update(request_headers(message))
         headers["content-type"] = "application/json"
         headers["accept"] = "application/json, text/event-stream"
-        async with self._client().post(
-            self._url, data=data, headers=headers, allow_redirects=False, proxy=self._proxy
-        ) as response:
-            status = response.status
+        answer = await self._send_post(data, headers)
+        try:
+            status = answer.status
             if status == 404 and self._session_id is not None and not first:
                 raise SessionExpired
             if first and status < 400:
-                self._session_id = response.headers.get(SESSION_HEADER) or self._session_id
+                self._session_id = answer.headers.get(SESSION_HEADER) or self._session_id
             if status == 202 or (not ids and status < 400):
                 if isinstance(message, dict) and message.get("method") == "notifications/initialized":
                     self._open_get_stream()
                 return
-            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            content_type = answer.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type == "text/event-stream" and status < 400:
-                await self._read_stream(response, pending=set(map(_id_key, ids)))
+                await self._read_stream(answer, pending=set(map(_id_key, ids)))
                 return
-            body = await self._read_body(response)
+            body = await answer.read(self._max)
             if body is None:
                 self._fail(ids, "upstream response exceeds the message size limit")
                 return
@@ -275,16 +340,8 @@ class HttpUpstream:
             if self._deliver_json(body, ids, status):
                 return
             self._fail(ids, f"upstream {self.display} answered HTTP {status}")
-
-    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > self._max:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        finally:
+            answer.close()
 
     def _report_status(self, ids: list[Any], status: int) -> None:
         if self._on_error_status is None:
@@ -323,9 +380,12 @@ class HttpUpstream:
         self._inbox.put_nowait(body)
         return True
 
-    async def _read_stream(self, response: aiohttp.ClientResponse, pending: set[str]) -> None:
+    async def _read_stream(self, answer: _Answer, pending: set[str]) -> None:
         last_id: str | None = None
-        async for item in decode_stream(response.content.iter_any(), self._max):
+        complete = answer.complete_body()
+        # The usual answer is already whole: decode it without an async generator.
+        items = decode_body(complete, self._max) if complete is not None else None
+        async for item in _each(items) if items is not None else decode_stream(answer.chunks(), self._max):
             if isinstance(item, FrameTooLarge):
                 self._inbox.put_nowait(item)
                 continue

@@ -146,6 +146,12 @@ async def decode_stream(
         yield item
 
 
+def decode_body(body: bytes, max_bytes: int) -> list[SseEvent | FrameTooLarge]:
+    """Every event of a whole stream already received (UTF-8)."""
+    decoder = EventDecoder(max_bytes)
+    return [*decoder.feed(body.decode("utf-8", errors="replace")), *decoder.end()]
+
+
 def encode_event(data: bytes, event_id: str | None = None) -> bytes:
     """One `message` event carrying a JSON-RPC message (compact JSON has no raw newlines)."""
     head = f"id: {event_id}\n".encode() if event_id is not None else b""
