@@ -2,19 +2,25 @@
 
 Pagefind holds everything it indexes in memory (about 30 KB a page), so a large site is indexed as
 several bundles, one Pagefind run each over a group of servers, run one after another. The search
-box loads the primary bundle (`pagefind/`) and merges the others (`pagefind/shard-N/`) with
-Pagefind's `mergeIndex`.
+box loads the primary bundle (`pagefind/`) and merges the others (`pagefind/shard-<slug>/`, named
+after their first server) with Pagefind's `mergeIndex`.
+
+Where one bundle ends depends only on the servers near that point (content-defined boundaries), so
+editing, adding or removing a server changes the bundle it is in, rarely a neighbour, and an
+incremental build re-indexes just those bundles and leaves every other bundle's files alone.
 """
 
 from __future__ import annotations
 
+import filecmp
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,27 +42,39 @@ class SearchShard:
 
 
 def plan_shards(servers: Sequence[tuple[str, int]], shard_pages: int) -> list[SearchShard]:
-    """Group (slug, indexed page count) in order into bundles of at most shard_pages pages.
+    """Group (slug, indexed page count), in order, into bundles of at most shard_pages pages.
 
-    A server with more pages than shard_pages gets a bundle of its own. A site that fits in one
-    bundle is indexed in one run over every page, as Pagefind would by default.
+    A bundle ends after a server once it holds half of shard_pages and the server's slug hashes
+    under a threshold proportional to its page count (on average a bundle then ends about a fifth
+    of shard_pages further on), or when the next server would not fit. A server with more pages
+    than shard_pages gets a bundle of its own. A site that fits in one bundle is indexed in one run
+    over every page, as Pagefind would by default.
     """
     if shard_pages < 1:
         raise ValueError("shard_pages must be at least 1")
+    if sum(count for _, count in servers) <= shard_pages:
+        return [SearchShard("", ())]
+    least = shard_pages // 2
+    mean_run = max(1, shard_pages // 5)
     groups: list[list[str]] = []
-    filled = shard_pages
+    filled = 0
     for slug, count in servers:
-        if filled + count > shard_pages:
+        if not groups or filled + count > shard_pages:
             groups.append([])
             filled = 0
         groups[-1].append(slug)
         filled += count
-    if len(groups) <= 1:
-        return [SearchShard("", ())]
+        if filled >= least and _ends_bundle(slug, count, mean_run):
+            filled = shard_pages + 1  # closes the bundle: the next server starts a new one
     return [
-        SearchShard("" if number == 1 else f"shard-{number}", tuple(group))
-        for number, group in enumerate(groups, start=1)
+        SearchShard("" if number == 0 else f"shard-{group[0]}", tuple(group))
+        for number, group in enumerate(groups)
     ]
+
+
+def _ends_bundle(slug: str, count: int, mean_run: int) -> bool:
+    draw = int.from_bytes(hashlib.blake2b(slug.encode(), digest_size=8).digest(), "big")
+    return draw * mean_run < count * (1 << 64)
 
 
 def merge_bundles(shards: Sequence[SearchShard]) -> tuple[str, ...]:
@@ -115,3 +133,73 @@ def run_pagefind(site: Path, in_place: bool = True, shards: Sequence[SearchShard
             os.replace(target, old)
         os.replace(output, target)
         shutil.rmtree(old, ignore_errors=True)
+
+
+ENTRY_FILE = "pagefind-entry.json"
+
+
+def bundle_key(shard: SearchShard, unit_keys: Mapping[str, str]) -> str:
+    """Changes when a page the bundle indexes may have changed: its servers' unit keys, in order."""
+    slugs = shard.slugs or tuple(sorted(unit_keys))
+    digest = hashlib.blake2b(f"{shard.bundle}\0{_glob(shard.slugs)}".encode(), digest_size=16)
+    for slug in slugs:
+        digest.update(f"\n{slug}\0{unit_keys[slug]}".encode())
+    return digest.hexdigest()
+
+
+def bundle_dir(site: Path, bundle: str) -> Path:
+    return site / BUNDLE_DIR / bundle if bundle else site / BUNDLE_DIR
+
+
+def reindex(site: Path, shards: Sequence[SearchShard], stale: Sequence[SearchShard]) -> None:
+    """Index the stale bundles again, in place, and remove bundles no longer planned.
+
+    Each run writes to a scratch folder first; then only files whose bytes changed are moved in
+    (each bundle's entry file last) and files the new index no longer has are deleted, so the
+    files of every other bundle, and unchanged files of this one, are not touched.
+    """
+    scratch = site.parent / f".{site.name}.pagefind-{os.getpid()}"
+    try:
+        for shard in stale:
+            if scratch.exists():
+                shutil.rmtree(scratch)
+            _index(site, scratch, _glob(shard.slugs))
+            _sync_bundle(scratch, bundle_dir(site, shard.bundle), nested=not shard.bundle)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    planned = {shard.bundle for shard in shards}
+    root = site / BUNDLE_DIR
+    for folder in sorted(root.glob("shard-*")) if root.is_dir() else []:
+        if folder.is_dir() and folder.name not in planned:
+            shutil.rmtree(folder)
+
+
+def _bundle_files(folder: Path, nested: bool) -> set[str]:
+    """Files of the bundle in folder; for the primary bundle, not those of bundles inside it."""
+    found: set[str] = set()
+    for parent, dirs, names in os.walk(folder):
+        if nested and Path(parent) == folder:
+            dirs[:] = [d for d in dirs if not d.startswith("shard-")]
+        base = Path(parent).relative_to(folder)
+        found.update((base / name).as_posix() for name in names)
+    return found
+
+
+def _sync_bundle(new: Path, target: Path, nested: bool) -> None:
+    fresh = _bundle_files(new, nested=False)
+    old = _bundle_files(target, nested) if target.is_dir() else set()
+    for rel in sorted(fresh, key=lambda r: (r == ENTRY_FILE, r)):
+        source, dest = new / rel, target / rel
+        if rel in old and filecmp.cmp(source, dest, shallow=False):
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, dest)
+    for rel in sorted(old - fresh):
+        (target / rel).unlink()
+    for parent, dirs, _ in os.walk(target, topdown=False):
+        for name in dirs:
+            path = Path(parent) / name
+            if not (nested and path.parent == target and name.startswith("shard-")) and not any(
+                path.iterdir()
+            ):
+                path.rmdir()

@@ -43,7 +43,17 @@ from generator.plan import (
 )
 from generator.render import make_environment, pygments_css
 from generator.resources import templates_dir
-from generator.search import DEFAULT_SHARD_PAGES, merge_bundles, plan_shards, run_pagefind
+from generator.search import (
+    DEFAULT_SHARD_PAGES,
+    ENTRY_FILE,
+    SearchShard,
+    bundle_dir,
+    bundle_key,
+    merge_bundles,
+    plan_shards,
+    reindex,
+    run_pagefind,
+)
 from generator.similar import SimilarIndex, build_similar_index
 from generator.sitemap import robots_txt, sitemap_files
 
@@ -90,9 +100,15 @@ class BuildResult:
     rendered_units: int
     search_seconds: float | None = None
     phases: dict[str, float] = field(default_factory=dict)
+    search_bundles: tuple[int, int] | None = None
+    """(bundles indexed by this build, bundles in the site)."""
 
     def summary(self) -> str:
-        search = f", search index {self.search_seconds:.1f} s" if self.search_seconds is not None else ""
+        search = ""
+        if self.search_seconds is not None:
+            search = f", search index {self.search_seconds:.1f} s"
+            if self.search_bundles is not None and self.search_bundles[1] > 1:
+                search += f" ({self.search_bundles[0]} of {self.search_bundles[1]} bundles)"
         what = "site size" if self.mode == "full" else "rendered"
         return (
             f"{self.mode} build: {self.pages:,} pages ({self.tool_pages:,} tool pages) in "
@@ -257,10 +273,11 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
             deleted = delete_stale(root, stale)
 
         search_seconds = None
+        search_runs = 0
         if options.search:
             mark = time.perf_counter()
             tick("Indexing for search", 0, 0)
-            run_pagefind(root, in_place=previous is None, shards=shards)
+            search_runs = _update_search(root, shards, keys, previous, units)
             search_seconds = time.perf_counter() - mark
         elif (root / "pagefind").exists():
             shutil.rmtree(root / "pagefind")
@@ -292,7 +309,32 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         len(todo),
         search_seconds,
         phases,
+        (search_runs, len(shards)) if options.search else None,
     )
+
+
+def _update_search(
+    root: Path,
+    shards: list[SearchShard],
+    unit_keys: dict[str, str],
+    previous: Manifest | None,
+    units: dict[str, list[object]],
+) -> int:
+    """Index the bundles whose pages may have changed (all of them in a full build); how many ran."""
+    keys = {shard.bundle: bundle_key(shard, unit_keys) for shard in shards}
+    for bundle, key in keys.items():
+        units[f"@search:{bundle}"] = [key, []]
+    if previous is None:
+        run_pagefind(root, in_place=True, shards=shards)
+        return len(shards)
+    stale = [
+        shard
+        for shard in shards
+        if _previous_key(previous, f"@search:{shard.bundle}") != keys[shard.bundle]
+        or not (bundle_dir(root, shard.bundle) / ENTRY_FILE).is_file()
+    ]
+    reindex(root, shards, stale)
+    return len(stale)
 
 
 def _previous_key(previous: Manifest | None, name: str) -> str | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,17 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def _serve_site(out: Path, **build_options: Any) -> Iterator[str]:
+def _serve_site(
+    out: Path, registry: Path = SMALL_REGISTRY, edit: Callable[[], None] | None = None, **build_options: Any
+) -> Iterator[str]:
+    """Build (and, after edit, rebuild incrementally) the site, then serve it on 127.0.0.1."""
     port = free_port()
-    build(SMALL_REGISTRY, out, search=True, base_url=f"http://127.0.0.1:{port}", **build_options)
+    build(registry, out, search=True, base_url=f"http://127.0.0.1:{port}", **build_options)
+    if edit is not None:
+        edit()
+        rebuilt = build(registry, out, search=True, base_url=f"http://127.0.0.1:{port}", **build_options)
+        assert rebuilt.mode == "incremental" and rebuilt.search_bundles is not None
+        assert rebuilt.search_bundles[0] == 1 < rebuilt.search_bundles[1]
     server = uvicorn.Server(uvicorn.Config(make_app(out), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -60,6 +69,66 @@ SHARD_PAGES = 5
 @pytest.fixture(scope="module")
 def sharded_site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serve_site(tmp_path_factory.mktemp("sharded") / "site", search_shard_pages=SHARD_PAGES)
+
+
+UNIQUE_WORD = "quasarflux"
+
+
+@pytest.fixture(scope="module")
+def edited_sharded_site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A sharded site rebuilt incrementally after a tool's description gained a new word."""
+    root = tmp_path_factory.mktemp("edited")
+    registry = root / "registry"
+    shutil.copytree(SMALL_REGISTRY, registry)
+    target = registry / "pipeline-ci.yaml"
+
+    def edit() -> None:
+        # After the first sentence, so no other page shows the change and one bundle is re-indexed.
+        text = target.read_text()
+        sentence = "description: Cancel a running build."
+        assert sentence in text
+        target.write_text(text.replace(sentence, f"{sentence} {UNIQUE_WORD.capitalize()} aware."))
+
+    yield from _serve_site(root / "site", registry, edit, search_shard_pages=SHARD_PAGES)
+
+
+def _search(page: Any, base: str, query: str, at_least: int) -> set[str]:
+    page.goto(f"{base}/search/")
+    page.locator(".pagefind-ui__search-input").fill(query)
+    page.wait_for_function(
+        f"document.querySelectorAll('.pagefind-ui__result-link').length >= {at_least}", timeout=15000
+    )
+    links = page.locator(".pagefind-ui__result-link")
+    return {
+        str(href).removeprefix(base)
+        for href in links.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    }
+
+
+def test_search_after_an_incremental_rebuild_finds_changed_and_unchanged_bundles(
+    edited_sharded_site_url: str,
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+        base = edited_sharded_site_url
+        assert _search(page, base, UNIQUE_WORD, 1) == {"/servers/pipeline-ci/tools/cancel_build/"}
+        found = _search(page, base, "cancel", 3)
+        page.screenshot(path=str(ARTIFACTS / "site-search-after-incremental.png"))
+        browser.close()
+    assert {
+        "/servers/acme-jobs/tools/cancel_run/",
+        "/servers/paybox/tools/cancel_subscription/",
+        "/servers/pipeline-ci/tools/cancel_build/",
+    } <= found
+    assert errors == []
 
 
 def test_tool_page_copy_search_dark_mode_without_console_errors(site_url: str) -> None:

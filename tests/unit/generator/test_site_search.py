@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from generator.registry import load_registry
 from generator.search import SearchIndexError, SearchShard, merge_bundles, plan_shards, run_pagefind
 from intercept.cli import main
-from tests.unit.generator.site_support import SMALL_REGISTRY, build, parse_page
+from tests.unit.generator.site_support import SMALL_REGISTRY, build, parse_page, tree_hashes
 
 
 def _indexed_pages(bundle: Path) -> int:
@@ -31,17 +33,35 @@ def test_plan_keeps_order_covers_every_server_and_bounds_each_bundle(counts: lis
     pages = dict(servers)
     shards = plan_shards(servers, limit)
     if len(shards) == 1:
-        assert shards == [SearchShard("", ())]
+        assert shards == [SearchShard("", ())] or shards[0].slugs == tuple(pages)
         assert sum(counts) <= limit or len(counts) == 1
         return
     assert [slug for shard in shards for slug in shard.slugs] == [slug for slug, _ in servers]
-    assert [shard.bundle for shard in shards] == [""] + [f"shard-{n}" for n in range(2, len(shards) + 1)]
+    assert [shard.bundle for shard in shards] == [""] + [f"shard-{shard.slugs[0]}" for shard in shards[1:]]
     for shard in shards:
         size = sum(pages[slug] for slug in shard.slugs)
         assert size <= limit or len(shard.slugs) == 1
     for first, second in itertools.pairwise(shards):
-        # A bundle is closed only when the next server would not fit.
-        assert sum(pages[slug] for slug in first.slugs) + pages[second.slugs[0]] > limit
+        # A bundle is closed early only once it holds half the limit.
+        size = sum(pages[slug] for slug in first.slugs)
+        assert size >= limit // 2 or size + pages[second.slugs[0]] > limit
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_edit_changes_only_the_bundles_around_it(seed: int) -> None:
+    rng = random.Random(seed)
+    servers = [(f"srv-{number:05d}", rng.randint(1, 40)) for number in range(3000)]
+    before = plan_shards(servers, 2000)
+    at = rng.randrange(len(servers))
+    edits = {
+        "grown": [*servers[:at], (servers[at][0], servers[at][1] + 15), *servers[at + 1 :]],
+        "added": [*servers[:at], (servers[at][0] + "-new", 20), *servers[at:]],
+        "removed": servers[:at] + servers[at + 1 :],
+    }
+    for what, edited in edits.items():
+        after = plan_shards(edited, 2000)
+        changed = set(after) - set(before)
+        assert len(before) > 10 and len(changed) <= 3, (what, len(changed))
 
 
 def test_plan_rejects_a_zero_limit() -> None:
@@ -84,7 +104,11 @@ def test_cli_takes_a_shard_size(tmp_path: Path) -> None:
         ["build", "--registry", str(SMALL_REGISTRY), "--out", str(out), "--search-shard-pages", "8"],
     )
     assert result.exit_code == 0, result.output
-    assert (out / "pagefind" / "shard-2" / "pagefind-entry.json").is_file()
+    registry = load_registry(SMALL_REGISTRY)
+    shards = plan_shards([(s.slug, len(s.tools) + 1) for s in registry.servers], 8)
+    assert len(shards) > 1
+    for bundle in merge_bundles(shards):
+        assert (out / "pagefind" / bundle / "pagefind-entry.json").is_file()
     bad = CliRunner().invoke(main, ["build", "--out", str(out), "--search-shard-pages", "0"])
     assert bad.exit_code == 2
     assert "--search-shard-pages" in bad.output
@@ -102,3 +126,62 @@ def test_a_failed_shard_run_keeps_the_previous_bundle_and_leaves_no_partial_one(
         run_pagefind(site, in_place=False, shards=shards)
     assert (site / "pagefind" / "kept").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under folder with its inode and mtime: a rewritten file changes one of them."""
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_incremental_build_reindexes_only_the_bundles_whose_pages_changed(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(SMALL_REGISTRY, registry)
+    out = tmp_path / "site"
+    first = build(registry, out, search=True, search_shard_pages=5)
+    servers = load_registry(registry).servers
+    shards = plan_shards([(s.slug, len(s.tools) + 1) for s in servers], 5)
+    assert first.search_bundles == (len(shards), len(shards)) and len(shards) >= 3
+    bundle_of = {slug: shard.bundle for shard in shards for slug in shard.slugs}
+    before = _files(out / "pagefind")
+
+    text = (registry / "paybox.yaml").read_text()
+    edited = text.replace("PayBox payments API as MCP tools.", "PayBox, edited.")
+    (registry / "paybox.yaml").write_text(edited)
+    second = build(registry, out, search=True, search_shard_pages=5)
+    assert second.mode == "incremental" and second.search_bundles == (1, len(shards))
+    after = _files(out / "pagefind")
+    changed = bundle_of["paybox"]
+
+    def in_bundle(rel: str, bundle: str) -> bool:
+        return rel.startswith(f"{bundle}/") if bundle else not rel.startswith("shard-")
+
+    for rel, stamp in before.items():
+        if not in_bundle(rel, changed):
+            assert after.get(rel) == stamp, rel
+    assert any(after.get(rel) != stamp for rel, stamp in before.items() if in_bundle(rel, changed))
+    build(registry, tmp_path / "fresh" / "site", search=True, search_shard_pages=5)
+    assert tree_hashes(out) == tree_hashes(tmp_path / "fresh" / "site")
+
+    # No change: no Pagefind run at all.
+    assert build(registry, out, search=True, search_shard_pages=5).search_bundles == (0, len(shards))
+
+
+def test_added_and_removed_servers_get_and_lose_their_bundles(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(SMALL_REGISTRY, registry)
+    out = tmp_path / "site"
+    build(registry, out, search=True, search_shard_pages=5)
+    text = (registry / "docs-search.yaml").read_text()
+    (registry / "zz-docs.yaml").write_text(text.replace("slug: docs-search", "slug: zz-docs"))
+    (registry / "acme-jobs.yaml").unlink()
+    result = build(registry, out, search=True, search_shard_pages=5)
+    assert result.mode == "incremental"
+    servers = load_registry(registry).servers
+    shards = plan_shards([(s.slug, len(s.tools) + 1) for s in servers], 5)
+    assert sorted(p.name for p in (out / "pagefind").glob("shard-*")) == sorted(merge_bundles(shards))
+    build(registry, tmp_path / "fresh" / "site", search=True, search_shard_pages=5)
+    assert tree_hashes(out) == tree_hashes(tmp_path / "fresh" / "site")
