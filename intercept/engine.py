@@ -17,6 +17,7 @@ the decision microbenchmark.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -143,6 +144,7 @@ class _CompiledRule:
     state_from: tuple[str, ...] | None = None
     required_args: bool = False
     schema: bool = False
+    any_of: int = 0  # the store group of a deny rule's negated counter conditions
 
 
 @dataclass(slots=True)
@@ -229,6 +231,7 @@ class Engine:
         self._hide_all = WILDCARD in policy.hide
         self._hidden = frozenset(policy.hide)
         self._counter_windows = self._counter_definitions(policy)
+        self._any_of_groups = itertools.count(1)
         wildcard = policy.tools.get(WILDCARD)
         wildcard_rules = self._compile_rules(WILDCARD, wildcard.rules) if wildcard else ()
         self._plans: dict[str, _ToolPlan] = {}
@@ -293,6 +296,7 @@ class Engine:
             arg_tests=tuple(arg_tests),
             counter_conditions=tuple(counter_conditions),
             condition_text=" and ".join(_describe(c) for c in rule.conditions),
+            any_of=next(self._any_of_groups) if rule.action == "deny" and len(counter_conditions) > 1 else 0,
         )
         limit = rule.rate_limit
         if isinstance(limit, SlidingRateLimit):
@@ -358,12 +362,13 @@ class Engine:
                 return None
             if not rule.counter_conditions:
                 return Denial(rule.label, rule.message or "denied by policy")
-            # The rule denies when every counter condition holds; each negated check admits the
-            # call. With several counter conditions this denies when any holds (stricter; documented).
+            # The rule denies when every counter condition holds: the call passes if any negated
+            # check admits, so they form one any-of group in the store's atomic check.
             for cc in rule.counter_conditions:
-                limited.append(
-                    (CounterCheck(cc.key, "calendar", cc.window, 0.0, _NEGATED[cc.op], cc.value), rule)
+                negated = CounterCheck(
+                    cc.key, "calendar", cc.window, 0.0, _NEGATED[cc.op], cc.value, rule.any_of
                 )
+                limited.append((negated, rule))
             return None
         for test, text in rule.arg_tests:
             if not test(args):

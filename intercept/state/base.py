@@ -24,6 +24,9 @@ class CounterCheck:
     The store computes the counter's *projected* value, its current value in the window
     plus `increment`, and admits the check if `op(projected, limit)` holds (or if `op` is
     None). A rate limit of `max` calls is `increment=1, op="lte", limit=max`.
+
+    Checks with the same non-zero `any_of` form a group that admits the call when any one of
+    its checks admits (a `deny` rule with several counter conditions denies only when all hold).
     """
 
     key: str
@@ -32,6 +35,7 @@ class CounterCheck:
     increment: float = 1.0
     op: CheckOp | None = None
     limit: float | None = None
+    any_of: int = 0
 
     def admits(self, projected: float) -> bool:
         if self.op is None or self.limit is None:
@@ -75,6 +79,22 @@ class Refusal:
     projected: float
 
 
+def first_refusal(checks: Sequence[CounterCheck], projected: Sequence[float]) -> Refusal | None:
+    """The first check, in order, that refuses the call given every check's projected value.
+
+    A check that does not admit refuses unless another check of its `any_of` group admits.
+    """
+    groups_admitting = {
+        check.any_of
+        for check, value in zip(checks, projected, strict=True)
+        if check.any_of and check.admits(value)
+    }
+    for index, (check, value) in enumerate(zip(checks, projected, strict=True)):
+        if not check.admits(value) and check.any_of not in groups_admitting:
+            return Refusal(index, value)
+    return None
+
+
 class StateError(Exception):
     """The store could not answer (database locked, Redis down, ...). The proxy fails closed on it."""
 
@@ -86,11 +106,12 @@ class CounterStore(Protocol):
         """Atomically: if every check admits its projected value, apply every increment.
 
         A counter is identified by `(key, kind, window_seconds)`. Checks are evaluated in
-        order as if each admitted increment were applied before the next check, so a counter
-        that appears twice in one call sees the earlier increment (the engine uses this to
-        test several conditions against one counter). Sliding counts include entries with
-        `at > now - window_seconds`; calendar counts use `calendar_bucket(now, window)`.
-        An empty `checks` is always admitted. Raises StateError if the store cannot answer.
+        order as if each increment were applied before the next check, so a counter that
+        appears twice in one call sees the earlier increment (the engine uses this to test
+        several conditions against one counter). The call is refused at `first_refusal`.
+        Sliding counts include entries with `at > now - window_seconds`; calendar counts use
+        `calendar_bucket(now, window)`. An empty `checks` is always admitted. Raises
+        StateError if the store cannot answer.
         """
         ...
 

@@ -10,7 +10,14 @@ import itertools
 from collections import deque
 from collections.abc import Sequence
 
-from intercept.state.base import CounterCheck, Refusal, Reservation, WindowKind, calendar_bucket
+from intercept.state.base import (
+    CounterCheck,
+    Refusal,
+    Reservation,
+    WindowKind,
+    calendar_bucket,
+    first_refusal,
+)
 
 CounterId = tuple[str, str, int]
 
@@ -63,12 +70,14 @@ class MemoryStore:
         if not checks:
             return Reservation(token, checks, now)
         pending: dict[CounterId, float] = {}
-        for index, check in enumerate(checks):
+        projections: list[float] = []
+        for check in checks:
             cid = (check.key, check.kind, check.window_seconds)
-            projected = self._current(check, now) + pending.get(cid, 0.0) + check.increment
-            if not check.admits(projected):
-                return Refusal(index, projected)
+            projections.append(self._current(check, now) + pending.get(cid, 0.0) + check.increment)
             pending[cid] = pending.get(cid, 0.0) + check.increment
+        refusal = first_refusal(checks, projections)
+        if refusal is not None:
+            return refusal
         for check in checks:
             self._apply(check, now, token)
         self._pending.add(token)

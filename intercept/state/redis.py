@@ -133,6 +133,7 @@ class RedisStore:
                     check.op or "",
                     repr(float(check.limit)) if check.limit is not None else "0",
                     ttl_ms,
+                    check.any_of,
                 ]
             )
         return keys, argv

@@ -7,8 +7,9 @@ one Redis share limits exactly. Layout shared by the scripts:
   set of admitted entries and its running sum, for a calendar window the bucket counter (the
   second key is then unused but keeps the layout uniform).
 * ARGV holds `now`, the reservation token, the marker's TTL and the check count, followed by
-  six values per check: kind (`s`/`c`), window seconds, increment, operator (empty for none),
-  limit, and the TTL in milliseconds for the counter keys.
+  seven values per check: kind (`s`/`c`), window seconds, increment, operator (empty for none),
+  limit, the TTL in milliseconds for the counter keys, and the check's `any_of` group (0 for
+  none; see `intercept.state.base.first_refusal`, which the reserve script mirrors).
 
 A sliding entry is stored as a sorted-set member `<increment>|<token>|<index>` scored by its
 time; it counts while `score > now - window`. The running sum avoids summing the set on
@@ -59,10 +60,11 @@ local marker_ttl = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local pending = {}
 local plan = {}
+local group_admits = {}
 for i = 1, n do
-  local a = 4 + (i - 1) * 6
+  local a = 4 + (i - 1) * 7
   local kind, window, inc = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local op, limit = ARGV[a + 4], tonumber(ARGV[a + 5])
+  local op, limit, group = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 7]
   local k1, k2 = KEYS[2 + (i - 1) * 2], KEYS[3 + (i - 1) * 2]
   local current
   if kind == 's' then
@@ -72,11 +74,15 @@ for i = 1, n do
     current = tonumber(redis.call('GET', k1) or '0')
   end
   local projected = current + (pending[k1] or 0) + inc
-  if not admits(op, projected, limit) then
-    return {0, i - 1, tostring(projected)}
-  end
+  local ok = admits(op, projected, limit)
+  if ok and group ~= '0' then group_admits[group] = true end
   pending[k1] = (pending[k1] or 0) + inc
-  plan[i] = {kind, k1, k2, inc, tonumber(ARGV[a + 6])}
+  plan[i] = {kind, k1, k2, inc, tonumber(ARGV[a + 6]), ok, group, projected}
+end
+for i = 1, n do
+  if not plan[i][6] and not (plan[i][7] ~= '0' and group_admits[plan[i][7]]) then
+    return {0, i - 1, tostring(plan[i][8])}
+  end
 end
 for i = 1, n do
   local kind, k1, k2, inc, ttl = plan[i][1], plan[i][2], plan[i][3], plan[i][4], plan[i][5]
@@ -102,7 +108,7 @@ if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 local token = ARGV[2]
 local n = tonumber(ARGV[4])
 for i = 1, n do
-  local a = 4 + (i - 1) * 6
+  local a = 4 + (i - 1) * 7
   local kind, inc = ARGV[a + 1], tonumber(ARGV[a + 3])
   local k1, k2 = KEYS[2 + (i - 1) * 2], KEYS[3 + (i - 1) * 2]
   if kind == 's' then

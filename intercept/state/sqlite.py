@@ -30,7 +30,15 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from intercept.state.base import CounterCheck, Refusal, Reservation, StateError, WindowKind, calendar_bucket
+from intercept.state.base import (
+    CounterCheck,
+    Refusal,
+    Reservation,
+    StateError,
+    WindowKind,
+    calendar_bucket,
+    first_refusal,
+)
 
 DB_FILENAME = "counters.sqlite3"
 BUSY_TIMEOUT_MS = 2000
@@ -144,14 +152,16 @@ class SqliteStore:
     def _try_reserve(self, checks: tuple[CounterCheck, ...], now: float) -> Refusal | tuple[int | None, ...]:
         pending: dict[tuple[str, str, int], float] = {}
         fresh: list[bool] = []
-        for index, check in enumerate(checks):
+        projections: list[float] = []
+        for check in checks:
             cid = (check.key, check.kind, check.window_seconds)
             current = self._current(check, now)
             fresh.append(current is None)
-            projected = (current or 0.0) + pending.get(cid, 0.0) + check.increment
-            if not check.admits(projected):
-                return Refusal(index, projected)  # the trimming done while reading is kept
+            projections.append((current or 0.0) + pending.get(cid, 0.0) + check.increment)
             pending[cid] = pending.get(cid, 0.0) + check.increment
+        refusal = first_refusal(checks, projections)
+        if refusal is not None:
+            return refusal  # the trimming done while reading is kept
         return tuple(self._apply(check, now, is_fresh) for check, is_fresh in zip(checks, fresh, strict=True))
 
     async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:

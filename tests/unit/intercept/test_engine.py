@@ -237,6 +237,22 @@ async def test_deny_rule_on_a_counter_negates_the_condition(store: MemoryStore) 
     assert await decide(eng, store, "t") == Denial("tools.t.rules[0]", "too many")
 
 
+async def test_deny_rule_with_several_counter_conditions_denies_only_when_all_hold(
+    store: MemoryStore,
+) -> None:
+    eng = engine(
+        'tools:\n  "*":\n    rules:\n      - state: {counter: calls, window: day}\n'
+        "  spend:\n    rules:\n      - state: {counter: total, window: day, increment_from: args.amount}\n"
+        "  t:\n    rules:\n      - action: deny\n        reason: busy and spent\n        conditions:\n"
+        "          - path: state._global.calls\n            op: gt\n            value: 2\n"
+        "          - path: state.spend.total\n            op: gte\n            value: 100\n"
+    )
+    for _ in range(3):  # calls passes 2, spend stays 0: only one condition holds
+        assert isinstance(await decide(eng, store, "t"), Admission)
+    assert isinstance(await decide(eng, store, "spend", {"amount": 150}), Admission)
+    assert await decide(eng, store, "t") == Denial("tools.t.rules[0]", "busy and spent")
+
+
 async def test_required_args_names_the_missing_arguments(store: MemoryStore) -> None:
     eng = engine("tools:\n  t:\n    rules:\n      - validate: {required_args: true}\n")
     schemas = {"t": ToolSchema.learn({"type": "object", "required": ["a", "b"]})}

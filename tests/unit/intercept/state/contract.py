@@ -138,6 +138,30 @@ class CounterStoreContract:
         assert await store.reserve([increment, ceiling], DAY0 + 1) == Refusal(1, 6.0)
         assert await store.value("dup", "calendar", 60, DAY0 + 1) == 3.0
 
+    async def test_an_any_of_group_refuses_only_when_every_member_refuses(self, store: CounterStore) -> None:
+        def at_most(key: str, limit: float, group: int) -> CounterCheck:
+            return CounterCheck(key, "calendar", 60, 0.0, "lte", limit, any_of=group)
+
+        count_a, count_b = CounterCheck("a", "calendar", 60, 1.0), CounterCheck("b", "calendar", 60, 1.0)
+        for i in range(3):
+            assert isinstance(await store.reserve([count_a, count_b], DAY0 + i), Reservation)
+        # a = 3, b = 3. The group [a <= 2, b <= 5] admits through its second member.
+        assert isinstance(
+            await store.reserve([at_most("a", 2, 7), at_most("b", 5, 7)], DAY0 + 3), Reservation
+        )
+        # Both members refuse: the refusal names the group's first member and its projection.
+        assert await store.reserve([at_most("a", 2, 7), at_most("b", 1, 7)], DAY0 + 4) == Refusal(0, 3.0)
+        # A refusing check outside the group still refuses, whatever the group says.
+        mixed = [at_most("a", 5, 7), at_most("b", 1, 7), sliding("other", 0)]
+        assert await store.reserve(mixed, DAY0 + 5) == Refusal(2, 1.0)
+        # Groups are separate: the second group has no admitting member.
+        groups = [at_most("a", 5, 1), at_most("a", 1, 2), at_most("b", 1, 2)]
+        assert await store.reserve(groups, DAY0 + 6) == Refusal(1, 3.0)
+        # A refused call moved no counter, an admitted one applied every increment.
+        incrementing = [count_a, at_most("a", 3, 9), at_most("b", 9, 9)]
+        assert isinstance(await store.reserve(incrementing, DAY0 + 7), Reservation)
+        assert await store.value("a", "calendar", 60, DAY0 + 7) == 4.0
+
     async def test_counters_with_other_windows_or_kinds_are_separate(self, store: CounterStore) -> None:
         assert isinstance(await store.reserve([sliding("same", 1, 60)], DAY0), Reservation)
         assert isinstance(await store.reserve([sliding("same", 1, 120)], DAY0), Reservation)
