@@ -90,6 +90,8 @@ async def main(calls: int, rounds: int, node: str | None, baseline: str | None) 
     if baseline is not None:
         port = free_port()
         args = intercept_args(policy, "--listen", f"127.0.0.1:{port}", *proxy_args)
+        # -P: without it `python -m` puts the working directory (this checkout) first on the path.
+        args.insert(1, "-P")
         old_front = Service(args, port, env={**os.environ, "PYTHONPATH": baseline})
         services.append(old_front)
     try:

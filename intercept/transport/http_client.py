@@ -18,8 +18,11 @@ A request that cannot be delivered (connection refused, timeout, an HTTP error s
 that is not JSON-RPC) is answered with a JSON-RPC error carrying its id, so the client never
 waits on silence.
 
-The HTTP client is aiohttp (one pooled keep-alive session per channel): in front of a local
-server it adds about a millisecond less per call than httpx did (BENCHMARKS.md, issue 6).
+POSTs, the per-call path, go through `intercept.transport.http_connection` (keep-alive
+connections parsed by httptools): in the same-run A/B it relays a call with about half the CPU of
+aiohttp (BENCHMARKS.md, issue 6). aiohttp (one pooled session per channel, created on first use)
+carries what that client does not: every request when a proxy is configured, the GET stream,
+its resumption, re-initialization and DELETE.
 """
 
 from __future__ import annotations

@@ -66,6 +66,7 @@ from intercept.transport.sse import encode_event
 log = logging.getLogger(__name__)
 
 SESSION_HEADER = "mcp-session-id"
+SHUTDOWN_GRACE_SECONDS = 3.0
 BACKLOG_LIMIT = 1000
 """Server-initiated messages kept for a GET stream that is not open yet; older ones are dropped."""
 
@@ -711,6 +712,9 @@ class HttpListener:
     async def shutdown(self) -> None:
         for session in list(self.sessions.values()):
             await self._end(session)
+        if self._tasks:
+            # Ended sessions close their upstreams (a DELETE, a child's exit) given a moment.
+            await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE_SECONDS)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -321,3 +321,22 @@ async def test_an_upstream_error_status_noted_for_a_request_is_the_answers_statu
             "id": request_id,
             "error": {"code": -32601, "message": "no"},
         }
+
+
+async def test_shutdown_lets_ended_sessions_close_their_upstreams() -> None:
+    cleaned: list[str] = []
+
+    async def slow_to_close(channel: ListenerChannel) -> None:
+        while (raw := await channel.receive()) is not None:
+            message = json.loads(raw)
+            await channel.send(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {}}).encode())
+        await asyncio.sleep(0.05)  # e.g. the upstream's DELETE
+        cleaned.append(channel.session_id)
+
+    listener = HttpListener(ListenerOptions(ListenAddress("127.0.0.1", 8080)), slow_to_close)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
+        sid = (await c.post("/mcp", content=rpc("initialize", 0), headers=SSE_ACCEPT)).headers[
+            "mcp-session-id"
+        ]
+    await listener.shutdown()
+    assert cleaned == [sid]
