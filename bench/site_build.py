@@ -7,8 +7,9 @@ For each size N: write a synthetic registry (bench/synth_registry.py), then time
   cold:        no parse cache, no previous site, --no-search;
   warm:        parse cache present, --full (every page rendered again), --no-search;
   incremental: one server file changed, previous site present, --no-search;
-and, for the sizes in --search-sizes, a full build with the Pagefind index.
---search-only runs just that last build, reusing the parse cache a previous run left in --work.
+and, for the sizes in --search-sizes, a full build with the Pagefind index followed by an
+incremental one (one server file changed, search bundles re-indexed where pages changed).
+--search-only runs just those two, reusing the parse cache a previous run left in --work.
 """
 
 from __future__ import annotations
@@ -106,22 +107,27 @@ def bench(
             flush=True,
         )
 
+    def incremental(name: str, extra: list[str]) -> None:
+        changed = sorted(registry.glob("*.yaml"))[len(list(registry.glob("*.yaml"))) // 2]
+        original = changed.read_text()
+        changed.write_text(original.replace("for benchmarks.", "for benchmarks (edited)."))
+        try:
+            emit(name, run([*common, *extra]))
+        finally:
+            changed.write_text(original)
+
     if search_only:
         name = "warm parse cache, all pages + Pagefind" if cached else "cold + Pagefind"
         emit(name, run([*common, "--full", *search_args]))
+        incremental("incremental + Pagefind, one server changed", search_args)
         return
     emit("cold (parse + render)", run([*common, "--no-search"]))
     if warm:
         emit("warm parse cache, all pages", run([*common, "--no-search", "--full"]))
-    changed = sorted(registry.glob("*.yaml"))[len(list(registry.glob("*.yaml"))) // 2]
-    original = changed.read_text()
-    changed.write_text(original.replace("for benchmarks.", "for benchmarks (edited)."))
-    try:
-        emit("incremental, one server changed", run([*common, "--no-search"]))
-    finally:
-        changed.write_text(original)
+    incremental("incremental, one server changed", ["--no-search"])
     if search:
         emit("warm parse cache, all pages + Pagefind", run([*common, "--full", *search_args]))
+        incremental("incremental + Pagefind, one server changed", search_args)
 
 
 def main() -> None:

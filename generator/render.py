@@ -50,17 +50,54 @@ _PLAIN_LINE = re.compile(r"^[A-Za-z0-9(\"'](?:[^\\`*_\[\]!<>&~|#\n\t]*[A-Za-z0-9
 _BLOCK_START = re.compile(r"^(?:\d+[.)]|[-+=])")
 
 
-def plain_paragraph(text: str) -> str | None:
-    """markdown-it's output for text with no Markdown syntax at all, without running the parser.
+_INLINE = re.compile(
+    r"(?<!`)`(?P<code>[A-Za-z0-9_.-]+)`(?!`)"
+    r"|\[(?P<text>[A-Za-z0-9](?:[A-Za-z0-9 ,.'-]*[A-Za-z0-9.])?)\]"
+    r"\((?P<url>https?://[a-z0-9.-]+(?:/[A-Za-z0-9._~/#-]*)?)\)"
+)
+"""A code span of one word, or a link with plain text to a plain http(s) address."""
+_LINK_REL = ' rel="nofollow noopener noreferrer ugc"'
 
-    Most descriptions are plain sentences; the tests check this equals markdown-it's rendering on
-    every input for which it returns a value.
+
+def plain_paragraph(text: str) -> str | None:
+    """markdown-it's output for one paragraph of plain sentences, without running the parser.
+
+    Besides plain text, a line may hold one-word code spans and links with plain text to plain
+    http(s) addresses, the Markdown most descriptions use. Anything else returns None. The tests
+    check this equals markdown-it's rendering on every input for which it returns a value.
     """
-    lines = text.split("\n")
-    if not text or any(not _PLAIN_LINE.match(line) or _BLOCK_START.match(line) for line in lines):
+    if not text:
         return None
-    body = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    return "<p>" + body + "</p>\n"
+    out = []
+    for line in text.split("\n"):
+        if "`" in line or "[" in line:
+            parts: list[str] = []
+            last = 0
+            skeleton = []
+            for match in _INLINE.finditer(line):
+                plain = line[last : match.start()]
+                skeleton.append(plain + "x")
+                parts.append(_escape_plain(plain))
+                code, label, url = match.group("code", "text", "url")
+                if code is not None:
+                    parts.append(f"<code>{code}</code>")
+                else:
+                    parts.append(f'<a href="{url}"{_LINK_REL}>{_escape_plain(label)}</a>')
+                last = match.end()
+            skeleton.append(line[last:])
+            parts.append(_escape_plain(line[last:]))
+            checked = "".join(skeleton)
+            rendered = "".join(parts)
+        else:
+            checked, rendered = line, _escape_plain(line)
+        if not _PLAIN_LINE.match(checked) or _BLOCK_START.match(checked):
+            return None
+        out.append(rendered)
+    return "<p>" + "\n".join(out) + "</p>\n"
+
+
+def _escape_plain(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 @lru_cache(maxsize=4096)

@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -174,15 +175,16 @@ def _render_unit_job(slug: str) -> tuple[str, dict[str, str], int, int]:
     return slug, writer.files, writer.written, writer.size
 
 
-def _render_units(slugs: list[str], workers: int) -> Iterator[tuple[str, dict[str, str], int, int]]:
+@contextmanager
+def _unit_results(slugs: list[str], workers: int) -> Iterator[Iterator[tuple[str, dict[str, str], int, int]]]:
+    """Render units; with a pool, the workers start at once and the caller is free meanwhile."""
     if workers <= 1 or len(slugs) < PARALLEL_MIN_UNITS:
-        for slug in slugs:
-            yield _render_unit_job(slug)
+        yield (_render_unit_job(slug) for slug in slugs)
         return
     context = multiprocessing.get_context("fork")
     chunk = max(1, min(64, len(slugs) // (workers * 8)))
     with context.Pool(workers) as pool:
-        yield from pool.imap_unordered(_render_unit_job, slugs, chunksize=chunk)
+        yield pool.imap_unordered(_render_unit_job, slugs, chunksize=chunk)
 
 
 def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> BuildResult:
@@ -248,25 +250,25 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
                     units[slug] = [key, unit_files]
                     for rel in unit_files:
                         files[rel] = previous.files[rel]
-        for slug, unit_files, unit_written, unit_bytes in _render_units(todo, options.workers):
-            units[slug] = [keys[slug], sorted(unit_files)]
-            files.update(unit_files)
-            written += unit_written
-            size += unit_bytes
-            tick(
-                "Rendering pages",
-                len(catalog.server(slug).tools) + 1,
-                catalog.tool_count + len(catalog.servers),
-            )
+        with _unit_results(todo, options.workers) as results:
+            # Site-wide pages are rendered here while the workers (if any) render the units.
+            site_writer = Writer(root, prev_files)
+            page_keys = _write_site_pages(ctx, site_writer, settings, plan, previous, changes, units)
+            files.update(site_writer.files)
+            written += site_writer.written
+            size += site_writer.size
+            phases["site pages"] = time.perf_counter() - mark
+            for slug, unit_files, unit_written, unit_bytes in results:
+                units[slug] = [keys[slug], sorted(unit_files)]
+                files.update(unit_files)
+                written += unit_written
+                size += unit_bytes
+                tick(
+                    "Rendering pages",
+                    catalog.server(slug).tool_count + 1,
+                    catalog.tool_count + len(catalog.servers),
+                )
         phases["units"] = time.perf_counter() - mark
-
-        mark = time.perf_counter()
-        site_writer = Writer(root, prev_files)
-        page_keys = _write_site_pages(ctx, site_writer, settings, plan, previous, changes, units)
-        files.update(site_writer.files)
-        written += site_writer.written
-        size += site_writer.size
-        phases["site pages"] = time.perf_counter() - mark
         deleted = 0
         if previous is not None:
             stale = [rel for rel in previous.files if rel not in files]

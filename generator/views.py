@@ -10,7 +10,7 @@ import json
 import shlex
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Environment
 from markupsafe import Markup, escape
@@ -51,6 +51,38 @@ RISK_BLURB: dict[Risk, str] = {
 }
 
 
+@dataclass(slots=True)
+class PageMeta:
+    """What base.html shows of every page. Attributes, not a dict: Jinja reads them directly."""
+
+    path: str
+    title: str
+    description: str
+    canonical: str | None
+    crumbs: list[tuple[str, str]]
+    json_ld: Markup
+    og_type: str
+    site_name: str
+    base: str
+    search: bool
+    search_merge: str
+
+
+class ParamRow(NamedTuple):
+    name: str
+    type: str
+    required: bool
+    description: str
+    notes: str
+
+
+class EvidenceRow(NamedTuple):
+    signal: str
+    category: str
+    weight: str
+    detail: str
+
+
 @dataclass
 class SiteContext:
     env: Environment
@@ -77,21 +109,21 @@ class SiteContext:
         crumbs: Sequence[tuple[str, str]],
         *extra_ld: dict[str, Any],
         og_type: str = "website",
-    ) -> dict[str, Any]:
+    ) -> PageMeta:
         ld = graph(breadcrumb_list(crumbs, self.absolute), *extra_ld)
-        return {
-            "path": path,
-            "title": title,
-            "description": _clip(description, 200),
-            "canonical": self.absolute + path,
-            "crumbs": [(name, self.link(p)) for name, p in crumbs],
-            "json_ld": json_ld(ld),
-            "og_type": og_type,
-            "site_name": SITE_NAME,
-            "base": self.base_path,
-            "search": self.search,
-            "search_merge": " ".join(self.search_merge),
-        }
+        return PageMeta(
+            path=path,
+            title=title,
+            description=_clip(description, 200),
+            canonical=self.absolute + path,
+            crumbs=[(name, self.link(p)) for name, p in crumbs],
+            json_ld=json_ld(ld),
+            og_type=og_type,
+            site_name=SITE_NAME,
+            base=self.base_path,
+            search=self.search,
+            search_merge=" ".join(self.search_merge),
+        )
 
     def render(self, template: str, **context: Any) -> bytes:
         return self.env.get_template(template).render(**context).encode("utf-8")
@@ -134,7 +166,7 @@ def _value_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def parameters(tool: Tool) -> list[dict[str, Any]]:
+def parameters(tool: Tool) -> list[ParamRow]:
     props = tool.input_schema.get("properties")
     if not isinstance(props, dict):
         return []
@@ -149,15 +181,15 @@ def parameters(tool: Tool) -> list[dict[str, Any]]:
             notes.append("default: " + _value_text(spec["default"]))
         description = spec.get("description")
         rows.append(
-            {
-                "name": str(name),
-                "type": schema_type(spec),
-                "required": name in required,
-                "description": _clip(description, 600) if isinstance(description, str) else "",
-                "notes": "; ".join(notes),
-            }
+            ParamRow(
+                str(name),
+                schema_type(spec),
+                name in required,
+                _clip(description, 600) if isinstance(description, str) else "",
+                "; ".join(notes),
+            )
         )
-    rows.sort(key=lambda r: (not r["required"], r["name"]))
+    rows.sort(key=lambda r: (not r.required, r.name))
     return rows
 
 
@@ -198,8 +230,8 @@ def _more_tools(server_ref: ServerRef, tool: Tool) -> list[ToolRef]:
     return (same + other)[:MORE_TOOLS_LIMIT]
 
 
-def _faq_items(items: Iterable[QA]) -> list[dict[str, str]]:
-    return [{"question": qa.question, "answer": qa.answer} for qa in items]
+def _faq_items(items: Iterable[QA]) -> list[QA]:
+    return list(items)
 
 
 def tool_page(ctx: SiteContext, server: Server, server_ref: ServerRef, tool: Tool) -> bytes:
@@ -225,10 +257,7 @@ def tool_page(ctx: SiteContext, server: Server, server_ref: ServerRef, tool: Too
     )
     more = _more_tools(server_ref, tool)
     similar = ctx.similar.for_tool(server.slug, tool.name, tool.category)
-    evidence = [
-        {"signal": e.signal, "category": e.category.value, "weight": f"{e.weight:g}", "detail": e.detail}
-        for e in tool.evidence
-    ]
+    evidence = [EvidenceRow(e.signal, e.category.value, f"{e.weight:g}", e.detail) for e in tool.evidence]
     return ctx.render(
         "tool.html",
         page=page,
@@ -596,7 +625,7 @@ def simple_page(ctx: SiteContext, template: str, path: str, title: str, descript
 
 def not_found_page(ctx: SiteContext) -> bytes:
     page = ctx.page("/404.html", "Page not found", "This page does not exist.", [("Home", "/")])
-    page["canonical"] = None
+    page.canonical = None
     return ctx.render("404.html", page=page, servers_url=ctx.link(pages.servers_url()))
 
 

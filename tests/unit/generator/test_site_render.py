@@ -130,6 +130,64 @@ def test_plain_paragraph_shortcut_equals_markdown_it(text: str) -> None:
         assert fast == _MD.render(text)
 
 
+INLINE_FRAGMENTS = st.sampled_from(
+    [
+        "word",
+        "Word",
+        " ",
+        "1.",
+        "\n",
+        "`code`",
+        "`a_b.c-d`",
+        "`",
+        "``",
+        "`a b`",
+        "[the guide](https://example.com/docs/x_y)",
+        "[a](http://e.com)",
+        "[A.](https://E.com/)",
+        "[a](https://e.com/a(b))",
+        "[a b](https://e.com/#frag)",
+        "[x]",
+        "(https://e.com)",
+        "[",
+        "]",
+        "(",
+        ")",
+        "!",
+        "*",
+        "_",
+        "#",
+        "-",
+        '"',
+        "'",
+        "<",
+        "&",
+        "\\",
+        "https://e.com",
+        ":",
+    ]
+)
+
+
+@settings(max_examples=3000)
+@given(st.lists(INLINE_FRAGMENTS, max_size=12).map("".join))
+def test_shortcut_with_code_spans_and_links_equals_markdown_it(text: str) -> None:
+    fast = plain_paragraph(text)
+    if fast is not None:
+        assert fast == _MD.render(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See the `label` docs or [the API guide](https://example.com/docs/label).",
+        "Use `a_b` here.\n[Docs](http://x.org/a/b-c) and more.",
+    ],
+)
+def test_shortcut_applies_to_one_word_code_and_plain_links(text: str) -> None:
+    assert plain_paragraph(text) == _MD.render(text)
+
+
 @pytest.mark.parametrize(
     "text", ["Cancel a running task run.", 'Get the user\'s "profile".', "a\nb", "x (y) 50%"]
 )
