@@ -1,9 +1,8 @@
-"""The polling selector: spins only after activity, only with an idle core, never past its budget."""
+"""The polling selector: spins only after activity, backs off under CPU contention, never past its budget."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import selectors
 import socket
 import threading
@@ -13,12 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from intercept.transport.busypoll import PollingSelector, make_idle_cpu_probe, polling_loop_factory
+from intercept.transport import busypoll
+from intercept.transport.busypoll import PollingSelector, make_wait_probe, polling_loop_factory
 
 
 class CountingSelector(PollingSelector):
-    def __init__(self, spin_seconds: float, idle: bool) -> None:
-        super().__init__(spin_seconds, idle_cpu=lambda: idle)
+    """Records every epoll timeout; run-queue waits come from `waits` (0 ns each by default)."""
+
+    def __init__(self, spin_seconds: float, idle: bool = True, waits: list[int] | None = None) -> None:
+        self.waits = waits if waits is not None else []
+        total = [0]
+
+        def probe() -> int | None:
+            if not idle:
+                return None
+            total[0] += self.waits.pop(0) if self.waits else 0
+            return total[0]
+
+        super().__init__(spin_seconds, wait_probe=probe)
         self.timeouts: list[float | None] = []
 
     def _poll(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
@@ -95,22 +106,58 @@ def test_an_empty_blocking_poll_ends_the_active_phase(pair: tuple[socket.socket,
     selector.close()
 
 
-@pytest.mark.parametrize(
-    ("loadavg", "cpus_extra", "expected"),
-    [
-        ("0.50 0.40 0.30 1/200 999\n", 0, True),
-        ("3.0 2.0 1.0 {n}/300 999\n", 1, False),
-        ("garbage\n", 0, False),
-    ],
-)
-def test_idle_cpu_probe_reads_the_kernels_runnable_count(
-    tmp_path: Path, loadavg: str, cpus_extra: int, expected: bool
+def test_repeated_run_queue_waits_stop_the_spinning_for_a_while(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cpus = len(os.sched_getaffinity(0))
-    stats = tmp_path / "loadavg"
-    stats.write_text(loadavg.format(n=cpus + cpus_extra))
-    assert make_idle_cpu_probe(str(stats))() is expected
-    assert make_idle_cpu_probe(str(tmp_path / "missing"))() is False
+    contended = busypoll.CONTENDED_WAIT_NS + 1
+    waits = [0] + [contended] * busypoll.CONTENDED_SPINS_TO_BACK_OFF
+    selector = CountingSelector(0.0005, waits=waits)
+    _prime(selector, pair)
+
+    def spun_then_found_work() -> bool:
+        selector.timeouts.clear()
+        pair[1].send(b"z")
+        ready = selector.select(1.0)
+        pair[0].recv(1)
+        return bool(ready) and selector.timeouts[0] == 0
+
+    for _ in range(busypoll.CONTENDED_SPINS_TO_BACK_OFF):  # the first reading, then waits below the verdict
+        assert spun_then_found_work()
+    assert not spun_then_found_work()  # the last contended spin: back off
+    assert selector.timeouts == [1.0]
+    monkeypatch.setattr(busypoll, "BACK_OFF_SECONDS", 0.0)
+    selector._calm_at = 0.0
+    assert spun_then_found_work()  # after the calm period it tries again
+    selector.close()
+
+
+def test_occasional_waits_do_not_stop_the_spinning(pair: tuple[socket.socket, socket.socket]) -> None:
+    contended = busypoll.CONTENDED_WAIT_NS + 1
+    pattern = [contended] + [0] * (busypoll.SPINS_PER_VERDICT // 2)  # one spin in 17 waited
+    selector = CountingSelector(0.0005, waits=pattern * 20)
+    _prime(selector, pair)
+    for _ in range(len(pattern) * 20):
+        selector.timeouts.clear()
+        pair[1].send(b"z")
+        assert selector.select(1.0)
+        pair[0].recv(1)
+        assert selector.timeouts[0] == 0
+    selector.close()
+
+
+def test_wait_probe_reads_this_threads_schedstat(tmp_path: Path) -> None:
+    probe = make_wait_probe()
+    first = probe()
+    if first is None:
+        pytest.skip("this kernel publishes no schedstat")
+    second = probe()
+    assert second is not None and second >= first >= 0
+    fake = tmp_path / "schedstat"
+    fake.write_text("100 2500 7\n")
+    assert make_wait_probe(str(fake))() == 2500
+    fake.write_text("garbage\n")
+    assert make_wait_probe(str(fake))() is None
+    assert make_wait_probe(str(tmp_path / "missing"))() is None
 
 
 def test_loop_factory_runs_coroutines_and_zero_turns_polling_off() -> None:
