@@ -30,7 +30,8 @@ from intercept.proxy import Router, relay
 from intercept.reload import watch_policy
 from intercept.state.base import CounterStore
 from intercept.transport.base import MessageChannel
-from intercept.transport.http_client import HttpUpstream, display_url, parse_header_option
+from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
+from intercept.transport.http_connection import ConnectionPool
 from intercept.transport.http_server import (
     HttpListener,
     ListenerChannel,
@@ -156,7 +157,12 @@ async def run_http(sides: HttpSides, command: Sequence[str], ctx: ProxyContext) 
                 await watcher
 
 
-def _new_upstream(sides: HttpSides, ctx: ProxyContext, client: ListenerChannel | None = None) -> HttpUpstream:
+def _new_upstream(
+    sides: HttpSides,
+    ctx: ProxyContext,
+    client: ListenerChannel | None = None,
+    pool: ConnectionPool | None = None,
+) -> HttpUpstream:
     """A new upstream session; in front of a listener session, its HTTP error statuses pass through."""
     assert sides.upstream is not None
     return HttpUpstream(
@@ -165,6 +171,7 @@ def _new_upstream(sides: HttpSides, ctx: ProxyContext, client: ListenerChannel |
         max_message_bytes=ctx.max_message_bytes,
         on_error_status=client.note_status if client is not None else None,
         envelope=client.envelope if client is not None else None,
+        pool=pool,
     )
 
 
@@ -234,9 +241,18 @@ async def _listen(
     # Stateless (2026-07-28) requests in front of a command share one child (see shared_child).
     shared = SharedChild(start_child) if sides.upstream is None else None
 
+    # Stateless requests to an upstream share keep-alive connections: they carry no session, so
+    # a connection holds nothing of one client that another could see.
+    stateless_pool = (
+        ConnectionPool(sides.upstream, connect_timeout=30.0)
+        if sides.upstream is not None and env_proxy(sides.upstream) is None
+        else None
+    )
+
     async def run_session(channel: ListenerChannel) -> None:
         if sides.upstream is not None:
-            await _relay_session(ctx, routers, channel, _new_upstream(sides, ctx, channel))
+            pool = stateless_pool if channel.one_shot else None
+            await _relay_session(ctx, routers, channel, _new_upstream(sides, ctx, channel, pool))
             return
         if channel.one_shot and shared is not None:
             await _relay_session(ctx, routers, channel, shared.lane(channel.envelope))
@@ -270,4 +286,6 @@ async def _listen(
     finally:
         if shared is not None:
             await shared.close()
+        if stateless_pool is not None:
+            stateless_pool.close()
     return 0

@@ -157,6 +157,7 @@ class HttpUpstream:
         timeout: float = 30.0,
         on_error_status: Callable[[Any, int], None] | None = None,
         envelope: Mapping[str, Any] | None = None,
+        pool: ConnectionPool | None = None,
     ) -> None:
         self.url = url
         self._on_error_status = on_error_status
@@ -167,7 +168,9 @@ class HttpUpstream:
         self._max = max_message_bytes
         self._timeout = timeout
         self._http: aiohttp.ClientSession | None = None
-        self._pool: ConnectionPool | None = None
+        self._pool: ConnectionPool | None = pool
+        self._owns_pool = pool is None
+        """A pool passed in is shared (stateless requests); it outlives this channel."""
         """POSTs go through this keep-alive httptools client unless a proxy is configured."""
         self._proxy = env_proxy(url)
         self._inbox: asyncio.Queue[bytes | FrameTooLarge | None] = asyncio.Queue()
@@ -267,7 +270,7 @@ class HttpUpstream:
                     pass
         if self._http is not None:
             await self._http.close()
-        if self._pool is not None:
+        if self._pool is not None and self._owns_pool:
             self._pool.close()
         self._inbox.put_nowait(None)
 

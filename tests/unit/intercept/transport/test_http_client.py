@@ -17,6 +17,7 @@ from aiohttp import web
 
 from intercept.transport.base import FrameTooLarge
 from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
+from intercept.transport.http_connection import ConnectionPool
 from intercept.transport.mcp_headers import decode_value, request_headers
 from intercept.transport.sse import decode_events, decode_stream, encode_event
 from tests.conftest import free_port
@@ -448,3 +449,15 @@ async def test_requests_without_an_envelope_get_the_one_a_stateless_client_sent(
     assert bodies[0] == (legacy, None)
     assert bodies[1] == (client_request, "2026-07-28")
     assert bodies[2] == ({**own, "params": {"cursor": "c2", "_meta": envelope}}, "2026-07-28")
+
+
+async def test_a_shared_connection_pool_outlives_the_channel() -> None:
+    url = await serve(lambda request: httpx.Response(200, json={"jsonrpc": "2.0", "id": 1, "result": {}}))
+    pool = ConnectionPool(url)
+    for _ in range(2):
+        channel = HttpUpstream(url, pool=pool)
+        await channel.send(dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        assert (await next_message(channel))["result"] == {}
+        await channel.close()
+    assert len(pool._idle) == 1  # both channels used, and left open, the same connection
+    pool.close()
