@@ -24,16 +24,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.http_support import SSE_ACCEPT, Service, free_port, intercept_args, rpc
+from tests.e2e.http_support import MODERN, SSE_ACCEPT, Service, free_port, intercept_args, rpc
+from tests.e2e.http_support import MODERN_META as META
 
-MODERN = "2026-07-28"
-META = {
-    "_meta": {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-}
 HEADERS = {**SSE_ACCEPT, "mcp-protocol-version": MODERN, "mcp-method": "tools/call", "mcp-name": "add"}
 SERVER = Path(__file__).resolve().parents[1] / "tests" / "e2e" / "modern_server.py"
 

@@ -112,6 +112,16 @@ def rpc(method: str, request_id: Any = None, **params: Any) -> dict[str, Any]:
     return message
 
 
+MODERN = "2026-07-28"
+MODERN_META = {
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "intercept-e2e", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+}
+"""The 2026-07-28 per-request envelope, as `rpc(..., **MODERN_META)` params."""
+
 INITIALIZE_PARAMS = {
     "protocolVersion": "2025-11-25",
     "capabilities": {},

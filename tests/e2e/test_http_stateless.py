@@ -21,6 +21,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.e2e.http_support import (
+    MODERN,
+    MODERN_META,
     SSE_ACCEPT,
     Service,
     free_port,
@@ -32,14 +34,7 @@ from tests.e2e.http_support import (
 
 pytestmark = pytest.mark.e2e
 
-MODERN = "2026-07-28"
-META = {
-    "_meta": {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "intercept-e2e", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-}
+META = MODERN_META
 POLICY = """\
 hide: [echo]
 tools:
