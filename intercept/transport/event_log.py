@@ -17,7 +17,8 @@ import re
 from collections import OrderedDict, deque
 
 DEFAULT_MAX_EVENTS = 1000
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_BYTES = 1024 * 1024
+"""Per session: with many idle sessions, what they hold adds up; the newest event is always kept."""
 _STREAMS_REMEMBERED = 1000
 _EVENT_ID = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
 
