@@ -45,6 +45,9 @@ class _Connection(asyncio.Protocol):
         self.response: Response | None = None
         self._headers: dict[str, str] = {}
         self._header_name = b""
+        self._informational = False
+        self._length_known = False
+        """The body ends by Content-Length or chunking, not by the connection closing."""
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -70,7 +73,7 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         response = self.response
         if response is not None and not response.complete:
-            if response.head.done() and not self._parser.should_keep_alive() and exc is None:
+            if response.head.done() and not self._length_known and exc is None:
                 # A body delimited by the connection's end.
                 response._finish()
             else:
@@ -95,8 +98,18 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         response = self.response
         assert response is not None
-        response.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # 100 Continue, 103 Early Hints: the real answer follows on the same connection.
+            self._informational = True
+            self._headers = {}
+            return
+        response.status = status
         response.headers = self._headers
+        self._length_known = (
+            "content-length" in self._headers
+            or "chunked" in self._headers.get("transfer-encoding", "").lower()
+        )
         if not response.head.done():
             response.head.set_result(None)
 
@@ -107,6 +120,9 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         response = self.response
         assert response is not None
+        if self._informational:
+            self._informational = False
+            return
         response.keep_alive = self._parser.should_keep_alive()
         response._finish()
 
@@ -166,6 +182,10 @@ class Response:
 
     def _finish(self) -> None:
         self.complete = True
+        if self._paused and self._connection is not None and self._connection.transport is not None:
+            # The last bytes arrived with the ones that paused reading; the next request needs it on.
+            self._connection.transport.resume_reading()
+            self._paused = False
         if not self.head.done():
             self.head.set_result(None)
         self._wake()

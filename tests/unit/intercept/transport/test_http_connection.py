@@ -176,3 +176,50 @@ async def test_an_oversized_body_is_refused_and_a_refused_connection_raises(
 
     with pytest.raises(OSError):
         await ConnectionPool(f"http://127.0.0.1:{free_port()}/mcp").request("POST", [], b"{}")
+
+
+async def test_an_informational_response_is_skipped_and_a_truncated_body_is_an_error(
+    servers: list[ScriptedServer],
+) -> None:
+    _, url = await start(
+        servers,
+        answering(
+            b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+        ),
+    )
+    pool = ConnectionPool(url)
+    response = await pool.request("POST", [], b"{}")
+    assert response.status == 200 and "link" not in response.headers
+    assert await response.read(10) == b"ok"
+    pool.close()
+    _, url = await start(
+        servers, answering(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 10\r\n\r\nshort")
+    )
+    pool = ConnectionPool(url)
+    with pytest.raises(ConnectionError):
+        await (await pool.request("POST", [], b"{}")).read(100)
+    pool.close()
+
+
+async def test_a_large_answer_that_paused_reading_leaves_the_connection_reusable(
+    servers: list[ScriptedServer],
+) -> None:
+    big = b"x" * (1024 * 1024)
+
+    def script(server: ScriptedServer) -> Script:
+        async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(big), big))
+                await writer.drain()
+
+        return run
+
+    server, url = await start(servers, script)
+    pool = ConnectionPool(url)
+    for _ in range(3):
+        response = await pool.request("POST", [], b"{}")
+        await asyncio.sleep(0.05)  # let the whole answer arrive before it is read
+        assert await asyncio.wait_for(response.read(len(big)), 5) == big
+    assert server.connections == 1
+    pool.close()
