@@ -2,6 +2,7 @@
 
 Usage: python bench/site_build.py [--sizes 10000 100000 250000] [--search-sizes 10000] [--work DIR]
                                   [--search-only] [--search-shard-pages N]
+       python bench/site_build.py --sizes 100000 --compare-with REV [--rounds 2]
 
 For each size N: write a synthetic registry (bench/synth_registry.py), then time
   cold:        no parse cache, no previous site, --no-search;
@@ -53,15 +54,21 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run(args: list[str]) -> tuple[float, float, int, str]:
-    """Wall seconds, CPU seconds (whole tree), peak tree RSS in MB, and the summary line of one build."""
+def run(args: list[str], code: Path | None = None) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds (whole tree), peak tree RSS in MB, and the summary line of one build.
+
+    code: a source tree to run instead of this checkout (see --compare-with).
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(code)} if code is not None else None
     process = subprocess.Popen(
         [sys.executable, "-m", "intercept", "build", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
+        cwd=code,
     )
     peak = 0
     done = threading.Event()
@@ -98,6 +105,7 @@ def bench(
         shutil.rmtree(cache, ignore_errors=True)
     common = ["--registry", str(registry), "--out", str(out), "--cache-dir", str(cache), "--workers", "2"]
     search_args = ["--search-shard-pages", str(shard_pages)] if shard_pages else []
+
     def emit(name: str, result: tuple[float, float, int, str]) -> None:
         secs, cpu, mb, summary = result
         print(
@@ -130,6 +138,31 @@ def bench(
         incremental("incremental + Pagefind, one server changed", search_args)
 
 
+def compare(size: int, work: Path, rev: str, rounds: int) -> None:
+    """Cold builds of this checkout and of git revision rev, interleaved, in the same conditions."""
+    registry = work / f"registry-{size}"
+    if not registry.is_dir():
+        write_registry(size, registry)
+    old = work / f"code-{rev}"
+    if not old.is_dir():
+        old.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    for number in range(1, rounds + 1):
+        for name, code in (("current", None), (rev, old)):
+            out, cache = work / f"site-{size}", work / f".cache-{size}"
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(cache, ignore_errors=True)
+            args = ["--registry", str(registry), "--out", str(out), "--cache-dir", str(cache)]
+            secs, cpu, mb, summary = run([*args, "--workers", "2", "--no-search"], code)
+            load = os.getloadavg()[0]
+            print(
+                f"| {size:,} | cold, {name}, round {number} | {secs:.1f} s | {cpu:.1f} s | "
+                f"{size / secs:,.0f} | {2 * size / cpu:,.0f} | {mb:,} MB | {load:.1f} | {summary} |",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -142,6 +175,10 @@ def main() -> None:
     parser.add_argument(
         "--search-shard-pages", type=int, default=0, help="pass --search-shard-pages to the build"
     )
+    parser.add_argument(
+        "--compare-with", metavar="REV", help="only cold builds, this checkout and REV interleaved"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-with")
     options = parser.parse_args()
     options.work.mkdir(parents=True, exist_ok=True)
     print(
@@ -149,6 +186,10 @@ def main() -> None:
         "| load avg | summary |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    if options.compare_with:
+        for size in options.sizes:
+            compare(size, options.work, options.compare_with, options.rounds)
+        return
     for size in options.sizes:
         bench(
             size,

@@ -19,7 +19,7 @@ from typing import Any
 from generator import pages
 from generator.catalog import Catalog
 from generator.registry import Category
-from generator.similar import GroupKey, SimilarIndex, ToolId, name_words
+from generator.similar import SIMILAR_LIMIT, GroupKey, SimilarIndex, ToolId, name_words
 
 Deps = tuple[str, tuple[str, ...]]
 """(identity digest, slugs of the servers whose tools are shown), slugs sorted."""
@@ -90,17 +90,27 @@ def page_key(deps: Deps, displays: Mapping[str, str]) -> str:
 
 def unit_deps(catalog: Catalog, similar: SimilarIndex) -> dict[str, Deps]:
     """For every server, which rankings its similar-tools lists show and the servers they show."""
-    idents: dict[GroupKey, str] = {
-        key: digest(f"{t.slug}\0{t.name}" for t in ranked) for key, ranked in similar.ranked.items()
+    groups: dict[GroupKey, tuple[str, frozenset[str]]] = {
+        key: (
+            digest(f"{t.slug}\0{t.name}" for t in ranked),
+            frozenset(t.slug for t in ranked[:SIMILAR_LIMIT]),
+        )
+        for key, ranked in similar.ranked.items()
     }
+    none: tuple[str, frozenset[str]] = ("", frozenset())
     out: dict[str, Deps] = {}
     for server in catalog.servers:
         slug = server.slug
         parts = []
         refs: set[str] = set()
         for tool in server.tools:
-            parts.append(idents.get((tool.category, name_words(tool.name)), ""))
-            refs.update(t.slug for t in similar.for_tool(slug, tool.name, tool.category))
+            ident, head = groups.get((tool.category, name_words(tool.name)), none)
+            parts.append(ident)
+            if slug in head:
+                # The list skips this server's own tools, so it reaches further down the ranking.
+                refs.update(t.slug for t in similar.for_tool(slug, tool.name, tool.category))
+            else:
+                refs |= head
         out[slug] = (digest(parts), tuple(sorted(refs)))
     return out
 

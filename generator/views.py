@@ -409,6 +409,8 @@ class Listing:
     """'category' or 'risk'."""
     value: Category | Risk
     tools: list[ToolRef]
+    patterns: tuple[str, ...] = ()
+    """The recommended patterns of the listed tools, sorted."""
 
     def url(self, number: int = 1) -> str:
         if isinstance(self.value, Category):
@@ -427,20 +429,15 @@ def listings(catalog: Catalog) -> list[Listing]:
     for tool in tools:
         by_cat[tool.category].append(tool)
         by_risk[tool.risk].append(tool)
-    return [Listing("category", c, by_cat[c]) for c in CATEGORY_ORDER] + [
-        Listing("risk", r, by_risk[r]) for r in RISK_ORDER
+    return [Listing("category", c, by_cat[c], (PATTERNS[c],)) for c in CATEGORY_ORDER] + [
+        Listing("risk", r, by_risk[r], tuple(sorted({PATTERNS[t.category] for t in by_risk[r]})))
+        for r in RISK_ORDER
     ]
-
-
-def listing_patterns(listing: Listing) -> list[str]:
-    if isinstance(listing.value, Category):
-        return [PATTERNS[listing.value]]
-    return sorted({PATTERNS[t.category] for t in listing.tools})
 
 
 def listing_header(listing: Listing) -> str:
     """What every page of a listing shows about the whole listing: its size and patterns."""
-    return f"{len(listing.tools)}\0{'|'.join(listing_patterns(listing))}"
+    return f"{len(listing.tools)}\0{'|'.join(listing.patterns)}"
 
 
 def listing_urls(catalog: Catalog) -> Iterator[str]:
@@ -471,7 +468,7 @@ def listing_page(ctx: SiteContext, listing: Listing, number: int) -> bytes:
     blurb = (
         CATEGORY_BLURB[listing.value] if isinstance(listing.value, Category) else RISK_BLURB[listing.value]
     )
-    patterns = listing_patterns(listing)
+    patterns = list(listing.patterns)
     title = label + (f", page {number} of {listing.pages}" if number > 1 else "")
     page = ctx.page(
         path, f"{title}: MCP tool reference", f"{_plural(len(listing.tools), 'MCP tool')}. {blurb}", crumbs
