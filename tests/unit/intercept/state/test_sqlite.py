@@ -91,3 +91,32 @@ def test_factory_opens_each_backend_and_rejects_unknown_specs(tmp_path: Path) ->
     with pytest.raises(ValueError, match="unknown --state 'postgres'") as caught:
         open_store(StateOptions("postgres://user:hunter2@db/x"))
     assert "hunter2" not in str(caught.value)
+
+
+async def test_expired_events_left_untrimmed_never_refuse_a_call(tmp_path: Path) -> None:
+    store = SqliteStore.in_directory(tmp_path)
+    limit = CounterCheck("lazy", "sliding", 1, 1.0, "lte", 2.0)
+    assert isinstance(await store.reserve([limit], DAY0), Reservation)
+    assert isinstance(await store.reserve([limit], DAY0 + 0.5), Reservation)
+    # Within a second of the last trim the stored total (2) still counts the event at DAY0, now
+    # expired; the exact count decides, so the call is admitted and the next one refused.
+    assert isinstance(await store.reserve([limit], DAY0 + 1.2), Reservation)
+    assert await store.reserve([limit], DAY0 + 1.3) == Refusal(0, 3.0)
+    assert await store.value("lazy", "sliding", 1, DAY0 + 1.3) == 2.0
+    await store.close()
+
+
+async def test_lazy_trimming_keeps_the_event_table_bounded(tmp_path: Path) -> None:
+    store = SqliteStore.in_directory(tmp_path)
+    limit = CounterCheck("bounded", "sliding", 2, 1.0, "lte", 1e9)
+    for i in range(400):
+        assert isinstance(await store.reserve([limit], DAY0 + i * 0.05), Reservation)
+    rows = (
+        sqlite3.connect(tmp_path / "counters.sqlite3")
+        .execute("SELECT count(*) FROM sliding_event")
+        .fetchone()[0]
+    )
+    # Events stay at most the window plus the trimming interval: (2 s + 1 s) / 0.05 s.
+    assert 40 <= rows <= 61
+    assert await store.value("bounded", "sliding", 2, DAY0 + 399 * 0.05) == 40.0
+    await store.close()
