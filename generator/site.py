@@ -2,8 +2,9 @@
 
 One server is one unit of work (its tool pages, server page and policy file). A unit is re-rendered
 only when its key changes: the key covers the build settings (code, templates, base URL), the
-server file's content and the similar-tools lists its pages show. Browse pages are keyed by the
-tools they list. Site-wide files are rendered every time and written only when their bytes differ.
+server file's content and what its similar-tools lists show (`generator.plan`). Browse pages are
+keyed by the tools they list, groups of site-wide files by what they show, search bundles by their
+servers' unit keys. Every file is written only when its bytes differ.
 """
 
 from __future__ import annotations
