@@ -39,8 +39,11 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
+from intercept.transport import fastjson
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.fastjson import id_key
 from intercept.transport.http_connection import ConnectionPool
+from intercept.transport.mailbox import Mailbox
 from intercept.transport.mcp_headers import (
     PROTOCOL_VERSION_META_KEY,
     add_envelope,
@@ -173,7 +176,8 @@ class HttpUpstream:
         """A pool passed in is shared (stateless requests); it outlives this channel."""
         """POSTs go through this keep-alive httptools client unless a proxy is configured."""
         self._proxy = env_proxy(url)
-        self._inbox: asyncio.Queue[bytes | FrameTooLarge | None] = asyncio.Queue()
+        self._inbox: Mailbox[bytes | FrameTooLarge | None] = Mailbox()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._session_id: str | None = None
         self._protocol_version: str | None = None
@@ -227,7 +231,7 @@ class HttpUpstream:
         if self._closed:
             raise ConnectionError("upstream channel is closed")
         try:
-            message = json.loads(data)
+            message = fastjson.loads(data)
         except ValueError:
             message = None
         if self._envelope is not None:
@@ -277,7 +281,9 @@ class HttpUpstream:
     # -- POST ------------------------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()  # once: each lookup is a system call on 3.11
+        task: asyncio.Task[None] = self._loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -335,7 +341,7 @@ class HttpUpstream:
                 return
             content_type = answer.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type == "text/event-stream" and status < 400:
-                await self._read_stream(answer, pending=set(map(_id_key, ids)))
+                await self._read_stream(answer, pending=set(map(id_key, ids)))
                 return
             body = await answer.read(self._max)
             if body is None:
@@ -360,14 +366,14 @@ class HttpUpstream:
     def _deliver_json(self, body: bytes, ids: list[Any], status: int = 200) -> bool:
         """Queue a JSON response body if it is JSON-RPC; False if it is not."""
         try:
-            parsed = json.loads(body)
+            parsed = fastjson.loads(body)
         except ValueError:
             return False
         items = parsed if isinstance(parsed, list) else [parsed]
         if not items or not all(isinstance(m, dict) and m.get("jsonrpc") == "2.0" for m in items):
             return False
-        answered = {_id_key(m.get("id")) for m in items}
-        if ids and not answered & set(map(_id_key, ids)):
+        answered = {id_key(m.get("id")) for m in items}
+        if ids and not answered & set(map(id_key, ids)):
             # A JSON-RPC error with a null id (a 400 from the server) is about our request: keep
             # the server's code and message, under the request's id.
             error = parsed.get("error") if isinstance(parsed, dict) else None
@@ -407,13 +413,13 @@ class HttpUpstream:
         if event.event != "message" or not event.data:
             return
         try:
-            parsed = json.loads(event.data)
+            parsed = fastjson.loads(event.data)
         except ValueError:
             log.warning("upstream sent an SSE event that is not JSON; dropped")
             return
         for item in parsed if isinstance(parsed, list) else [parsed]:
             if isinstance(item, dict) and "method" not in item:
-                pending.discard(_id_key(item.get("id")))
+                pending.discard(id_key(item.get("id")))
                 self._note_protocol([item])
         self._inbox.put_nowait(event.data.encode())
 
@@ -446,7 +452,7 @@ class HttpUpstream:
                 isinstance(result, dict)
                 and isinstance(result.get("protocolVersion"), str)
                 and self._initialize is not None
-                and _id_key(item.get("id")) in {_id_key(self._initialize.get("id")), _id_key(_REINIT_ID)}
+                and id_key(item.get("id")) in {id_key(self._initialize.get("id")), id_key(_REINIT_ID)}
             ):
                 self._protocol_version = result["protocolVersion"]
 
@@ -565,8 +571,3 @@ def display_url(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port is not None else ""
     return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
-
-
-def _id_key(value: Any) -> str:
-    """Ids compare by JSON value (1 and "1" differ)."""
-    return json.dumps(value)

@@ -151,10 +151,11 @@ class _Connection(asyncio.Protocol):
 class Response:
     """Status and headers once `head` is done; the body through `chunks()` or `read()`."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, loop: asyncio.AbstractEventLoop) -> None:
         self._pool = pool
+        self._loop = loop
         self._connection: _Connection | None = None
-        self.head: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.head: asyncio.Future[None] = loop.create_future()
         self.status = 0
         self.headers: dict[str, str] = {}
         self.keep_alive = False
@@ -225,7 +226,7 @@ class Response:
                     raise self._error
                 if self.complete:
                     return
-                self._waiter = asyncio.get_running_loop().create_future()
+                self._waiter = self._loop.create_future()
                 await self._waiter
                 self._waiter = None
         finally:
@@ -284,6 +285,8 @@ class ConnectionPool:
         self._slots = asyncio.Semaphore(limit)
         self._connect_timeout = connect_timeout
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """Looked up on first use, not per request: each lookup is a system call on Python 3.11."""
 
     def request_head(self, method: str, headers: Iterable[tuple[str, str]]) -> bytes:
         lines = [f"{method} {self.target} HTTP/1.1\r\nhost: {self.host_header}\r\n"]
@@ -325,7 +328,9 @@ class ConnectionPool:
             except BaseException:
                 self._slots.release()
                 raise
-            response = Response(self)
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            response = Response(self, self._loop)
             connection.start(request, response)
             try:
                 await response.head

@@ -44,7 +44,9 @@ import uvicorn
 from starlette.responses import StreamingResponse
 
 from intercept import jsonrpc
+from intercept.transport import fastjson
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.coalesced_http import CoalescingHttpToolsProtocol
 from intercept.transport.event_log import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_EVENTS,
@@ -54,6 +56,8 @@ from intercept.transport.event_log import (
     event_id,
     parse_event_id,
 )
+from intercept.transport.fastjson import id_key
+from intercept.transport.mailbox import Mailbox
 from intercept.transport.mcp_headers import (
     HEADER_MISMATCH,
     envelope_of,
@@ -146,10 +150,6 @@ _PRIME = b""
 """Queue marker: the priming timer fired (real events are never empty)."""
 
 
-def _id_key(value: Any) -> str:
-    return json.dumps(value)
-
-
 @dataclass(eq=False, slots=True)
 class _Stream:
     """Where one response's messages go: a POST's SSE or JSON answer, or the session's GET stream.
@@ -161,7 +161,7 @@ class _Stream:
 
     number: int | None
     sse: bool
-    queue: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    queue: Mailbox[bytes | None] = field(default_factory=Mailbox)
     seq: int = 0
     attached: bool = True
 
@@ -176,6 +176,9 @@ class _Exchange(_Stream):
     """An HTTP error status the upstream answered this request with (passed on to the client)."""
     plain: bool = False
     """The queue holds one raw JSON body to send with `status`, not SSE events."""
+    keys: tuple[str, ...] = ()
+    """The ids of all its requests, answered or not (what `_by_id` may still map to it)."""
+    forgotten: bool = False
 
 
 class ListenerChannel:
@@ -193,7 +196,8 @@ class ListenerChannel:
         """A 2026-07-28 stateless request: the channel ends once its one exchange is answered."""
         self.envelope = envelope
         """A stateless request's `_meta` envelope, for the requests the proxy itself sends upstream."""
-        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._inbox: Mailbox[bytes | None] = Mailbox()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._by_id: dict[str, _Exchange] = {}
         self._exchanges: list[_Exchange] = []
         self._get: _Stream | None = None
@@ -201,6 +205,12 @@ class ListenerChannel:
         self._backlog: deque[bytes] = deque(maxlen=BACKLOG_LIMIT)
         self.log = log or EventLog()
         self.closed = False
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The session's event loop, looked up once (each lookup is a system call on 3.11)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     # -- MessageChannel --------------------------------------------------------------------
 
@@ -216,14 +226,14 @@ class ListenerChannel:
         if self.closed:
             raise ConnectionError(f"client session {self.session_id[:8]} is closed")
         try:
-            message = json.loads(data)
+            message = fastjson.loads(data)
         except ValueError:
             log.warning("router sent a message that is not JSON; dropped")
             return
         items = message if isinstance(message, list) else [message]
         responses = [m for m in items if isinstance(m, dict) and "method" not in m]
         if responses:
-            self._route_response(data, [_id_key(m.get("id")) for m in responses])
+            self._route_response(data, [id_key(m.get("id")) for m in responses])
         else:
             self._route_server_message(data, items)
 
@@ -282,7 +292,7 @@ class ListenerChannel:
             params = item.get("params") if isinstance(item, dict) else None
             token = params.get("progressToken") if isinstance(params, dict) else None
             if token is not None:
-                key = _id_key(token)
+                key = id_key(token)
                 for exchange in self._exchanges:
                     if key in exchange.progress_tokens:
                         self._emit(exchange, data)
@@ -297,10 +307,15 @@ class ListenerChannel:
             self._backlog.append(data)
 
     def _forget(self, exchange: _Exchange) -> None:
-        with contextlib.suppress(ValueError):
+        if exchange.forgotten:
+            return
+        exchange.forgotten = True
+        if exchange in self._exchanges:
             self._exchanges.remove(exchange)
-        for key in [k for k, v in self._by_id.items() if v is exchange]:
-            del self._by_id[key]
+        by_id = self._by_id
+        for key in exchange.keys:
+            if by_id.get(key) is exchange:
+                del by_id[key]
 
     # -- called by the HTTP handlers -------------------------------------------------------
 
@@ -316,12 +331,13 @@ class ListenerChannel:
                     else None
                 )
                 if isinstance(meta, dict) and meta.get("progressToken") is not None:
-                    tokens.add(_id_key(meta["progressToken"]))
+                    tokens.add(id_key(meta["progressToken"]))
             number = next(_stream_numbers) if sse and not self.one_shot else None
             if number is not None:
                 self.log.open_stream(number)
+            keys = tuple(id_key(r["id"]) for r in requests)
             exchange = _Exchange(
-                number, sse, pending={_id_key(r["id"]) for r in requests}, progress_tokens=tokens
+                number, sse, Mailbox(self.loop()), pending=set(keys), progress_tokens=tokens, keys=keys
             )
             self._exchanges.append(exchange)
             for key in exchange.pending:
@@ -331,13 +347,13 @@ class ListenerChannel:
 
     def note_status(self, request_id: Any, status: int) -> None:
         """The upstream answered this request with HTTP `status` (an error): answer with it too."""
-        exchange = self._by_id.get(_id_key(request_id))
+        exchange = self._by_id.get(id_key(request_id))
         if exchange is not None:
             exchange.status = status
 
     def in_flight(self, requests: list[dict[str, Any]]) -> bool:
         """True if one of these ids is still awaiting an answer (its answer would be ambiguous)."""
-        return any(_id_key(r["id"]) in self._by_id for r in requests)
+        return any(id_key(r["id"]) in self._by_id for r in requests)
 
     def abandon(self, exchange: _Exchange) -> None:
         """The POST is answered or its client went away; later answers for it are dropped."""
@@ -346,7 +362,7 @@ class ListenerChannel:
             self.closed = True
             self._inbox.put_nowait(None)
 
-    def detach(self, stream: _Stream, queue: asyncio.Queue[bytes | None]) -> None:
+    def detach(self, stream: _Stream, queue: Mailbox[bytes | None]) -> None:
         """The client reading `queue` is gone. A stream still awaiting answers keeps collecting
         them in the replay log (a client may resume it); a stateless one is abandoned."""
         if stream.queue is not queue:
@@ -380,7 +396,7 @@ class ListenerChannel:
             done.queue.put_nowait(None)
             return done
         live.queue.put_nowait(None)  # ends a reader still attached to the broken connection
-        live.queue = asyncio.Queue()
+        live.queue = Mailbox(self._loop)
         live.attached = True
         for encoded in replayed:
             live.queue.put_nowait(encoded)
@@ -517,9 +533,13 @@ class HttpListener:
             limit = FrameTooLarge(self.options.max_message_bytes + 1, self.options.max_message_bytes)
             return _error(413, str(limit))
         try:
-            message = jsonrpc.parse(body)
+            message, canonical = jsonrpc.parse_canonical(body)
         except jsonrpc.MessageError as exc:
             return _error(400, exc.message, exc.code)
+        if not canonical:
+            # The router parses what it is given again: hand it the checked message in the
+            # compact form its fast parser accepts, not the client's bytes a second time.
+            body = fastjson.compact(message) or body
         mismatch = self._header_mismatch(headers, message)
         if mismatch is not None:
             return mismatch
@@ -606,7 +626,7 @@ class HttpListener:
         response carries it, which saves the streaming machinery and a network write."""
         queue = exchange.queue
         timer = (
-            asyncio.get_running_loop().call_later(PRIME_AFTER_SECONDS, queue.put_nowait, _PRIME)
+            session.loop().call_later(PRIME_AFTER_SECONDS, queue.put_nowait, _PRIME)
             if prime
             else None
         )
@@ -645,7 +665,7 @@ class HttpListener:
         )
 
     async def _events(
-        self, session: ListenerChannel, stream: _Stream, queue: asyncio.Queue[bytes | None], first: bytes
+        self, session: ListenerChannel, stream: _Stream, queue: Mailbox[bytes | None], first: bytes
     ) -> AsyncIterator[bytes]:
         try:
             yield first
@@ -661,7 +681,7 @@ class HttpListener:
         answers: list[Any] = []
         try:
             while (item := await exchange.queue.get()) is not None:
-                parsed = json.loads(item)
+                parsed = fastjson.loads(item)
                 if isinstance(parsed, dict) and "method" in parsed:
                     session._backlog.append(item)  # a server message; the GET stream will carry it
                     continue
@@ -736,6 +756,9 @@ async def serve(
         log_level="warning",
         access_log=False,
         lifespan="off",
+        http=CoalescingHttpToolsProtocol,  # one write per small response (see coalesced_http)
+        ws="none",
+        proxy_headers=False,  # clients are not behind a trusted proxy; X-Forwarded-* is not read
         server_header=False,
         timeout_graceful_shutdown=2,
     )

@@ -83,19 +83,30 @@ class EventDecoder:
         a JSON string may hold a raw U+2028, which `str.splitlines` would split on."""
         buffer = self._pending + text
         items: list[SseEvent | FrameTooLarge] = []
-        start = 0
-        while (end := _LINE_END.search(buffer, start)) is not None:
-            if end.group() == "\r" and end.end() == len(buffer):
-                break  # the "\n" of a CRLF may be in the next chunk
-            if self._skipping_line:
-                self._skipping_line = False
-                self._oversized = True
-            else:
-                item = self.line(buffer[start : end.start()])
-                if item is not None:
+        if "\r" not in buffer:
+            # The usual stream ends lines with LF only: split without a regex search per line.
+            lines = buffer.split("\n")
+            self._pending = lines.pop()
+            for line in lines:
+                if self._skipping_line:
+                    self._skipping_line = False
+                    self._oversized = True
+                elif (item := self.line(line)) is not None:
                     items.append(item)
-            start = end.end()
-        self._pending = buffer[start:]
+        else:
+            start = 0
+            while (end := _LINE_END.search(buffer, start)) is not None:
+                if end.group() == "\r" and end.end() == len(buffer):
+                    break  # the "\n" of a CRLF may be in the next chunk
+                if self._skipping_line:
+                    self._skipping_line = False
+                    self._oversized = True
+                else:
+                    item = self.line(buffer[start : end.start()])
+                    if item is not None:
+                        items.append(item)
+                start = end.end()
+            self._pending = buffer[start:]
         if len(self._pending) > self.max_bytes + 8:
             # Too long to be a line of an event within the limit: drop it, and its event.
             self._size += len(self._pending)
