@@ -408,6 +408,23 @@ async def test_sse_stream_decoding_does_not_depend_on_where_chunks_split(size: i
     ]
 
 
+@pytest.mark.parametrize("size", [1, 2, 5, 1000])
+async def test_lf_only_sse_streams_decode_the_same_wherever_chunks_split(size: int) -> None:
+    # LF-only input takes the decoder's split-by-line path; its last chunk may end mid-line.
+    raw = (
+        'id: 7\ndata: {"t":"é\u2028"}\n\n: note\nevent: other\ndata: a\ndata: b\n\nid: 8\n\ndata: tail'
+    ).encode()
+    events = [e async for e in decode_stream(chunks_of(raw, size), 100)]
+    assert [
+        (getattr(e, "data", None), getattr(e, "event", None), getattr(e, "id", None)) for e in events
+    ] == [
+        ('{"t":"é\u2028"}', "message", "7"),
+        ("a\nb", "other", None),
+        ("", "message", "8"),
+        ("tail", "message", None),
+    ]
+
+
 async def test_an_endless_sse_line_is_dropped_as_it_arrives_and_the_stream_goes_on() -> None:
     raw = b"data: " + b"x" * 10_000 + b"\n\ndata: ok\n\n"
     decoder_input = chunks_of(raw, 512)
