@@ -24,18 +24,26 @@ HEADER_MISMATCH = -32020
 
 NAME_PARAMS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
-_SAFE = re.compile(r"[\x20-\x7e]*")
 _SENTINEL = re.compile(r"=\?base64\?(?P<payload>[A-Za-z0-9+/=]*)\?=")
+_SENTINEL_START = "=?base64?"
 
 
 def encode_value(value: str) -> str:
-    if _SAFE.fullmatch(value) and value == value.strip() and not _SENTINEL.fullmatch(value):
+    # isascii + isprintable: printable ASCII (0x20-0x7e), checked without a regex.
+    if (
+        value.isascii()
+        and value.isprintable()
+        and value == value.strip()
+        and not (value.startswith(_SENTINEL_START) and _SENTINEL.fullmatch(value))
+    ):
         return value
     return f"=?base64?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
 
 
 def decode_value(value: str) -> str | None:
     """The header's value, unwrapped from base64 if it is wrapped; None if the wrapping is corrupt."""
+    if not value.startswith(_SENTINEL_START):
+        return value
     match = _SENTINEL.fullmatch(value)
     if match is None:
         return value
