@@ -139,11 +139,6 @@ class _AiohttpAnswer:
         self._response.release()
 
 
-async def _each(items: list[SseEvent | FrameTooLarge]) -> AsyncIterator[SseEvent | FrameTooLarge]:
-    for item in items:
-        yield item
-
-
 class SessionExpired(Exception):
     """The server answered 404 for our session id."""
 
@@ -395,19 +390,26 @@ class HttpUpstream:
     async def _read_stream(self, answer: _Answer, pending: set[str]) -> None:
         last_id: str | None = None
         complete = answer.complete_body()
-        # The usual answer is already whole: decode it without an async generator.
-        items = decode_body(complete, self._max) if complete is not None else None
-        async for item in _each(items) if items is not None else decode_stream(answer.chunks(), self._max):
-            if isinstance(item, FrameTooLarge):
-                self._inbox.put_nowait(item)
-                continue
-            last_id = item.id or last_id
-            self._accept_event(item, pending)
+        if complete is not None:
+            # The usual answer is already whole: decode it without any async iteration.
+            for item in decode_body(complete, self._max):
+                last_id = self._take(item, pending) or last_id
+        else:
+            async for item in decode_stream(answer.chunks(), self._max):
+                last_id = self._take(item, pending) or last_id
         if pending and last_id is not None and self._session_id is not None:
             # The server closed the stream before answering; resume it (SEP-1699 polling).
             await self._resume(last_id, pending)
         if pending:
             self._fail([json.loads(p) for p in pending], "upstream closed the stream before answering")
+
+    def _take(self, item: SseEvent | FrameTooLarge, pending: set[str]) -> str | None:
+        """Queue one decoded item of a POST's stream; the event's id, if it has one."""
+        if isinstance(item, FrameTooLarge):
+            self._inbox.put_nowait(item)
+            return None
+        self._accept_event(item, pending)
+        return item.id
 
     def _accept_event(self, event: SseEvent, pending: set[str]) -> None:
         if event.event != "message" or not event.data:
