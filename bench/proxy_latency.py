@@ -5,8 +5,8 @@ Starts server-everything directly and behind three proxies, then times sequentia
 little as possible), interleaved in rounds so every configuration sees the same machine:
 
 * direct: `npx -y @modelcontextprotocol/server-everything stdio`;
-* proxy (memory, no audit): the proxy alone, with its default busy polling (docs/PROXY.md);
-* proxy (memory, no audit, no busy poll): the same with `--busy-poll-us 0`;
+* proxy (memory, no audit): the proxy alone;
+* proxy (memory, no audit, busy poll): the same with `--busy-poll-us 100` (docs/PROXY.md);
 * proxy (defaults): SQLite state and the audit log, `echo` without limits;
 * proxy (defaults, rate-limited): the same, with `echo` under a sliding rate limit, so each
   call reserves and commits in SQLite;
@@ -117,8 +117,8 @@ def main(calls: int, rounds: int) -> None:
             Peer("direct", EVERYTHING),
             Peer("proxy (memory, no audit)", proxy("unlimited.yaml", "--state", "memory", "--no-audit")),
             Peer(
-                "proxy (memory, no audit, no poll)",
-                proxy("unlimited.yaml", "--state", "memory", "--no-audit", "--busy-poll-us", "0"),
+                "proxy (memory, no audit, busy poll)",
+                proxy("unlimited.yaml", "--state", "memory", "--no-audit", "--busy-poll-us", "100"),
             ),
             Peer("proxy (defaults)", proxy("unlimited.yaml", *defaults)),
             Peer("proxy (defaults, rate-limited)", proxy("limited.yaml", *defaults)),

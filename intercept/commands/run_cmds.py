@@ -278,7 +278,7 @@ async def _serve(
     default=round(DEFAULT_BUSY_POLL_SECONDS * 1e6),
     show_default=True,
     help="Over stdio: after handling messages, keep polling for this many microseconds before "
-    "sleeping (lower latency for some CPU while busy; 0 turns it off).",
+    "sleeping (e.g. 100). Lower latency on a machine with a core to spare; costs CPU; 0 is off.",
 )
 @click.option(
     "--upstream",

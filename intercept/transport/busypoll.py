@@ -13,7 +13,9 @@ on the run queue behind other work, which costs far more than the wake-up it sav
 selector watches its own run-queue wait (`/proc/thread-self/schedstat`, one `pread`): when the
 recent spins show the thread waiting for a CPU, it stops spinning for a while and sleeps like
 an ordinary loop, then tries again. Where the kernel does not publish that figure it never
-spins. `intercept run --busy-poll-us 0` turns polling off. BENCHMARKS.md (issue 4) has the numbers.
+spins. Polling is off by default (`intercept run --busy-poll-us 100` turns it on): measured on
+this project's shared 2-core machine it cut the added latency by three quarters while the machine
+was otherwise idle, and made it worse whenever anything else ran. BENCHMARKS.md (issue 4).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import selectors
 import time
 from collections.abc import Callable
 
-DEFAULT_BUSY_POLL_SECONDS = 100e-6
+DEFAULT_BUSY_POLL_SECONDS = 0.0
+"""Off unless asked for: on a machine shared with other work, spinning costs more than it saves."""
 SCHEDSTAT = "/proc/thread-self/schedstat"
 CONTENDED_WAIT_NS = 20_000
 """Run-queue wait between two spins above which the CPU counts as contended."""
