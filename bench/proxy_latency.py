@@ -6,7 +6,6 @@ little as possible), interleaved in rounds so every configuration sees the same 
 
 * direct: `npx -y @modelcontextprotocol/server-everything stdio`;
 * proxy (memory, no audit): the proxy alone;
-* proxy (memory, no audit, busy poll): the same with `--busy-poll-us 100` (docs/PROXY.md);
 * proxy (defaults): SQLite state and the audit log, `echo` without limits;
 * proxy (defaults, rate-limited): the same, with `echo` under a sliding rate limit, so each
   call reserves and commits in SQLite;
@@ -116,10 +115,6 @@ def main(calls: int, rounds: int) -> None:
         peers = [
             Peer("direct", EVERYTHING),
             Peer("proxy (memory, no audit)", proxy("unlimited.yaml", "--state", "memory", "--no-audit")),
-            Peer(
-                "proxy (memory, no audit, busy poll)",
-                proxy("unlimited.yaml", "--state", "memory", "--no-audit", "--busy-poll-us", "100"),
-            ),
             Peer("proxy (defaults)", proxy("unlimited.yaml", *defaults)),
             Peer("proxy (defaults, rate-limited)", proxy("limited.yaml", *defaults)),
         ]
@@ -152,7 +147,7 @@ def main(calls: int, rounds: int) -> None:
             f"{peer.label:34s} {p50 * 1e6:8.0f} {p99 * 1e6:8.0f} {rate:8.0f} {(p50 - base_p50) * 1e6:9.0f}µ "
             f"{rate / base_rate:9.0%} {cpu:>10s}"
         )
-    limited, unlimited = peers[4], peers[3]
+    limited, unlimited = peers[3], peers[2]
     extra = quantile(limited.samples, 0.5) - quantile(unlimited.samples, 0.5)
     print(f"SQLite-backed rate limit adds {extra * 1e6:.0f} µs at p50 over the same proxy without one")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -30,7 +30,6 @@ from intercept.reload import watch_policy
 from intercept.state import StateOptions, open_store
 from intercept.state.base import CounterStore, StateError
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
-from intercept.transport.busypoll import DEFAULT_BUSY_POLL_SECONDS, polling_loop_factory
 from intercept.transport.stdio import StdioChild, StdioSelf
 
 log = logging.getLogger("intercept.run")
@@ -54,7 +53,6 @@ class RunOptions:
     watch: bool = True
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     http: HttpSides = field(default_factory=HttpSides)
-    busy_poll_seconds: float = DEFAULT_BUSY_POLL_SECONDS
 
 
 def configure_logging(level: str, log_file: Path | None) -> None:
@@ -77,12 +75,7 @@ def _fail(message: str, status: int) -> int:
 def run_proxy(options: RunOptions) -> int:
     """Run the proxy until the MCP server exits; return the exit status for the process."""
     try:
-        loop_factory = (
-            event_loop_factory(options.http)
-            if options.http.active
-            else polling_loop_factory(options.busy_poll_seconds)
-        )
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
+        with asyncio.Runner(loop_factory=event_loop_factory(options.http)) as runner:
             return runner.run(_run(options))
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
@@ -273,14 +266,6 @@ async def _serve(
     help="Largest JSON-RPC message accepted from either side.",
 )
 @click.option(
-    "--busy-poll-us",
-    type=click.IntRange(0, 100_000),
-    default=round(DEFAULT_BUSY_POLL_SECONDS * 1e6),
-    show_default=True,
-    help="Over stdio: after handling messages, keep polling for this many microseconds before "
-    "sleeping (e.g. 100). Lower latency on a machine with a core to spare; costs CPU; 0 is off.",
-)
-@click.option(
     "--upstream",
     metavar="URL",
     help="Streamable HTTP MCP server to proxy to, instead of a server COMMAND.",
@@ -331,7 +316,6 @@ def run(
     log_file: Path | None,
     max_message_bytes: int,
     state_prefix: str | None,
-    busy_poll_us: int,
     command: tuple[str, ...],
     **transport: Any,
 ) -> None:
@@ -357,7 +341,6 @@ def run(
         watch=not no_watch,
         max_message_bytes=max_message_bytes,
         http=http,
-        busy_poll_seconds=busy_poll_us / 1e6,
     )
     sys.exit(run_proxy(options))
 

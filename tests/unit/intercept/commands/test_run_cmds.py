@@ -296,29 +296,3 @@ def test_go_style_invocation_is_accepted(tmp_path: Path) -> None:
     )
     assert result.returncode == 3 and result.stdout == b""
     assert (tmp_path / ".intercept" / "state" / "counters.sqlite3").exists()
-
-
-@pytest.mark.parametrize("busy_poll_us", ["0", "5000"])
-def test_busy_polling_on_or_off_relays_and_enforces_the_same(tmp_path: Path, busy_poll_us: str) -> None:
-    p = Proxy(tmp_path, extra=("--busy-poll-us", busy_poll_us))
-    try:
-        p.start()
-        first, second = p.request(call(1, "limited")), p.request(call(2, "limited"))
-        assert first["result"]["isError"] is False
-        assert second["result"]["isError"] is True
-        assert "[INTERCEPT POLICY DENIED]" in second["result"]["content"][0]["text"]
-        assert p.finish()[0] == 7  # the fake server's status at end of input
-    finally:
-        p.close()
-
-
-def test_negative_busy_poll_is_a_usage_error(tmp_path: Path) -> None:
-    policy = tmp_path / "p.yaml"
-    policy.write_text("{}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "intercept", "run", "-c", str(policy), "--busy-poll-us", "-1", "--", "true"],
-        capture_output=True,
-        timeout=30,
-    )
-    assert result.returncode == 2 and result.stdout == b""
-    assert b"--busy-poll-us" in result.stderr and b"Traceback" not in result.stderr
