@@ -140,7 +140,11 @@ class _AiohttpAnswer:
 
 
 class SessionExpired(Exception):
-    """The server answered 404 for our session id."""
+    """The server answered 404 for the session id the request carried."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(session_id)
+        self.session_id = session_id
 
 
 class HttpUpstream:
@@ -294,11 +298,11 @@ class HttpUpstream:
         ids = _request_ids(message)
         try:
             await self._exchange(data, message, ids, first=first)
-        except SessionExpired:
+        except SessionExpired as expired:
             if retried or first:
                 self._fail(ids, "upstream MCP session expired and could not be re-established")
                 return
-            if await self._reinitialize():
+            if await self._reinitialize(expired.session_id):
                 await self._post(data, message, retried=True)
             else:
                 self._fail(ids, "upstream MCP session expired and re-initialization failed")
@@ -323,11 +327,14 @@ class HttpUpstream:
         headers.update(request_headers(message))
         headers["content-type"] = "application/json"
         headers["accept"] = "application/json, text/event-stream"
+        sent_session = headers.get(SESSION_HEADER)
         answer = await self._send_post(data, headers)
         try:
             status = answer.status
-            if status == 404 and self._session_id is not None and not first:
-                raise SessionExpired
+            # Judged by the session this request carried: another request's 404 may already
+            # have started (or finished) re-initializing, changing `self._session_id`.
+            if status == 404 and sent_session is not None and not first:
+                raise SessionExpired(sent_session)
             if first and status < 400:
                 self._session_id = answer.headers.get(SESSION_HEADER) or self._session_id
             if status == 202 or (not ids and status < 400):
@@ -470,14 +477,14 @@ class HttpUpstream:
         if self._session_id is not None and self._get_task is None and not self._closed:
             self._get_task = asyncio.create_task(self._listen())
 
-    async def _reinitialize(self) -> bool:
-        """Run the client's initialize again under a private id; True once a new session exists."""
+    async def _reinitialize(self, stale: str) -> bool:
+        """Replace the expired session `stale` by running the client's initialize again under a
+        private id; True once a new session exists (perhaps made by a concurrent request)."""
         if self._initialize is None:
             return False
-        stale = self._session_id
         async with self._reinit_lock:
             if self._session_id != stale:
-                return True  # another task already re-initialized
+                return self._session_id is not None  # another request already re-initialized
             self._session_id = None
             self._ready.clear()
             try:

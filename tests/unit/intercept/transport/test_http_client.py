@@ -91,6 +91,9 @@ async def serve(handler: Handler) -> str:
 
     async def answer(request: web.Request) -> web.Response:
         body = await request.read()
+        delay_for = getattr(handler, "delay_for", None)
+        if delay_for is not None:
+            await asyncio.sleep(delay_for(body))
         asked = httpx.Request(
             request.method, str(request.url), headers=list(request.headers.items()), content=body
         )
@@ -171,6 +174,31 @@ async def test_a_404_re_initializes_privately_and_retries_once() -> None:
     assert [m["id"] for m in inits if m.get("method") == "initialize"] == [0, "intercept-reinitialize"]
     assert sum(1 for m in inits if m.get("method") == "notifications/initialized") == 2
     assert channel._inbox.empty()  # the private initialize result never reaches the client
+    await channel.close()
+
+
+class SlowReinitServer(FakeServer):
+    """Takes its time over a re-initialization, so other requests' 404s arrive meanwhile."""
+
+    def delay_for(self, body: bytes) -> float:
+        return 0.2 if b"intercept-reinitialize" in body else 0.0
+
+
+async def test_concurrent_requests_on_an_expired_session_share_one_re_initialization() -> None:
+    server = SlowReinitServer()
+    channel = await upstream(server)
+    await start_session(channel)
+    server.expired.add("s1")
+    for request_id in range(10, 16):
+        await channel.send(dumps({"jsonrpc": "2.0", "id": request_id, "method": "tools/list"}))
+    answers = {}
+    for _ in range(6):
+        message = await next_message(channel)
+        answers[message["id"]] = message
+    assert sorted(answers) == list(range(10, 16))
+    assert all(a["result"]["session"] == "s2" for a in answers.values()), answers
+    inits = [json.loads(r.content) for r in server.requests if r.method == "POST"]
+    assert [m["id"] for m in inits if m.get("method") == "initialize"] == [0, "intercept-reinitialize"]
     await channel.close()
 
 
