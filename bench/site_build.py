@@ -1,5 +1,9 @@
 """Time `intercept build` on synthetic registries and record peak memory (RSS of the whole process tree).
 
+Peak memory is reported as the tree's summed RSS and, in brackets, its summed PSS (each shared
+page divided among the processes sharing it): forked render workers share much of the parent's
+memory, which RSS counts once per process.
+
 Usage: python bench/site_build.py [--sizes 10000 100000 250000] [--search-sizes 10000] [--work DIR]
                                   [--search-only] [--search-shard-pages N]
        python bench/site_build.py --sizes 100000 --compare-with REV [--rounds 2]
@@ -31,7 +35,19 @@ sys.path.insert(0, str(ROOT / "bench"))
 from synth_registry import write_registry  # noqa: E402
 
 
-def _tree_rss_kb(pid: int) -> int:
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_rss_kb(pid: int) -> tuple[int, int]:
+    """Summed RSS and PSS (KiB) of `pid` and its descendants."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -46,16 +62,18 @@ def _tree_rss_kb(pid: int) -> int:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
         rss[int(entry)] = pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
-    total, stack = 0, [pid]
+    total, pss, stack = 0, 0, [pid]
     while stack:
         current = stack.pop()
         total += rss.get(current, 0)
+        pss += _pss_kb(current) if current in rss else 0
         stack.extend(children.get(current, []))
-    return total
+    return total, pss
 
 
-def run(args: list[str], code: Path | None = None) -> tuple[float, float, int, str]:
-    """Wall seconds, CPU seconds (whole tree), peak tree RSS in MB, and the summary line of one build.
+def run(args: list[str], code: Path | None = None) -> tuple[float, float, str, str]:
+    """Wall seconds, CPU seconds (whole tree), peak tree memory ("RSS MB (PSS MB)"), and the
+    summary line of one build.
 
     code: a source tree to run instead of this checkout (see --compare-with).
     """
@@ -70,13 +88,14 @@ def run(args: list[str], code: Path | None = None) -> tuple[float, float, int, s
         env=env,
         cwd=code,
     )
-    peak = 0
+    peak, peak_pss = 0, 0
     done = threading.Event()
 
     def poll() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not done.is_set():
-            peak = max(peak, _tree_rss_kb(process.pid))
+            rss, pss = _tree_rss_kb(process.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             time.sleep(0.1)
 
     poller = threading.Thread(target=poll)
@@ -89,7 +108,7 @@ def run(args: list[str], code: Path | None = None) -> tuple[float, float, int, s
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if process.returncode != 0:
         raise SystemExit(f"build failed: {err}")
-    return elapsed, cpu, peak // 1024, out.strip().splitlines()[-1]
+    return elapsed, cpu, f"{peak // 1024:,} MB (PSS {peak_pss // 1024:,})", out.strip().splitlines()[-1]
 
 
 def bench(
@@ -111,7 +130,7 @@ def bench(
         print(
             f"| {size:,} | {name} | {secs:.1f} s | {cpu:.1f} s | {size / secs:,.0f} | "
             f"{2 * size / cpu:,.0f} | "
-            f"{mb:,} MB | {os.getloadavg()[0]:.1f} | {summary} |",
+            f"{mb} | {os.getloadavg()[0]:.1f} | {summary} |",
             flush=True,
         )
 
@@ -158,7 +177,7 @@ def compare(size: int, work: Path, rev: str, rounds: int) -> None:
             load = os.getloadavg()[0]
             print(
                 f"| {size:,} | cold, {name}, round {number} | {secs:.1f} s | {cpu:.1f} s | "
-                f"{size / secs:,.0f} | {2 * size / cpu:,.0f} | {mb:,} MB | {load:.1f} | {summary} |",
+                f"{size / secs:,.0f} | {2 * size / cpu:,.0f} | {mb} | {load:.1f} | {summary} |",
                 flush=True,
             )
 
