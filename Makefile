@@ -46,6 +46,7 @@ site: venv
 
 bench: venv
 	$(BIN)/python bench/classifier_eval.py
+	$(BIN)/python bench/proxy_latency.py
 	$(BIN)/python bench/http_latency.py
 	$(BIN)/python bench/site_build.py
 

@@ -1,11 +1,21 @@
-"""The floor for any Python stdio relay: copy bytes both ways, nothing else.
+"""Floors for any Python stdio relay: copy bytes both ways, with a little more work per level.
 
 Used by bench/proxy_latency.py as reference configurations: the proxy cannot add less
-latency than this on the same machine. Two shapes:
+latency than the level that does the least of its work, on the same machine. Shapes:
 
-    stdio_passthrough.py CMD...            one blocking reader thread per direction (os.read/os.write)
-    stdio_passthrough.py --asyncio CMD...  one event loop (add_reader + os.write), the shape
-                                           `intercept run` uses over stdio
+    stdio_passthrough.py CMD...                  one blocking reader thread per direction
+                                                 (os.read/os.write), bytes copied as read
+    stdio_passthrough.py --asyncio CMD...        one event loop (add_reader + os.write), the
+                                                 shape `intercept run` uses over stdio
+    stdio_passthrough.py --split CMD...          threads, and each chunk split into lines by the
+                                                 proxy's own LineSplitter, one write per line
+    stdio_passthrough.py --split-decode CMD...   as --split, and each line decoded by msgspec
+                                                 with its id kept in a dict of pending requests:
+                                                 the least a relay that reads the messages does
+
+The last two form a ladder between "copy bytes" and the proxy: the difference between
+neighbouring rows is what that step of work costs inside a process that sleeps between
+messages (see BENCHMARKS.md, issue 4, run 3).
 """
 
 import asyncio
@@ -13,6 +23,13 @@ import os
 import subprocess
 import sys
 import threading
+
+import msgspec
+
+from intercept.transport.stdio import LineSplitter
+
+READ_CHUNK = 65536  # below glibc's mmap threshold: a larger read buffer page-faults per read
+LINE_LIMIT = 16 * 1024 * 1024
 
 
 async def relay_asyncio(child: "subprocess.Popen[bytes]") -> None:
@@ -24,7 +41,7 @@ async def relay_asyncio(child: "subprocess.Popen[bytes]") -> None:
     finished = loop.create_future()
 
     def upward() -> None:
-        chunk = os.read(0, 65536)
+        chunk = os.read(0, READ_CHUNK)
         if not chunk:
             loop.remove_reader(0)
             child.stdin.close()  # type: ignore[union-attr]
@@ -32,7 +49,7 @@ async def relay_asyncio(child: "subprocess.Popen[bytes]") -> None:
         os.write(to_child, chunk)
 
     def downward() -> None:
-        chunk = os.read(from_child, 65536)
+        chunk = os.read(from_child, READ_CHUNK)
         if not chunk:
             loop.remove_reader(from_child)
             finished.set_result(None)
@@ -44,28 +61,64 @@ async def relay_asyncio(child: "subprocess.Popen[bytes]") -> None:
     await finished
 
 
-def relay_threads(child: "subprocess.Popen[bytes]") -> None:
+def copy_bytes(read_fd: int, write_fd: int) -> None:
+    while chunk := os.read(read_fd, READ_CHUNK):
+        os.write(write_fd, chunk)
+
+
+def copy_lines(read_fd: int, write_fd: int) -> None:
+    splitter = LineSplitter(LINE_LIMIT)
+    while chunk := os.read(read_fd, READ_CHUNK):
+        for line in splitter.feed(chunk):
+            if isinstance(line, bytes):
+                os.write(write_fd, line + b"\n")
+
+
+def decode_lines(read_fd: int, write_fd: int, pending: dict[object, object], upward: bool) -> None:
+    splitter = LineSplitter(LINE_LIMIT)
+    decode = msgspec.json.decode
+    while chunk := os.read(read_fd, READ_CHUNK):
+        for line in splitter.feed(chunk):
+            if not isinstance(line, bytes):
+                continue
+            message = decode(line)
+            if isinstance(message, dict):
+                if upward:
+                    pending[message.get("id")] = message.get("method")
+                else:
+                    pending.pop(message.get("id"), None)
+            os.write(write_fd, line + b"\n")
+
+
+def relay_threads(child: "subprocess.Popen[bytes]", level: str) -> None:
     assert child.stdin is not None and child.stdout is not None
-    to_child, from_child = child.stdin, child.stdout.fileno()
+    to_child, from_child = child.stdin.fileno(), child.stdout.fileno()
+    pending: dict[object, object] = {}
 
-    def upward() -> None:
-        while chunk := os.read(0, 65536):
-            os.write(to_child.fileno(), chunk)
-        to_child.close()
+    def direction(read_fd: int, write_fd: int, upward: bool) -> None:
+        if level == "--split":
+            copy_lines(read_fd, write_fd)
+        elif level == "--split-decode":
+            decode_lines(read_fd, write_fd, pending, upward)
+        else:
+            copy_bytes(read_fd, write_fd)
 
-    threading.Thread(target=upward, daemon=True).start()
-    while chunk := os.read(from_child, 65536):
-        os.write(1, chunk)
+    def up() -> None:
+        direction(0, to_child, True)
+        child.stdin.close()  # type: ignore[union-attr]
+
+    threading.Thread(target=up, daemon=True).start()
+    direction(from_child, 1, False)
 
 
 def main(arguments: list[str]) -> None:
-    use_asyncio = arguments[:1] == ["--asyncio"]
-    command = arguments[1:] if use_asyncio else arguments
+    level = arguments[0] if arguments[:1] and arguments[0].startswith("--") else ""
+    command = arguments[1:] if level else arguments
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-    if use_asyncio:
+    if level == "--asyncio":
         asyncio.run(relay_asyncio(child))
     else:
-        relay_threads(child)
+        relay_threads(child, level)
     child.wait()
 
 
