@@ -144,6 +144,39 @@ def mark_writing(cache_dir: Path) -> None:
     (cache_dir / WRITING_MARKER).touch()
 
 
+def sweep_abandoned(out: Path) -> int:
+    """Discard staging and old-site folders beside `out` whose build process no longer exists.
+
+    A build stopped by SIGKILL (or a power cut) cannot clean up after itself; the next build
+    does. Folders of a running build (its process id is alive) are left alone.
+    """
+    prefixes = (f".{out.name}.building-", f".{out.name}.old-")
+    try:
+        entries = list(out.parent.iterdir())
+    except OSError:
+        return 0
+    discarded = 0
+    for entry in entries:
+        prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+        if prefix is None:
+            continue
+        pid = entry.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)) and entry.is_dir():
+            discard_tree(entry)
+            discarded += 1
+    return discarded
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def staging_dir(out: Path) -> Path:
     path = out.parent / f".{out.name}.building-{os.getpid()}"
     if path.exists():

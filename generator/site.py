@@ -30,6 +30,7 @@ from generator.output import (
     read_manifest,
     staging_dir,
     swap_in,
+    sweep_abandoned,
     write_manifest,
 )
 from generator.plan import (
@@ -228,6 +229,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
     keys = _unit_keys(catalog, settings, plan, previous, changes)
     phases["plan"] = time.perf_counter() - mark
 
+    sweep_abandoned(options.out)
     if previous is None:
         mode, root = "full", staging_dir(options.out)
         todo = [s.slug for s in catalog.servers]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -71,7 +77,7 @@ def _run_build(options: BuildOptions) -> None:
         progress.advance(tasks[phase], advance)
 
     try:
-        with progress:
+        with progress, _exit_cleanly_on_termination():
             result = build_site(options, on_progress)
     except RegistryError as exc:
         click.echo(
@@ -91,6 +97,36 @@ def _run_build(options: BuildOptions) -> None:
         click.echo(f"cannot write the site: {exc.strerror or exc} ({exc.filename or options.out})", err=True)
         sys.exit(EXIT_INVALID)
     click.echo(result.summary())
+
+
+@contextlib.contextmanager
+def _exit_cleanly_on_termination() -> Iterator[None]:
+    """While a build runs, SIGTERM and SIGHUP stop it like Ctrl-C: its staging folder is removed.
+
+    Without this they end the process at once, leaving a half-written `.<out>.building-<pid>`
+    folder behind (the next build sweeps those up too, for SIGKILL). Forked page-rendering
+    workers inherit the handler and fall back to the default action, so a pool can still be
+    terminated.
+    """
+    builder = os.getpid()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != builder:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        click.echo(f"build stopped by {signal.Signals(signum).name}", err=True)
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (an embedding host keeps its own)
+        return
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 _registry_opt = click.option(

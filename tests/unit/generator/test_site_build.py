@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from html import unescape
 from pathlib import Path
@@ -401,3 +406,52 @@ def test_an_interrupted_in_place_build_is_followed_by_a_full_one(tmp_path: Path)
     (tmp_path / ".site.cache" / WRITING_MARKER).touch()
     assert build(SMALL_REGISTRY, out).mode == "full"
     assert build(SMALL_REGISTRY, out).mode == "incremental"
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_folders_left_by_a_killed_build_are_discarded_by_the_next(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    dead = _dead_pid()
+    abandoned = [tmp_path / f".site.building-{dead}", tmp_path / f".site.old-{dead}-12345"]
+    running = tmp_path / f".site.building-{os.getpid()}-elsewhere"
+    unrelated = tmp_path / f".other.building-{dead}"
+    for folder in [*abandoned, running, unrelated]:
+        (folder / "tools" / "x").mkdir(parents=True)
+        (folder / "tools" / "x" / "index.html").write_text("half-written")
+
+    build(SMALL_REGISTRY, out)
+
+    deadline = time.monotonic() + 30  # discarding runs in a detached process
+    while any(folder.exists() for folder in abandoned) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(folder.exists() for folder in abandoned)
+    assert running.exists() and unrelated.exists()
+    assert (out / "index.html").is_file()
+
+
+def test_sigterm_stops_a_full_build_without_leaving_its_staging_folder(tmp_path: Path) -> None:
+    registry, out = tmp_path / "registry", tmp_path / "site"
+    synth = Path(__file__).parents[3] / "bench" / "synth_registry.py"
+    subprocess.run([sys.executable, str(synth), "5000", str(registry)], check=True, capture_output=True)
+    intercept = Path(sys.executable).with_name("intercept")
+    command = [str(intercept), "build", "--registry", str(registry), "--out", str(out), "--no-search"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    staging = tmp_path / f".site.building-{process.pid}"
+    deadline = time.monotonic() + 60
+    while not staging.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert staging.exists(), "the build never started writing"
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 128 + signal.SIGTERM
+    assert b"build stopped by SIGTERM" in stderr
+    assert b"Traceback" not in stderr
+    assert stdout == b""
+    assert not staging.exists()
+    assert not out.exists()  # a full build's output appears only once it is complete
