@@ -53,8 +53,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]{0,63})>")
+
+
 class RunSpec(_Strict):
-    """How to start the server."""
+    """How to start the server.
+
+    An argument may hold a placeholder such as `<STRIPE_SECRET_KEY>`, shown to users as written;
+    `scan_values` gives each placeholder the harmless value a scan starts the server with.
+    """
 
     package_manager: Literal["npm", "pypi", "docker", "binary", "remote"]
     package: Annotated[str, Field(min_length=1, max_length=214)]
@@ -63,6 +70,22 @@ class RunSpec(_Strict):
     transport: Literal["stdio", "streamable-http", "sse"] = "stdio"
     url: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    scan_values: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _placeholders_have_scan_values(self) -> RunSpec:
+        used = {name for arg in self.args for name in PLACEHOLDER.findall(arg)}
+        if missing := sorted(used - self.scan_values.keys()):
+            raise fail(
+                f"args use {', '.join(f'<{n}>' for n in missing)} but scan_values has no value for it",
+                "add a harmless value under run.scan_values, e.g. a test key",
+            )
+        if unused := sorted(self.scan_values.keys() - used):
+            raise fail(
+                f"scan_values has {', '.join(unused)}, which no argument uses",
+                "write the placeholder into an argument as <NAME>, or remove the value",
+            )
+        return self
 
     @field_validator("package", "version")
     @classmethod
@@ -72,14 +95,22 @@ class RunSpec(_Strict):
         return value
 
     def command(self) -> list[str]:
-        """The argv that starts this server, as a user would type it."""
+        """The argv that starts this server, as a user would type it (placeholders as written)."""
+        return self._argv(self.args)
+
+    def scan_command(self) -> list[str]:
+        """The argv a scan starts the server with: placeholders replaced by their scan values."""
+        values = self.scan_values
+        return self._argv([PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.args])
+
+    def _argv(self, args: list[str]) -> list[str]:
         if self.package_manager == "npm":
-            return ["npx", "-y", f"{self.package}@{self.version}", *self.args]
+            return ["npx", "-y", f"{self.package}@{self.version}", *args]
         if self.package_manager == "pypi":
-            return ["uvx", f"{self.package}=={self.version}", *self.args]
+            return ["uvx", f"{self.package}=={self.version}", *args]
         if self.package_manager == "docker":
-            return ["docker", "run", "-i", "--rm", f"{self.package}:{self.version}", *self.args]
-        return [self.package, *self.args]
+            return ["docker", "run", "-i", "--rm", f"{self.package}:{self.version}", *args]
+        return [self.package, *args]
 
 
 class Provenance(_Strict):

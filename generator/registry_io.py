@@ -111,8 +111,10 @@ def build_server_data(
             data[key] = old[key]
     run = run_info_for(result).as_dict()
     old_run = old.get("run")
-    if isinstance(old_run, dict) and old_run.get("env"):
-        run["env"] = old_run["env"]
+    if isinstance(old_run, dict):
+        for key in ("env", "scan_values"):  # written by hand; a scan cannot know them
+            if old_run.get(key):
+                run[key] = old_run[key]
     data["run"] = run
     provenance: dict[str, Any] = {
         "method": "scan",
@@ -310,7 +312,7 @@ def refresh_entry(path: Path, timeout: float) -> RefreshOutcome:
             return RefreshOutcome(False, "remote entry has no run.url")
         target = HttpTarget(server.run.url)
     else:
-        command = server.run.command()
+        command = server.run.scan_command()
         if shutil.which(command[0]) is None:
             beside_python = Path(sys.executable).parent / command[0]
             if beside_python.exists():

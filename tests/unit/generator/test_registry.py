@@ -270,3 +270,38 @@ def test_every_registry_field_is_documented(model: str) -> None:
     fields = getattr(registry, model).model_fields
     missing = [name for name in fields if f"| `{name}` |" not in docs]
     assert missing == [], f"{model} fields missing from docs/REGISTRY.md: {missing}"
+
+
+def test_placeholders_are_shown_and_scan_values_are_used_only_to_scan(tmp_path: Path) -> None:
+    run = {**BASE["run"], "args": ["--api-key=<ACME_KEY>", "stdio"], "scan_values": {"ACME_KEY": "sk_test_x"}}
+    server, errors = load_server_file(write(tmp_path, server_data(run=run)))
+    assert errors == [] and server is not None
+    assert server.run.command() == ["npx", "-y", "@acme/mcp@1.2.3", "--api-key=<ACME_KEY>", "stdio"]
+    assert server.run.scan_command() == ["npx", "-y", "@acme/mcp@1.2.3", "--api-key=sk_test_x", "stdio"]
+
+
+@pytest.mark.parametrize(
+    ("args", "scan_values", "message"),
+    [
+        (["--api-key=<ACME_KEY>"], {}, "run: args use <ACME_KEY> but scan_values has no value for it"),
+        (["stdio"], {"ACME_KEY": "x"}, "run: scan_values has ACME_KEY, which no argument uses"),
+    ],
+)
+def test_placeholders_and_scan_values_must_match(
+    tmp_path: Path, args: list[str], scan_values: dict[str, str], message: str
+) -> None:
+    run = {**BASE["run"], "args": args, "scan_values": scan_values}
+    errors = errors_for(tmp_path, server_data(run=run))
+    assert any(message in e and "fix:" in e for e in errors), errors
+
+
+def test_shipped_run_commands_show_placeholders_never_scan_values() -> None:
+    registry = load_registry(registry_dir())
+    with_values = [s for s in registry.servers if s.run.scan_values]
+    assert with_values, "the shipped registry has servers that need a key to start"
+    for server in registry.servers:
+        shown = " ".join(server.run.command())
+        assert "dummy" not in shown, server.slug
+        for value in server.run.scan_values.values():
+            assert value not in shown, server.slug
+            assert value not in " ".join(server.provenance.command), server.slug

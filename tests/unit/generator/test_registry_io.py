@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from generator.registry import Server, load_server_file
@@ -15,6 +18,7 @@ from generator.registry_io import (
     diff_tools,
     dummy_value,
     dump_yaml,
+    refresh_entry,
     run_info_for,
     schema_changes,
 )
@@ -147,3 +151,29 @@ def test_the_diff_never_prints_terminal_control_characters() -> None:
     text = diff_tools(old, new).render()
     assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
     assert "\\u001b" in text and "\\u202e" in text
+
+
+FAKE = str(Path(__file__).parents[2] / "unit" / "intercept" / "fake_mcp_server.py")
+
+
+def test_refresh_starts_the_server_with_scan_values_and_writes_placeholders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = Path(sys.executable)
+    monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{os.environ['PATH']}")
+    command = [python.name, FAKE, "argv", "--token=<DEMO_TOKEN>"]
+    data = build_server_data(result(tool("old_tool"), command=command), "demo")
+    data["run"]["scan_values"] = {"DEMO_TOKEN": "t0k-scan"}
+    path = tmp_path / "demo.yaml"
+    path.write_text(dump_yaml(data), encoding="utf-8")
+
+    outcome = refresh_entry(path, timeout=30)
+
+    assert outcome.ok, (outcome.headline, outcome.detail)
+    server, errors = load_server_file(path)
+    assert errors == [] and server is not None
+    shown = server.tool("show_argv")
+    assert shown is not None and shown.description == "--token=t0k-scan"  # what the server got
+    assert server.run.args[-1] == "--token=<DEMO_TOKEN>"
+    assert server.run.scan_values == {"DEMO_TOKEN": "t0k-scan"}
+    assert server.provenance.command[-1] == "--token=<DEMO_TOKEN>"

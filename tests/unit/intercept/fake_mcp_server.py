@@ -2,7 +2,7 @@
 
 MODE: paged (three pages of tools), loop (hands out the same cursor forever), crash (writes to
 stderr and exits 3 before answering), hang (never answers), env (one tool whose description is
-$FAKE_SCAN_VALUE).
+$FAKE_SCAN_VALUE), argv (one tool whose description is the rest of the command line).
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def main() -> None:
             elif mode == "env":
                 value = os.environ.get("FAKE_SCAN_VALUE", "unset")
                 reply(message["id"], {"tools": [tool("show_env", value)]})
+            elif mode == "argv":
+                reply(message["id"], {"tools": [tool("show_argv", " ".join(sys.argv[2:]))]})
             else:
                 names, next_cursor = PAGES[cursor]
                 page: dict[str, object] = {"tools": [tool(n) for n in names]}
