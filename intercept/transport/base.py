@@ -23,12 +23,23 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """Default bound on one message (16 MiB); `intercept run --max-message-bytes` changes it."""
 
 
-class FrameTooLarge(Exception):
-    """A message exceeded the channel's size limit and was dropped (the channel stays usable)."""
+FRAME_EDGE_BYTES = 4096
+"""How much of the start and the end of a dropped message a transport keeps (`FrameTooLarge`)."""
 
-    def __init__(self, size: int, limit: int) -> None:
+
+class FrameTooLarge(Exception):
+    """A message exceeded the channel's size limit and was dropped (the channel stays usable).
+
+    `head` and `tail` are the first and last bytes of the dropped message, at most
+    `FRAME_EDGE_BYTES` each (empty where a transport cannot keep them): enough for the router
+    to find the message's id, so the request it belongs to can be answered with an error.
+    """
+
+    def __init__(self, size: int, limit: int, head: bytes = b"", tail: bytes = b"") -> None:
         self.size = size
         self.limit = limit
+        self.head = head[:FRAME_EDGE_BYTES]
+        self.tail = tail[-FRAME_EDGE_BYTES:]
         super().__init__(f"message of at least {size} bytes exceeds the {limit}-byte limit")
 
 
