@@ -113,11 +113,38 @@ class ToolSchema:
             return f"arguments could not be checked against the input schema ({type(exc).__name__})"
         if error is None:
             return None
-        where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
-        return f"arguments do not match the input schema at {where}: {error.message[:200]}"
+        return f"arguments do not match the input schema: {_schema_violation(error)}"
 
 
 SchemaLookup = Mapping[str, ToolSchema]
+
+SCHEMA_VALUE_SHOWN_CHARS = 80
+
+
+def _schema_violation(error: jsonschema.exceptions.ValidationError) -> str:
+    """Where and how arguments broke the schema, in the schema's own words only.
+
+    jsonschema's messages quote the offending value (an API key in a string meant to be a
+    number, say), and a denial reason reaches the audit log and `intercept status`, which must
+    never hold raw arguments. The location is read from the schema path (declared property
+    names), and the constraint from the schema, never from the arguments.
+    """
+    names: list[str] = []
+    schema_path = list(error.absolute_schema_path)[:-1]  # the last part is the keyword itself
+    index = 0
+    while index < len(schema_path):
+        part = schema_path[index]
+        if part == "properties" and index + 1 < len(schema_path):
+            names.append(str(schema_path[index + 1]))
+            index += 1
+        elif part == "items":
+            names.append("[]")
+        index += 1
+    where = ".".join(names).replace(".[]", "[]") or "(arguments)"
+    expected = repr(error.validator_value)
+    if len(expected) > SCHEMA_VALUE_SHOWN_CHARS:
+        expected = expected[: SCHEMA_VALUE_SHOWN_CHARS - 1] + "…"
+    return f"at {where}, the schema's {error.validator!r} constraint ({expected}) is not met"
 
 
 @dataclass(frozen=True, slots=True)

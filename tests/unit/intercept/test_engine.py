@@ -279,6 +279,43 @@ async def test_schema_validation_uses_jsonschema_and_fails_closed_on_bad_schemas
     assert isinstance(await decide(eng, store, "t", {}, schemas=invalid), Denial)
 
 
+SECRET = "sk-live-SECRET-4242"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "where"),
+    [
+        ({"token": SECRET}, "at token, the schema's 'type' constraint ('integer')"),
+        ({"token": 1, "items": [{"kind": SECRET}]}, "at items[].kind, the schema's 'enum' constraint"),
+        ({"token": 1, "headers": {SECRET: "x"}}, "at headers, the schema's 'additionalProperties'"),
+        ({"token": 1, SECRET: 1}, "at (arguments), the schema's 'additionalProperties'"),
+        ({"token": 1, "note": SECRET * 10}, "at note, the schema's 'maxLength' constraint (20)"),
+    ],
+)
+async def test_schema_denials_never_quote_the_arguments(
+    store: MemoryStore, arguments: dict[str, Any], where: str
+) -> None:
+    # A denial reason is written to the audit log and shown by `intercept status`.
+    eng = engine("tools:\n  t:\n    rules:\n      - validate: {schema: true}\n")
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "token": {"type": "integer"},
+            "note": {"type": "string", "maxLength": 20},
+            "items": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"kind": {"enum": ["a", "b"]}}},
+            },
+            "headers": {"type": "object", "additionalProperties": False},
+        },
+    }
+    denial = await decide(eng, store, "t", arguments, schemas={"t": ToolSchema.learn(schema)})
+    assert isinstance(denial, Denial)
+    assert where in denial.reason
+    assert "SECRET" not in denial.reason and "SECRET" not in denial.text
+
+
 async def test_counter_keys_survive_a_reload_that_keeps_the_rule_name(store: MemoryStore) -> None:
     text = "tools:\n  t:\n    rules:\n      - name: lim\n        rate_limit: {max: 2, window: 60}\n"
     assert isinstance(await decide(engine(text), store, "t"), Admission)
