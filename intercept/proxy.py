@@ -22,7 +22,8 @@ What the router guarantees (the security contract, see docs/PROXY.md):
   only when they are byte for byte that re-serialisation (`jsonrpc.parse_canonical`);
 * batches are checked element by element; a denied element never reaches the upstream;
 * counters reserved for a call are committed on a successful result and rolled back on a
-  denial, a JSON-RPC error, an `isError` result, cancellation, or the upstream's death;
+  denial, a JSON-RPC error, an `isError` result, or the upstream's death before answering; a
+  cancelled call stays counted unless the server answers it with a failure;
 * hidden tools are removed from every `tools/list` result, other fields kept.
 """
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import logging
 import secrets
 import time
@@ -100,7 +100,7 @@ class Router:
         self._own_waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._fetch_lock = asyncio.Lock()
         self._upstream_gone = False
-        # Cancelled calls whose reservation was given back, in case the server answers anyway.
+        # Cancelled calls, still counted, until the server answers them or the session ends.
         self._cancelled_calls: collections.OrderedDict[MessageId, Reservation] = collections.OrderedDict()
 
     # -- client -> upstream ------------------------------------------------------------------
@@ -177,7 +177,8 @@ class Router:
             )
         if self._upstream_gone:
             return None, jsonrpc.encode_error(jsonrpc.UPSTREAM_ERROR, "the MCP server has exited", message_id)
-        self._cancelled_calls.pop(message_id, None)  # the id is reused: answers now belong to this request
+        # The id is reused: later answers belong to this request, so the cancelled one stays counted.
+        await self._settle_cancelled(message_id, success=True)
         if env.method == "tools/call":
             return await self._tools_call(env, message_id, encoded)
         if env.method.strip().lower() == "tools/call":
@@ -220,36 +221,30 @@ class Router:
         return encoded, None
 
     async def _cancelled(self, env: Envelope) -> None:
+        """A cancelled call stays counted until the server says it failed.
+
+        MCP servers do not answer a cancelled request, and may finish the work anyway (a tool
+        that has started a payment or a job cannot always stop). Giving the quota back on
+        cancellation would let an agent run a limited tool without limit by calling and
+        cancelling at once, so the reservation is kept: an error or `isError` answer that
+        arrives later gives it back, anything else leaves it counted.
+        """
         params = env.obj.get("params") or {}
         request_id = params.get("requestId")
         if not isinstance(request_id, str | int) or isinstance(request_id, bool):
             return
         pending = self._pending.pop(request_id, None)
-        if pending is None:
+        if pending is None or pending.reservation is None:
             return
-        await self._settle(pending, success=False)
-        if pending.reservation is not None:
-            self._cancelled_calls[request_id] = pending.reservation
-            while len(self._cancelled_calls) > CANCELLED_CALLS_REMEMBERED:
-                self._cancelled_calls.popitem(last=False)
+        self._cancelled_calls[request_id] = pending.reservation
+        while len(self._cancelled_calls) > CANCELLED_CALLS_REMEMBERED:
+            _, oldest = self._cancelled_calls.popitem(last=False)
+            await self._settle_reservation(oldest, success=True)
 
-    async def _count_late_success(self, message_id: MessageId) -> None:
-        """A cancelled call that the server completed anyway is counted after all.
-
-        Its quota was given back on cancellation (docs/POLICY.md); without this, calling and
-        cancelling at once would run a limited tool without ever spending quota. The count is
-        applied without limit checks: the call has already happened.
-        """
+    async def _settle_cancelled(self, message_id: MessageId, success: bool) -> None:
         reservation = self._cancelled_calls.pop(message_id, None)
-        if reservation is None:
-            return
-        unchecked = [dataclasses.replace(check, op=None, limit=None) for check in reservation.checks]
-        try:
-            recount = await self.store.reserve(unchecked, reservation.at)
-            if isinstance(recount, Reservation):
-                await self.store.commit(recount)
-        except StateError as exc:
-            log.error("counter store failed to count a cancelled call that completed: %s", exc)
+        if reservation is not None:
+            await self._settle_reservation(reservation, success)
 
     # -- upstream -> client ------------------------------------------------------------------
 
@@ -303,10 +298,8 @@ class Router:
         if pending is None:
             if message_id is not None and message_id in self._cancelled_calls:
                 result = env.obj.get("result")
-                if isinstance(result, dict) and result.get("isError") is not True:
-                    await self._count_late_success(message_id)
-                else:
-                    self._cancelled_calls.pop(message_id, None)
+                succeeded = isinstance(result, dict) and result.get("isError") is not True
+                await self._settle_cancelled(message_id, succeeded)
             return encoded_already or self._encode_upstream(env)
         obj = env.obj
         if pending.method == "tools/call":
@@ -355,9 +348,10 @@ class Router:
         return {**result, "tools": kept}
 
     async def _settle(self, pending: _Pending, success: bool) -> None:
-        reservation = pending.reservation
-        if reservation is None:
-            return
+        if pending.reservation is not None:
+            await self._settle_reservation(pending.reservation, success)
+
+    async def _settle_reservation(self, reservation: Reservation, success: bool) -> None:
         try:
             if success:
                 await self.store.commit(reservation)
@@ -421,6 +415,9 @@ class Router:
             if not future.done():
                 future.set_exception(ConnectionError("upstream closed"))
         self._own_waiting.clear()
+        cancelled, self._cancelled_calls = self._cancelled_calls, collections.OrderedDict()
+        for reservation in cancelled.values():  # no answer will come: they stay counted
+            await self._settle_reservation(reservation, success=True)
         pending, self._pending = self._pending, {}
         for message_id, entry in pending.items():
             await self._settle(entry, success=False)

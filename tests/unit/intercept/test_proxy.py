@@ -248,13 +248,27 @@ async def test_failed_calls_consume_no_quota(failure: dict[str, Any]) -> None:
     assert h.client_messages() == [failure]
 
 
-async def test_cancelled_call_gives_its_reservation_back() -> None:
+async def test_a_cancelled_call_stays_counted_until_the_server_says_it_failed() -> None:
     h = Harness()
     await h.client(call("c1", "limited"))
     cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}}
     await h.client(cancel)
-    assert await h.rate_count() == 0
     assert h.upstream_messages()[-1] == cancel
+    assert await h.rate_count() == 1  # the server may finish it without answering
+    await h.upstream({"jsonrpc": "2.0", "id": "c1", "error": {"code": -32800, "message": "cancelled"}})
+    assert await h.rate_count() == 0
+
+
+async def test_call_and_cancel_cannot_run_a_limited_tool_past_its_limit() -> None:
+    h = Harness()
+    for number in range(2):
+        await h.client(call(f"c{number}", "limited"))
+        cancel = {"requestId": f"c{number}"}
+        await h.client({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel})
+    await h.client(call("c0", "limited"))  # the limit (2) is spent, even reusing a cancelled id
+    assert "rate limit of 2 calls per 60 s reached" in denial_text(h.client_messages()[-1])
+    await h.router.upstream_closed()  # no answer ever came: both stay counted
+    assert await h.rate_count() == 2
 
 
 async def test_upstream_death_errors_every_pending_request_and_rolls_back() -> None:
@@ -374,7 +388,7 @@ async def test_a_cancelled_call_the_server_completes_anyway_is_counted() -> None
     h = Harness()
     await h.client(call("c1", "limited"))
     await h.client({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}})
-    assert await h.rate_count() == 0
+    assert await h.rate_count() == 1
     await h.upstream(ok("c1"))  # the tool ran after all: call-and-cancel must not dodge the limit
     assert await h.rate_count() == 1
     await h.upstream(ok("c1"))  # counted once
