@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
-from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FRAME_EDGE_BYTES, FrameTooLarge
 
 log = logging.getLogger("intercept.transport.stdio")
 
@@ -35,34 +35,55 @@ MAX_QUEUED_MESSAGES = 256
 CHILD_EXIT_GRACE_SECONDS = 5.0
 
 Frame = bytes | FrameTooLarge
+_TAIL_KEPT = FRAME_EDGE_BYTES + 1  # one more, for the `\r` of a `\r\n` line end
 
 
 class LineSplitter:
-    """Push-based line framing: `feed` chunks, get complete lines (or FrameTooLarge) back."""
+    """Push-based line framing: `feed` chunks, get complete lines (or FrameTooLarge) back.
+
+    An oversized line is reported with its first and last `FRAME_EDGE_BYTES` (`head`, `tail`);
+    while one streams in, only those edges are kept, never the line.
+    """
 
     def __init__(self, max_message_bytes: int) -> None:
         self._limit = max_message_bytes
         self._buffer = bytearray()
         self._discarded: int | None = None  # bytes dropped so far of an oversized line
+        self._head = b""
+        self._tail = b""
 
     def _line(self, line: bytes, out: list[Frame]) -> None:
         if len(line) > self._limit:
-            out.append(FrameTooLarge(len(line), self._limit))
+            out.append(_too_large(len(line), self._limit, line[:FRAME_EDGE_BYTES], line[-_TAIL_KEPT:]))
             return
         if line.endswith(b"\r"):
             line = line[:-1]
         if line.strip():
             out.append(line)
 
+    def _discard(self, part: bytes | bytearray) -> None:
+        """Account for `part` of the oversized line being dropped, keeping only its edges."""
+        assert self._discarded is not None
+        self._discarded += len(part)
+        if len(self._head) < FRAME_EDGE_BYTES:
+            self._head += bytes(part[: FRAME_EDGE_BYTES - len(self._head)])
+        self._tail = (self._tail + bytes(part[-_TAIL_KEPT:]))[-_TAIL_KEPT:]
+
+    def _dropped(self, out: list[Frame]) -> None:
+        assert self._discarded is not None
+        out.append(_too_large(self._discarded, self._limit, self._head, self._tail))
+        self._discarded = None
+        self._head = self._tail = b""
+
     def feed(self, chunk: bytes) -> list[Frame]:
         out: list[Frame] = []
         if self._discarded is not None:
             newline = chunk.find(b"\n")
             if newline < 0:
-                self._discarded += len(chunk)
+                self._discard(chunk)
                 return out
-            out.append(FrameTooLarge(self._discarded + newline, self._limit))
-            self._discarded = None
+            self._discard(chunk[:newline])
+            self._dropped(out)
             chunk = chunk[newline + 1 :]
         buffer = self._buffer
         if not buffer and chunk.endswith(b"\n") and chunk.count(b"\n") == 1:
@@ -75,7 +96,8 @@ class LineSplitter:
             start = newline + 1
         del buffer[:start]
         if len(buffer) > self._limit:
-            self._discarded = len(buffer)
+            self._discarded = 0
+            self._discard(buffer)
             buffer.clear()
         return out
 
@@ -83,12 +105,16 @@ class LineSplitter:
         """Whatever the stream ended with (a last line without its newline)."""
         out: list[Frame] = []
         if self._discarded is not None:
-            out.append(FrameTooLarge(self._discarded, self._limit))
+            self._dropped(out)
         elif self._buffer:
             self._line(bytes(self._buffer), out)
         self._buffer.clear()
-        self._discarded = None
         return out
+
+
+def _too_large(size: int, limit: int, head: bytes, tail: bytes) -> FrameTooLarge:
+    """FrameTooLarge with `tail` ending where the message does (before a `\\r\\n` line end)."""
+    return FrameTooLarge(size, limit, head, tail[:-1] if tail.endswith(b"\r") else tail)
 
 
 class FdChannel:

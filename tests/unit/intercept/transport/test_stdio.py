@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 
 import pytest
 
-from intercept.transport.base import FrameTooLarge
-from intercept.transport.stdio import FdChannel, LineSplitter, StdioChild, exit_status
+from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge
+from intercept.transport.stdio import FdChannel, Frame, LineSplitter, StdioChild, exit_status
 
 
 def split(chunks: list[bytes], limit: int = 1024) -> list[bytes | str]:
@@ -46,6 +47,63 @@ def test_buffer_never_grows_far_beyond_the_limit_while_discarding() -> None:
 def test_oversized_unterminated_line_at_eof() -> None:
     assert split([b"q" * 3000]) == ["TOO LARGE"]
     assert split([b"q" * 300]) == [b"q" * 300]
+
+
+def oversized_line(size: int) -> bytes:
+    """A JSON-RPC-looking line of `size` bytes whose start and end differ from its middle."""
+    head = b'{"jsonrpc":"2.0","id":"head-id","method":"tools/call","params":{"pad":"'
+    tail = b'"},"end":"tail-marker"}'
+    return head + b"m" * (size - len(head) - len(tail)) + tail
+
+
+def too_large_frames(chunks: list[bytes], limit: int = 10_000) -> list[FrameTooLarge]:
+    splitter = LineSplitter(limit)
+    frames = [frame for chunk in chunks for frame in splitter.feed(chunk)] + splitter.finish()
+    return [frame for frame in frames if isinstance(frame, FrameTooLarge)]
+
+
+def in_chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize(
+    "chunking",
+    [
+        pytest.param(lambda line: [line + b"\n"], id="one-chunk"),
+        pytest.param(lambda line: [b'{"before":1}\n' + line + b'\n{"after":1}\n'], id="among-lines"),
+        pytest.param(lambda line: in_chunks(line + b"\n", 777), id="many-small-chunks"),
+        pytest.param(lambda line: [*in_chunks(line, 5000), b"\n"], id="ends-at-chunk-boundary"),
+        pytest.param(lambda line: [*in_chunks(line + b"\n", len(line) + 1)], id="newline-ends-chunk"),
+        pytest.param(lambda line: in_chunks(line + b"\r\n", 3000), id="crlf"),
+        pytest.param(lambda line: in_chunks(line, 4096), id="no-newline-at-eof"),
+        pytest.param(lambda line: [line], id="no-newline-one-chunk"),
+    ],
+)
+def test_oversized_line_reports_its_first_and_last_bytes(chunking: Any) -> None:
+    line = oversized_line(50_000)
+    (frame,) = too_large_frames(chunking(line))
+    assert frame.head == line[:FRAME_EDGE_BYTES] and frame.head.startswith(b'{"jsonrpc":"2.0","id":"head-id"')
+    assert frame.tail == line[-FRAME_EDGE_BYTES:] and frame.tail.endswith(b'"tail-marker"}')
+    assert frame.size >= len(line)
+
+
+def test_edges_of_a_line_just_over_a_small_limit_are_whole() -> None:
+    line = oversized_line(1500)  # shorter than FRAME_EDGE_BYTES: head and tail are the whole line
+    (frame,) = too_large_frames(in_chunks(line + b"\n", 100), limit=1024)
+    assert frame.head == line and frame.tail == line and frame.size == len(line)
+
+
+def test_each_oversized_line_gets_its_own_edges_and_small_lines_still_arrive() -> None:
+    first, second = oversized_line(30_000), oversized_line(20_000).replace(b"head-id", b"next-id")
+    splitter = LineSplitter(10_000)
+    frames: list[Frame] = []
+    for chunk in in_chunks(first + b"\nsmall\n" + second + b"\n", 999):
+        frames += splitter.feed(chunk)
+    frames += splitter.finish()
+    assert [type(f).__name__ for f in frames] == ["FrameTooLarge", "bytes", "FrameTooLarge"]
+    one, small, two = frames
+    assert isinstance(one, FrameTooLarge) and isinstance(two, FrameTooLarge) and small == b"small"
+    assert b"head-id" in one.head and b"next-id" in two.head and b"next-id" not in one.tail
 
 
 async def test_fd_channel_round_trip_back_pressure_and_eof() -> None:
