@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -187,3 +188,35 @@ def encode_error(code: int, message: str, message_id: MessageId | None) -> bytes
         return encode(error_object(code, message, message_id))
     except MessageError:
         return encode(error_object(code, message, None))
+
+
+_ID_VALUE = rb'(-?\d{1,19}|"(?:[^"\\\x00-\x1f]|\\.){0,256}")'
+_LEADING_ID = re.compile(
+    rb'\A\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*' + _ID_VALUE + rb"\s*[,}]"
+)
+_TRAILING_ID = re.compile(
+    rb'[,{]\s*"id"\s*:\s*' + _ID_VALUE + rb'\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?\}\s*\Z'
+)
+
+
+def id_from_edges(head: bytes, tail: bytes) -> MessageId | None:
+    """The id of a message known only by its first and last bytes (one dropped for its size).
+
+    Best effort, for answering the request a dropped message belongs to: an id found where
+    the SDKs write it, right after the opening brace (optionally after `"jsonrpc":"2.0"`) or
+    as the last member. It gives the sender no new power: a peer can always send an error or
+    a message for any id it likes. None when neither edge shows one.
+    """
+    for pattern, edge in ((_LEADING_ID, head), (_TRAILING_ID, tail)):
+        found = pattern.search(edge)
+        if found is None:
+            continue
+        try:
+            value = json.loads(found.group(1))
+            if isinstance(value, str):
+                value.encode("utf-8")  # a lone surrogate could not be written back in an error
+        except ValueError:
+            continue
+        if valid_id(value):
+            return value  # type: ignore[no-any-return]
+    return None

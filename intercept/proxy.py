@@ -278,10 +278,9 @@ class Router:
         except MessageError as exc:
             log.error("upstream message dropped: %s", exc.message)
             if exc.message_id is not None and exc.message_id in self._pending:
-                await self._settle(self._pending.pop(exc.message_id), success=False)
-                return jsonrpc.encode_error(
-                    jsonrpc.UPSTREAM_ERROR, "the MCP server sent an invalid response", exc.message_id
-                )
+                unanswered = self._pending.pop(exc.message_id)
+                await self._settle(unanswered, success=True)  # no failure could be read: it counts
+                return self._unrelayable(unanswered, exc.message_id)
             return None
         if env.kind != "response":
             if env.method == "notifications/tools/list_changed":
@@ -321,9 +320,16 @@ class Router:
             return jsonrpc.encode(obj)
         except MessageError as exc:
             log.error("upstream response replaced by an error: %s", exc.message)
-            return jsonrpc.encode_error(
-                jsonrpc.UPSTREAM_ERROR, "the MCP server sent an invalid response", message_id
-            )
+            assert message_id is not None  # it named a pending request
+            return self._unrelayable(pending, message_id)
+
+    @staticmethod
+    def _unrelayable(pending: _Pending, message_id: MessageId) -> bytes:
+        """The error a client gets for an answer the proxy could not relay (the call stays counted)."""
+        message = "the MCP server sent an invalid response"
+        if pending.method == "tools/call":
+            message += "; the tool may have run"
+        return jsonrpc.encode_error(jsonrpc.UPSTREAM_ERROR, message, message_id)
 
     def _encode_upstream(self, env: Envelope) -> bytes | None:
         try:
@@ -403,9 +409,43 @@ class Router:
     # -- end of session ----------------------------------------------------------------------
 
     async def client_frame_too_large(self, exc: FrameTooLarge) -> None:
+        """A client message over the size limit was dropped: answer it, with its id when it shows."""
+        message_id = jsonrpc.id_from_edges(exc.head, exc.tail)
         log.warning("client message dropped: %s", exc)
         await self._send_client(
-            jsonrpc.encode_error(jsonrpc.INVALID_REQUEST, f"message exceeds the {exc.limit}-byte limit", None)
+            jsonrpc.encode_error(
+                jsonrpc.INVALID_REQUEST, f"message exceeds the {exc.limit}-byte limit", message_id
+            )
+        )
+
+    async def upstream_frame_too_large(self, exc: FrameTooLarge) -> None:
+        """An upstream message over the size limit was dropped: fail the request it answered.
+
+        The answer cannot be read, so whether the tool succeeded is unknown: a call's counters
+        stay committed (fail closed), and the client gets an error for its id instead of
+        waiting for an answer that will never come.
+        """
+        message_id = jsonrpc.id_from_edges(exc.head, exc.tail)
+        log.error("upstream message dropped: %s", exc)
+        if message_id is None:
+            return
+        if isinstance(message_id, str) and message_id in self._own_waiting:
+            future = self._own_waiting.pop(message_id)
+            if not future.done():
+                future.set_exception(ConnectionError("the server's answer exceeded the size limit"))
+            return
+        await self._settle_cancelled(message_id, success=True)
+        pending = self._pending.pop(message_id, None)
+        if pending is None:
+            return
+        await self._settle(pending, success=True)
+        await self._send_client(
+            jsonrpc.encode_error(
+                jsonrpc.UPSTREAM_ERROR,
+                f"the MCP server's answer exceeded the {exc.limit}-byte limit and was dropped"
+                + ("; the tool may have run" if pending.method == "tools/call" else ""),
+                message_id,
+            )
         )
 
     async def upstream_closed(self) -> None:
@@ -468,20 +508,17 @@ async def relay(router: Router, client: MessageChannel, upstream: MessageChannel
             await router.from_client(raw)
         await upstream.close()
 
-    async def upstream_frame_too_large(exc: FrameTooLarge) -> None:
-        log.error("upstream message dropped: %s", exc)
-
     async def upstream_to_client() -> None:
         pump = getattr(upstream, "pump", None)
         if eager and pump is not None:
-            await pump(router.from_upstream, upstream_frame_too_large)
+            await pump(router.from_upstream, router.upstream_frame_too_large)
             await router.upstream_closed()
             return
         while True:
             try:
                 raw = await upstream.receive()
             except FrameTooLarge as exc:
-                log.error("upstream message dropped: %s", exc)
+                await router.upstream_frame_too_large(exc)
                 continue
             if raw is None:
                 break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -130,3 +131,33 @@ def test_parse_canonical_agrees_with_the_strict_parser(
     assert parsed == expected and type(parsed) is type(expected)
     if canonical:
         assert jsonrpc.encode(parsed) == raw
+
+
+message_ids = st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=40))
+
+
+@given(message_ids, st.text(max_size=60), st.booleans())
+def test_the_id_of_a_dropped_message_is_found_where_the_sdks_write_it(
+    message_id: int | str, text: str, id_last: bool
+) -> None:
+    payload = text + "z" * 9000 + text  # longer than both edges together
+    if id_last:  # the TypeScript SDK's answers: result first, then jsonrpc and id
+        message: dict[str, Any] = {"result": {"text": payload}, "jsonrpc": "2.0", "id": message_id}
+    else:  # requests: jsonrpc, id, method, params
+        message = {"jsonrpc": "2.0", "id": message_id, "method": "tools/call", "params": {"x": payload}}
+    raw = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    assert jsonrpc.id_from_edges(raw[:4096], raw[-4096:]) == message_id
+
+
+@pytest.mark.parametrize(
+    ("head", "tail"),
+    [
+        (b'{"result":{"text":"', b'"},"meta":{"id":5}}'),  # an id, but not the message's own
+        (b'{"method":"x","params":{"id":5,', b'"}}'),
+        (b'{"id":"\\ud800",', b""),  # could not be written back
+        (b'{"id":true,', b""),
+        (b"", b""),
+    ],
+)
+def test_no_id_is_made_up_for_a_dropped_message(head: bytes, tail: bytes) -> None:
+    assert jsonrpc.id_from_edges(head, tail) is None

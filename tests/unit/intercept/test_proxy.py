@@ -13,6 +13,7 @@ from intercept.engine import Engine
 from intercept.policy import load_policy_text
 from intercept.proxy import Router
 from intercept.state.memory import MemoryStore
+from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge
 
 NOW = 1_764_115_200.0
 
@@ -357,8 +358,9 @@ async def test_hostile_upstream_messages_are_dropped_or_turned_into_errors() -> 
     await h.upstream(b'{"jsonrpc":"2.0","id":1,"result":{"content":[]},"result":{"isError":true}}')
     assert h.client_got == []  # unreadable: dropped
     await h.upstream({"jsonrpc": "1.0", "id": 1, "result": {}})
-    assert h.client_messages()[0]["error"]["code"] == -32000
-    assert await h.rate_count() == 0
+    [error] = h.client_messages()
+    assert error["error"]["code"] == -32000 and "the tool may have run" in error["error"]["message"]
+    assert await h.rate_count() == 1  # the server reported no failure the proxy could read: it counts
 
 
 async def test_upstream_batch_responses_are_settled_and_filtered() -> None:
@@ -406,3 +408,37 @@ async def test_look_alike_tools_call_methods_are_refused(method: str) -> None:
     await h.client({"jsonrpc": "2.0", "method": method, "params": {"name": "secret"}})
     assert h.upstream_got == []
     assert [m["error"]["code"] for m in h.client_messages()] == [-32601, -32600]
+
+
+def dropped(message: Any, limit: int = 1024) -> FrameTooLarge:
+    """What a transport reports for `message` when it exceeds `limit` bytes."""
+    raw = json.dumps(message, separators=(",", ":")).encode()
+    return FrameTooLarge(len(raw), limit, raw[:FRAME_EDGE_BYTES], raw[-FRAME_EDGE_BYTES:])
+
+
+async def test_an_oversized_client_request_is_answered_with_its_own_id() -> None:
+    h = Harness()
+    await h.router.client_frame_too_large(dropped(call("big-1", "limited", {"blob": "x" * 20_000})))
+    [answer] = h.client_messages()
+    assert answer["id"] == "big-1" and answer["error"]["code"] == -32600
+    assert "1024-byte limit" in answer["error"]["message"]
+    assert h.upstream_got == [] and await h.rate_count() == 0
+
+
+async def test_an_oversized_answer_fails_its_call_which_stays_counted() -> None:
+    h = Harness()
+    await h.client(call(9, "limited"))
+    huge = {"result": {"content": [{"type": "text", "text": "y" * 20_000}]}, "jsonrpc": "2.0", "id": 9}
+    await h.router.upstream_frame_too_large(dropped(huge))
+    [answer] = h.client_messages()
+    assert answer["id"] == 9 and answer["error"]["code"] == -32000
+    assert "may have run" in answer["error"]["message"]
+    assert h.router.pending_count == 0
+    assert await h.rate_count() == 1  # its outcome is unknown: it counts (fail closed)
+
+
+async def test_an_oversized_message_without_a_readable_id_is_only_logged() -> None:
+    h = Harness()
+    await h.client(call(9, "limited"))
+    await h.router.upstream_frame_too_large(FrameTooLarge(5000, 1024, b'{"result":{"x":"', b'"}}'))
+    assert h.client_got == [] and h.router.pending_count == 1
