@@ -474,9 +474,23 @@ def _model_at(loc: tuple[int | str, ...]) -> str | None:
 
 
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
-    """Validate already-parsed data as a policy; raise InputError listing every problem."""
-    if data is None:
-        data = {}
+    """Validate already-parsed data as a policy; raise InputError listing every problem.
+
+    An empty document (an empty or comment-only file) is an error, not an allow-everything
+    policy: a file truncated while it is saved would otherwise drop every limit on hot reload.
+    """
+    if data is None or (isinstance(data, Mapping) and not data):
+        raise InputError(
+            source,
+            [
+                LocatedError(
+                    "(top level)",
+                    "the policy is empty",
+                    "write the policy's rules under `tools:`; to admit every call on purpose, write "
+                    "`default: allow`",
+                )
+            ],
+        )
     if not isinstance(data, Mapping):
         raise InputError(
             source, [LocatedError("(top level)", "a policy must be a mapping", "start with `tools:`")]

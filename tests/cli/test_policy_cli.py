@@ -266,7 +266,7 @@ def test_go_form_reports_an_invalid_policy_through_run(tmp_path: Path) -> None:
 
 def test_validate_warns_that_an_empty_policy_admits_everything(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
-    empty.write_text("# nothing here yet\n")
+    empty.write_text("default: allow  # nothing else yet\n")
     result = subprocess.run(
         [sys.executable, "-m", "intercept", "validate", "-c", str(empty)], capture_output=True, text=True
     )

@@ -83,8 +83,16 @@ def test_integer_version_means_the_string_version() -> None:
     assert load_policy_text("version: 1\n").version == "1"
 
 
-def test_empty_file_is_an_empty_allow_policy() -> None:
-    assert load_policy_text("") == Policy()
+@pytest.mark.parametrize("text", ["", "\n", "# rules come later\n", "{}\n"])
+def test_an_empty_policy_is_an_error_not_an_allow_everything_policy(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        load_policy_text(text, "policy.yaml")
+    rendered = caught.value.render()
+    assert "policy.yaml" in rendered and "the policy is empty" in rendered and "default: allow" in rendered
+
+
+def test_an_explicit_allow_everything_policy_is_valid() -> None:
+    assert load_policy_text("default: allow\n") == Policy()
 
 
 def test_hide_star_hides_every_tool_and_summarises_as_all() -> None:

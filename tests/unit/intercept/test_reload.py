@@ -21,6 +21,9 @@ def test_reload_policy_returns_an_engine_or_the_errors(tmp_path: Path) -> None:
     path.write_text(INVALID)
     outcome = reload_policy(path)
     assert isinstance(outcome, InputError) and "rate_limt" in outcome.render()
+    path.write_text("")  # an editor that truncates before writing: never an allow-all policy
+    outcome = reload_policy(path)
+    assert isinstance(outcome, InputError) and "the policy is empty" in outcome.render()
 
 
 async def test_watcher_applies_valid_edits_and_rejects_invalid_ones(tmp_path: Path) -> None:
