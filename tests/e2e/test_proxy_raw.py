@@ -111,9 +111,43 @@ def test_oversized_line_is_answered_and_dropped(tmp_path: Path) -> None:
     )
     last = ATTACKS[-1] + b"\n"
     messages, received = run_raw(tmp_path, INIT + huge + last)
-    assert any(
-        "16777216-byte limit" in m.get("error", {}).get("message", "")
-        for m in messages
-        if isinstance(m, dict)
-    )
+    [answer] = [m for m in messages if isinstance(m, dict) and m.get("id") == "huge"]
+    assert answer["error"]["code"] == -32600 and "16777216-byte limit" in answer["error"]["message"]
     assert "AAAA" not in received
+
+
+BIG_ANSWER_SERVER = """
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if "id" not in message:
+        continue
+    if message["method"] == "initialize":
+        result = {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                  "serverInfo": {"name": "big", "version": "1"}}
+    else:  # every call answers with 2 MiB of text, id last, as the TypeScript SDK writes it
+        result = {"content": [{"type": "text", "text": "B" * (2 * 1024 * 1024)}]}
+    sys.stdout.write(json.dumps({"result": result, "jsonrpc": "2.0", "id": message["id"]}) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+def test_an_oversized_answer_fails_its_call_which_stays_counted(tmp_path: Path) -> None:
+    server = tmp_path / "big_answer_server.py"
+    server.write_text(BIG_ANSWER_SERVER)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("tools:\n  report:\n    rules:\n      - rate_limit: {max: 1, window: 600}\n")
+    command = [
+        INTERCEPT, "run", "-c", str(policy), "--state", "memory", "--no-audit",
+        "--max-message-bytes", str(1024 * 1024), "--", sys.executable, str(server),
+    ]
+    call = b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"report","arguments":{}}}\n'
+    result = subprocess.run(
+        command, input=INIT + call % 1 + call % 2, capture_output=True, timeout=60, env=os.environ.copy()
+    )
+    answers = {m["id"]: m for m in map(json.loads, result.stdout.splitlines())}
+    assert answers[1]["error"]["code"] == -32000
+    assert "1048576-byte limit" in answers[1]["error"]["message"]
+    assert "the tool may have run" in answers[1]["error"]["message"]
+    assert DENIED in answers[2]["result"]["content"][0]["text"]  # the first call counted
+    assert b"BBBB" not in result.stdout
