@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from intercept.audit import AuditLog
 from intercept.engine import Engine
 from intercept.policy import load_policy_text
 from intercept.proxy import Router
@@ -442,3 +444,31 @@ async def test_an_oversized_message_without_a_readable_id_is_only_logged() -> No
     await h.client(call(9, "limited"))
     await h.router.upstream_frame_too_large(FrameTooLarge(5000, 1024, b'{"result":{"x":"', b'"}}'))
     assert h.client_got == [] and h.router.pending_count == 1
+
+
+async def test_a_schema_denial_leaves_no_argument_value_in_the_audit_log(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "events.jsonl")
+    router = Router(
+        Engine(load_policy_text("tools:\n  pay:\n    rules:\n      - validate: {schema: true}\n")),
+        MemoryStore(),
+        send_client=_discard,
+        send_upstream=_discard,
+        audit=audit,
+        clock=lambda: NOW,
+    )
+    listing = {"tools": [{"name": "pay", "inputSchema": {"type": "object", "properties": {
+        "amount": {"type": "integer"}, "card": {"type": "object", "additionalProperties": False}}}}]}
+    await router.from_client(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode())
+    await router.from_upstream(json.dumps({"jsonrpc": "2.0", "id": 1, "result": listing}).encode())
+    for arguments in ({"amount": "sk_live_SECRET"}, {"amount": 1, "card": {"sk_live_SECRET": "4242"}}):
+        params = {"name": "pay", "arguments": arguments}
+        request = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
+        await router.from_client(json.dumps(request).encode())
+    audit.close()
+    text = (tmp_path / "events.jsonl").read_text()
+    assert text.count('"decision":"deny"') == 2
+    assert "SECRET" not in text and "4242" not in text
+
+
+async def _discard(data: bytes) -> None:
+    return None
