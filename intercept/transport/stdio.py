@@ -7,9 +7,9 @@ its end is reached.
 
 Speed matters here: every message crosses two of these channels. `FdChannel` works on raw
 file descriptors with `loop.add_reader` and `os.write`, skipping asyncio's stream layers (which
-measured about three times the per-hop cost of this path); reads stop while many messages are
-waiting (back-pressure) and a full pipe makes `send` wait. Descriptors epoll cannot watch
-(a regular file on stdin) are read from a worker thread instead.
+measured about three times the per-hop cost of this path); reads stop while many messages or
+bytes are waiting (back-pressure, `MAX_QUEUED_BYTES`) and a full pipe makes `send` wait.
+Descriptors epoll cannot watch (a regular file on stdin) are read from a worker thread instead.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ log = logging.getLogger("intercept.transport.stdio")
 READ_CHUNK = 256 * 1024
 HIGH_WATER = 256 * 1024
 MAX_QUEUED_MESSAGES = 256
+MAX_QUEUED_BYTES = 4 * 1024 * 1024
+"""Reading pauses once this many bytes (or MAX_QUEUED_MESSAGES messages) wait unhandled, and
+resumes below half of both: a peer that stops reading cannot make the proxy hold more than about
+this much per direction, plus one message, however large `max_message_bytes` is."""
 CHILD_EXIT_GRACE_SECONDS = 5.0
 
 Frame = bytes | FrameTooLarge
@@ -112,6 +116,10 @@ class LineSplitter:
         return out
 
 
+def _frame_size(frame: Frame) -> int:
+    return len(frame) if isinstance(frame, bytes) else len(frame.head) + len(frame.tail)
+
+
 def _too_large(size: int, limit: int, head: bytes, tail: bytes) -> FrameTooLarge:
     """FrameTooLarge with `tail` ending where the message does (before a `\\r\\n` line end)."""
     return FrameTooLarge(size, limit, head, tail[:-1] if tail.endswith(b"\r") else tail)
@@ -128,6 +136,7 @@ class FdChannel:
         self._wfd = write_fd
         self._splitter = LineSplitter(max_message_bytes)
         self._frames: collections.deque[Frame] = collections.deque()
+        self._queued_bytes = 0
         self._eof = False
         self._reading = False
         self._threaded = False
@@ -161,16 +170,20 @@ class FdChannel:
             self._threaded = True
             self._thread_reader = loop.create_task(self._read_in_thread())
 
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of messages read but not yet handed on (`receive` or `pump`)."""
+        return self._queued_bytes
+
     def _push(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            self._queued_bytes += _frame_size(frame)
+        self._frames.extend(frames)
         if self._handle is not None:
-            self._frames.extend(frames)
             self._dispatch()
             return
         if frames:
-            self._frames.extend(frames)
-            if len(self._frames) >= MAX_QUEUED_MESSAGES and self._reading and self._loop is not None:
-                self._loop.remove_reader(self._rfd)
-                self._reading = False
+            self._flow_control()
         waiter = self._waiter
         if waiter is not None and not waiter.done() and (self._frames or self._eof):
             waiter.set_result(None)
@@ -204,7 +217,7 @@ class FdChannel:
                 self._end_of_input()
                 return
             self._push(self._splitter.feed(chunk))
-            while len(self._frames) >= MAX_QUEUED_MESSAGES and not self._eof:
+            while self._queue_full() and not self._eof:
                 await asyncio.sleep(0.001)
 
     async def pump(
@@ -232,6 +245,7 @@ class FdChannel:
         frames, pumped = self._frames, self._pumped
         while frames and not self._busy and self._handle is not None and self._too_large is not None:
             frame = frames.popleft()
+            self._queued_bytes -= _frame_size(frame)
             coro = self._handle(frame) if isinstance(frame, bytes) else self._too_large(frame)
             try:
                 yielded = coro.send(None)
@@ -257,13 +271,18 @@ class FdChannel:
             return
         self._dispatch()
 
+    def _queue_full(self) -> bool:
+        return len(self._frames) >= MAX_QUEUED_MESSAGES or self._queued_bytes >= MAX_QUEUED_BYTES
+
     def _flow_control(self) -> None:
+        """Pause reading while the queue is full; resume once it is below half (count and bytes)."""
         if self._loop is None or self._threaded or self._eof:
             return
-        if self._reading and len(self._frames) >= MAX_QUEUED_MESSAGES:
-            self._loop.remove_reader(self._rfd)
-            self._reading = False
-        elif not self._reading and len(self._frames) < MAX_QUEUED_MESSAGES // 2:
+        if self._reading:
+            if self._queue_full():
+                self._loop.remove_reader(self._rfd)
+                self._reading = False
+        elif len(self._frames) < MAX_QUEUED_MESSAGES // 2 and self._queued_bytes < MAX_QUEUED_BYTES // 2:
             self._loop.add_reader(self._rfd, self._on_readable)
             self._reading = True
 
@@ -275,10 +294,9 @@ class FdChannel:
             self._waiter = self._loop.create_future()
             await self._waiter
         frame = self._frames.popleft()
-        paused = not self._reading and not self._eof and not self._threaded
-        if paused and self._loop is not None and len(self._frames) < MAX_QUEUED_MESSAGES // 2:
-            self._loop.add_reader(self._rfd, self._on_readable)
-            self._reading = True
+        self._queued_bytes -= _frame_size(frame)
+        if not self._reading:
+            self._flow_control()
         if isinstance(frame, FrameTooLarge):
             raise frame
         return frame

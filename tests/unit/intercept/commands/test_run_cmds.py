@@ -253,7 +253,7 @@ def test_invalid_policy_exits_1_without_touching_stdout(tmp_path: Path) -> None:
 
 def test_unstartable_server_exits_127(tmp_path: Path) -> None:
     policy = tmp_path / "p.yaml"
-    policy.write_text("{}\n")
+    policy.write_text("default: allow\n")
     result = subprocess.run(
         [
             sys.executable,
@@ -276,7 +276,7 @@ def test_unstartable_server_exits_127(tmp_path: Path) -> None:
 
 def test_go_style_invocation_is_accepted(tmp_path: Path) -> None:
     policy = tmp_path / "p.yaml"
-    policy.write_text("{}\n")
+    policy.write_text("default: allow\n")
     result = subprocess.run(
         [
             sys.executable,

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge
-from intercept.transport.stdio import FdChannel, Frame, LineSplitter, StdioChild, exit_status
+from intercept.transport.stdio import (
+    MAX_QUEUED_BYTES,
+    READ_CHUNK,
+    FdChannel,
+    Frame,
+    LineSplitter,
+    StdioChild,
+    exit_status,
+)
 
 
 def split(chunks: list[bytes], limit: int = 1024) -> list[bytes | str]:
@@ -130,6 +138,101 @@ async def test_fd_channel_round_trip_back_pressure_and_eof() -> None:
     assert os.read(peer_read, 10) == b""
     for fd in (read_fd, peer_read):
         os.close(fd)
+
+
+class StalledPeer:
+    """Writes `count` copies of a large message into a channel's read pipe, never blocking the loop."""
+
+    def __init__(self, peer_write_fd: int, count: int) -> None:
+        self.message = b'{"jsonrpc":"2.0","method":"m","params":{"pad":"' + b"p" * 100_000 + b'"}}'
+        self.count = count
+        self.data = (self.message + b"\n") * count
+        self.offset = 0
+        self.fd = peer_write_fd
+        os.set_blocking(peer_write_fd, False)
+
+    def write_some(self) -> bool:
+        """Write what the pipe takes; False once it is full (or all is written)."""
+        if self.offset >= len(self.data):
+            return False
+        try:
+            self.offset += os.write(self.fd, self.data[self.offset : self.offset + 65536])
+        except BlockingIOError:
+            return False
+        if self.offset >= len(self.data):
+            os.close(self.fd)
+        return True
+
+    async def fill_until_paused(self, channel: FdChannel) -> None:
+        """Write until everything is written or the channel has stopped reading a full pipe."""
+        while self.offset < len(self.data):
+            if not self.write_some():
+                if not channel._reading:
+                    return
+                await asyncio.sleep(0)
+
+    async def write_rest(self) -> None:
+        while self.offset < len(self.data):
+            if not self.write_some():
+                await asyncio.sleep(0)
+
+    @property
+    def bound(self) -> int:
+        # One read's worth of lines may land on top of a queue just under the bound.
+        return MAX_QUEUED_BYTES + READ_CHUNK + len(self.message)
+
+
+async def test_queued_bytes_stay_bounded_while_the_receiver_stalls() -> None:
+    read_fd, peer_write = os.pipe()
+    peer_read, write_fd = os.pipe()
+    channel = FdChannel(read_fd, write_fd, 1 << 20)
+    channel.open()
+    peer = StalledPeer(peer_write, count=100)  # 10 MB, well under the count limit
+    await peer.fill_until_paused(channel)
+    assert peer.offset < len(peer.data), "the channel kept reading with nobody receiving"
+    assert channel.queued_bytes <= peer.bound
+    writing = asyncio.create_task(peer.write_rest())
+    received = 0
+    while (frame := await channel.receive()) is not None:  # reading resumes below half the bound
+        assert frame == peer.message
+        received += 1
+        assert channel.queued_bytes <= peer.bound
+    await writing
+    assert received == peer.count
+    await channel.close_write()
+    os.close(peer_read)
+
+
+async def test_queued_bytes_stay_bounded_while_a_pumped_handler_is_stuck() -> None:
+    read_fd, peer_write = os.pipe()
+    peer_read, write_fd = os.pipe()
+    channel = FdChannel(read_fd, write_fd, 1 << 20)
+    channel.open()
+    peer = StalledPeer(peer_write, count=100)
+    release = asyncio.Event()
+    handled: list[bytes] = []
+
+    async def handle(message: bytes) -> None:
+        await release.wait()
+        handled.append(message)
+
+    async def too_large(exc: FrameTooLarge) -> None:
+        raise AssertionError(exc)
+
+    pumping = asyncio.create_task(channel.pump(handle, too_large))
+    await peer.fill_until_paused(channel)
+    assert peer.offset < len(peer.data), "the channel kept reading while its handler was stuck"
+    assert channel.queued_bytes <= peer.bound
+    release.set()
+    writing = asyncio.create_task(peer.write_rest())
+    while not pumping.done():
+        assert channel.queued_bytes <= peer.bound
+        await asyncio.sleep(0)
+    await pumping
+    await writing
+    assert handled == [peer.message] * peer.count
+    await channel.close_write()
+    os.close(peer_read)
 
 
 async def test_child_round_trip_and_exit_status() -> None:
