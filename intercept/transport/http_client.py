@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
@@ -306,6 +307,13 @@ class HttpUpstream:
                 await self._post(data, message, retried=True)
             else:
                 self._fail(ids, "upstream MCP session expired and re-initialization failed")
+        except ssl.SSLCertVerificationError:
+            self._fail(
+                ids,
+                f"upstream {self.display} unreachable: its TLS certificate is not trusted "
+                "(SSLCertVerificationError); if it comes from an internal CA, add the CA to the "
+                "trust store (SSL_CERT_FILE)",
+            )
         except HTTP_ERRORS as exc:
             self._fail(ids, f"upstream {self.display} unreachable: {type(exc).__name__}")
         finally:

@@ -1,6 +1,7 @@
-"""A Streamable HTTP MCP server built with the official SDK for scan tests: http_mcp_server.py PORT TOKEN.
+"""A Streamable HTTP MCP server built with the official SDK: http_mcp_server.py PORT TOKEN [CERT KEY].
 
 Every request must carry `Authorization: Bearer TOKEN`, so a test can check that --header is sent.
+With a certificate and its key (PEM files) it serves HTTPS.
 """
 
 from __future__ import annotations
@@ -41,5 +42,6 @@ def require_token(app: ASGIApp, token: str) -> ASGIApp:
 
 if __name__ == "__main__":
     port, token = int(sys.argv[1]), sys.argv[2]
+    cert, key = (sys.argv[3], sys.argv[4]) if len(sys.argv) == 5 else (None, None)
     uvicorn.run(require_token(server.streamable_http_app(), token), host="127.0.0.1", port=port,
-                log_level="warning")
+                log_level="warning", ssl_certfile=cert, ssl_keyfile=key)
