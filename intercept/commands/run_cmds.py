@@ -30,7 +30,7 @@ from intercept.reload import watch_policy
 from intercept.state import StateOptions, open_store
 from intercept.state.base import CounterStore, StateError
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
-from intercept.transport.stdio import StdioChild, StdioSelf
+from intercept.transport.stdio import CHILD_EXIT_GRACE_SECONDS, StdioChild, StdioSelf
 
 log = logging.getLogger("intercept.run")
 
@@ -53,6 +53,8 @@ class RunOptions:
     watch: bool = True
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     http: HttpSides = field(default_factory=HttpSides)
+    exit_grace: float = CHILD_EXIT_GRACE_SECONDS
+    """Seconds the server gets to exit after its input closes, and again after SIGTERM."""
 
 
 def configure_logging(level: str, log_file: Path | None) -> None:
@@ -114,7 +116,9 @@ async def _run(options: RunOptions) -> int:
         status = await _serve_http(options, engine, store, audit)
     else:
         try:
-            child = await StdioChild.start(options.command, os.environ, options.max_message_bytes)
+            child = await StdioChild.start(
+                options.command, os.environ, options.max_message_bytes, options.exit_grace
+            )
         except OSError as exc:
             await store.close()
             return _fail(
@@ -169,6 +173,8 @@ async def _serve(
         audit=audit,
         fail_open=options.fail_open,
     )
+    # Forwarding lasts until the child has exited: a signal that arrived while the proxy waits
+    # for it would otherwise end the proxy and leave the child (in its own session) running.
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, child.forward_signal, signum)
@@ -188,17 +194,19 @@ async def _serve(
         "proxying %s with policy %s (state: %s)", Path(options.command[0]).name, options.config, state_display
     )
     try:
-        await relay(router, client, child)
+        try:
+            await relay(router, client, child)
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watcher
+            status = await child.wait()
+        await client.close()
     finally:
-        stop.set()
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await watcher
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    status = await child.wait()
-    await client.close()
     return status
 
 

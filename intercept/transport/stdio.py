@@ -402,13 +402,26 @@ class StdioChild(FdChannel):
 
     The child gets its own session (so a terminal's Ctrl-C reaches it only through the proxy,
     once), inherits stderr, and is sent the proxy's SIGINT/SIGTERM by `forward_signal`.
-    `close()` ends the child's input; a well-behaved MCP server then exits.
+
+    `close()` starts the shutdown the MCP specification asks of a client: the child's input is
+    closed, and a child still running `exit_grace` seconds later gets SIGTERM, then after as
+    long again SIGKILL (its whole process group, so helpers it started go too). What the child
+    writes until it exits is still received. `wait()` waits for all of that and returns the
+    exit status.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        max_message_bytes: int,
+        exit_grace: float = CHILD_EXIT_GRACE_SECONDS,
+    ) -> None:
         assert process.stdout is not None and process.stdin is not None
         super().__init__(process.stdout.fileno(), process.stdin.fileno(), max_message_bytes)
         self.process = process
+        self.exit_grace = exit_grace
+        self._shutdown: asyncio.Task[None] | None = None
+        self._output_ended = asyncio.Event()
 
     @classmethod
     async def start(
@@ -416,6 +429,7 @@ class StdioChild(FdChannel):
         command: Sequence[str],
         env: Mapping[str, str] | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        exit_grace: float = CHILD_EXIT_GRACE_SECONDS,
     ) -> StdioChild:
         """Start `command`; OSError (e.g. FileNotFoundError) if it cannot be started."""
         process = subprocess.Popen(
@@ -427,12 +441,79 @@ class StdioChild(FdChannel):
             start_new_session=True,
             bufsize=0,
         )
-        child = cls(process, max_message_bytes)
+        child = cls(process, max_message_bytes, exit_grace)
         child.open()
         return child
 
     async def close(self) -> None:
-        await self.close_write()
+        """End the child's input and start the shutdown (see the class); returns at once."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.get_running_loop().create_task(
+                self._shut_down(), name=f"shutdown of MCP server {self.process.pid}"
+            )
+
+    async def wait(self) -> int:
+        """Shut the child down (if `close` has not yet) and wait for it; returns its exit status."""
+        await self.close()
+        assert self._shutdown is not None
+        await asyncio.shield(self._shutdown)
+        return exit_status(self.process.returncode)
+
+    async def _shut_down(self) -> None:
+        input_closed = asyncio.ensure_future(self.close_write())
+        try:
+            for step in (signal.SIGTERM, signal.SIGKILL, None):
+                if await self._exits_within(self.exit_grace):
+                    break
+                if step is None:
+                    log.error("MCP server %d survived SIGKILL; leaving it", self.process.pid)
+                    break
+                log.warning(
+                    "MCP server did not exit %g s after its input was closed; sending %s",
+                    self.exit_grace,
+                    step.name,
+                )
+                self._send(step)
+        finally:
+            if not input_closed.done():
+                self._abandon_input()  # nobody reads the child's stdin any more
+            await input_closed
+        if not self._output_ended.is_set():
+            # A process the child left behind may hold its stdout open: give what the child
+            # wrote time to arrive, but do not wait for that process.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.exit_grace):
+                    await self._output_ended.wait()
+        self.stop_reading()
+        with contextlib.suppress(OSError):
+            assert self.process.stdout is not None
+            self.process.stdout.close()
+
+    async def _exits_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.to_thread(self.process.wait, seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def _send(self, signum: signal.Signals) -> None:
+        if signum is signal.SIGKILL:
+            with contextlib.suppress(OSError):
+                os.killpg(self.process.pid, signum)  # its own session: the group is its pid
+        self.forward_signal(signum)
+
+    def _end_of_input(self) -> None:
+        super()._end_of_input()
+        self._output_ended.set()
+
+    def _abandon_input(self) -> None:
+        self._out.clear()
+        if self._loop is not None:
+            self._loop.remove_writer(self._wfd)
+        self._write_closed = True
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._close_write_fd()
 
     def _close_write_fd(self) -> None:
         assert self.process.stdin is not None
@@ -443,23 +524,6 @@ class StdioChild(FdChannel):
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signum)
-
-    async def wait(self, grace: float = CHILD_EXIT_GRACE_SECONDS) -> int:
-        """Wait for the child; after `grace` seconds send SIGTERM, then SIGKILL. Returns an exit status."""
-        for step in (signal.SIGTERM, signal.SIGKILL, None):
-            try:
-                await asyncio.to_thread(self.process.wait, grace)
-                break
-            except subprocess.TimeoutExpired:
-                if step is None:
-                    break
-                log.warning("MCP server did not exit; sending %s", step.name)
-                self.forward_signal(step)
-        self.stop_reading()
-        with contextlib.suppress(OSError):
-            assert self.process.stdout is not None
-            self.process.stdout.close()
-        return exit_status(self.process.returncode)
 
 
 def exit_status(returncode: Any) -> int:

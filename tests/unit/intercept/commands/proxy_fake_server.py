@@ -1,15 +1,24 @@
 """A tiny stdio MCP server for `intercept run` tests: logs every line it receives to $FAKE_LOG.
 
 tools/call behaviour by tool name: `echo` answers, `fail` answers isError, `die` exits 5 without
-answering, `hang` never answers. End of input exits 7; SIGTERM exits 42.
+answering, `hang` never answers, `close_stdout` closes stdout without answering and keeps reading.
+End of input exits 7; SIGTERM exits 42; SIGINT exits 43.
+
+With FAKE_LINGER set, end of input does not end it: it writes a last notification and sleeps.
+With FAKE_IGNORE_TERM set, SIGTERM is ignored.
 """
 
+import contextlib
 import json
 import os
 import signal
 import sys
+import time
 
-signal.signal(signal.SIGTERM, lambda *_: os._exit(42))
+signal.signal(
+    signal.SIGTERM, signal.SIG_IGN if os.environ.get("FAKE_IGNORE_TERM") else lambda *_: os._exit(42)
+)
+signal.signal(signal.SIGINT, lambda *_: os._exit(43))
 log = open(os.environ["FAKE_LOG"], "ab", buffering=0)  # noqa: SIM115 (open for the whole run)
 TOOLS = [
     {
@@ -58,6 +67,9 @@ for raw in sys.stdin.buffer:
                 os._exit(5)
             if name == "hang":
                 continue
+            if name == "close_stdout":
+                os.close(1)
+                continue
             text = json.dumps(item["params"].get("arguments", {}))
             send(
                 {
@@ -68,4 +80,10 @@ for raw in sys.stdin.buffer:
             )
         else:
             send({"jsonrpc": "2.0", "id": mid, "result": {}})
+if os.environ.get("FAKE_LINGER"):
+    with contextlib.suppress(OSError):  # stdout may be closed already (close_stdout)
+        send(
+            {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "bye"}}
+        )
+    time.sleep(60)  # long enough for any test; an orphan still goes away
 sys.exit(7)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 FAKE_SERVER = Path(__file__).with_name("proxy_fake_server.py")
+WITH_GRACE = Path(__file__).with_name("run_proxy_with_grace.py")
 POLICY = """
 hide: [secret]
 tools:
@@ -40,19 +41,26 @@ INIT = {
 
 
 class Proxy:
-    def __init__(self, tmp_path: Path, policy: str = POLICY, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        policy: str = POLICY,
+        extra: tuple[str, ...] = (),
+        server_env: dict[str, str] | None = None,
+        exit_grace: float | None = None,
+    ) -> None:
+        """`exit_grace`: the server's shutdown grace, if not the default (see run_proxy_with_grace)."""
         self.policy = tmp_path / "policy.yaml"
         self.policy.write_text(policy)
         self.server_log = tmp_path / "server.log"
         self.server_log.write_bytes(b"")
         self.audit = tmp_path / "audit.jsonl"
-        env = {**os.environ, "FAKE_LOG": str(self.server_log)}
+        env = {**os.environ, "FAKE_LOG": str(self.server_log), **(server_env or {})}
+        launcher = ["-m", "intercept", "run"] if exit_grace is None else [str(WITH_GRACE), str(exit_grace)]
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "intercept",
-                "run",
+                *launcher,
                 "-c",
                 str(self.policy),
                 "--state",
@@ -216,6 +224,47 @@ def test_sigterm_is_forwarded_to_the_server_and_its_status_returned(proxy: Proxy
     proxy.start()
     proxy.process.send_signal(signal.SIGTERM)
     assert proxy.process.wait(15) == 42
+
+
+def test_sigint_is_forwarded_to_the_server_and_its_status_returned(proxy: Proxy) -> None:
+    proxy.start()
+    proxy.process.send_signal(signal.SIGINT)
+    assert proxy.process.wait(15) == 43
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 42), (signal.SIGINT, 43)])
+def test_a_signal_while_the_proxy_waits_for_the_server_to_exit_is_forwarded(
+    tmp_path: Path, signum: int, status: int
+) -> None:
+    p = Proxy(tmp_path, server_env={"FAKE_LINGER": "1"})  # a 5 s grace: the signal comes first
+    try:
+        p.start()
+        p.send(call("gone", "close_stdout"))  # the server stops talking but keeps running
+        assert p.read()["error"]["code"] == -32000
+        time.sleep(0.5)  # the proxy has moved on to waiting for the server to exit
+        p.process.send_signal(signum)
+        assert p.process.wait(15) == status
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize(
+    ("server_env", "status"),
+    [({}, 42), ({"FAKE_IGNORE_TERM": "1"}, 128 + signal.SIGKILL)],
+    ids=["exits-on-sigterm", "needs-sigkill"],
+)
+def test_a_server_that_ignores_end_of_input_is_stopped_after_the_grace(
+    tmp_path: Path, server_env: dict[str, str], status: int
+) -> None:
+    p = Proxy(tmp_path, server_env={"FAKE_LINGER": "1", **server_env}, exit_grace=0.5)
+    try:
+        p.start()
+        code, stderr = p.finish()
+        assert code == status
+        assert p.read()["params"]["data"] == "bye"  # written after its input closed: still relayed
+        assert b"did not exit 0.5 s after its input was closed; sending SIGTERM" in stderr
+    finally:
+        p.close()
 
 
 def test_hot_reload_changes_decisions_without_a_restart(proxy: Proxy) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from typing import Any
 
@@ -243,6 +244,99 @@ async def test_child_round_trip_and_exit_status() -> None:
     await child.close()
     assert await child.receive() is None
     assert await child.wait() == 3
+
+
+LINGERING_CHILD = """
+import signal, sys, time
+if "ignore-term" in sys.argv:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+for line in sys.stdin:
+    pass
+print('{"said":"after end of input"}', flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "status"),
+    [("", 128 + signal.SIGTERM), ("ignore-term", 128 + signal.SIGKILL)],
+    ids=["stops-on-sigterm", "needs-sigkill"],
+)
+async def test_a_child_that_ignores_end_of_input_is_terminated_and_its_last_words_arrive(
+    mode: str, status: int
+) -> None:
+    child = await StdioChild.start([sys.executable, "-c", LINGERING_CHILD, mode], exit_grace=0.3)
+    await child.close()
+    assert await child.receive() == b'{"said":"after end of input"}'
+    assert await child.receive() is None
+    assert await child.wait() == status
+
+
+def gone(pid: int) -> bool:
+    """The process no longer runs (reaped, or a zombie waiting for its new parent to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+async def test_sigkill_takes_the_helpers_the_child_started_holding_its_stdout() -> None:
+    program = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(helper.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+        "time.sleep(60)\n"
+    )
+    child = await StdioChild.start([sys.executable, "-c", program], exit_grace=0.3)
+    helper_pid = int(await child.receive() or b"0")
+    await child.close()
+    assert await child.receive() is None
+    assert await child.wait() == 128 + signal.SIGKILL
+    for _ in range(500):
+        if gone(helper_pid):
+            break
+        await asyncio.sleep(0.01)
+    assert gone(helper_pid)
+
+
+async def test_a_child_whose_helper_keeps_its_stdout_open_still_ends() -> None:
+    program = (
+        "import subprocess, sys\n"
+        "sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "helper = subprocess.Popen(sleeper, start_new_session=True)\n"
+        "print(helper.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+        "print('{\"bye\":1}', flush=True)\n"
+        "sys.exit(4)\n"
+    )
+    child = await StdioChild.start([sys.executable, "-c", program], exit_grace=0.3)
+    helper_pid = int(await child.receive() or b"0")
+    try:
+        await child.close()
+        assert await child.receive() == b'{"bye":1}'
+        assert await child.receive() is None  # the helper still holds the pipe; reading stops anyway
+        assert await child.wait() == 4
+        assert not gone(helper_pid)
+    finally:
+        os.kill(helper_pid, signal.SIGKILL)
+
+
+async def test_wait_without_close_ends_the_childs_input_first() -> None:
+    program = "import sys\nsys.stdin.read()\nsys.exit(6)"
+    child = await StdioChild.start([sys.executable, "-c", program], exit_grace=30)
+    assert await child.wait() == 6
+
+
+async def test_a_child_that_never_reads_its_input_is_still_shut_down() -> None:
+    program = "import time\ntime.sleep(60)"
+    child = await StdioChild.start([sys.executable, "-c", program], exit_grace=0.3)
+    for _ in range(2):
+        await child.send(b"x" * 100_000)  # more than the pipe holds: the rest waits in the channel
+    await child.close()
+    assert await child.wait() == 128 + signal.SIGTERM
 
 
 async def test_unstartable_child_raises_oserror() -> None:
