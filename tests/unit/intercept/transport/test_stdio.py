@@ -281,17 +281,23 @@ def gone(pid: int) -> bool:
         return True
 
 
-async def test_sigkill_takes_the_helpers_the_child_started_holding_its_stdout() -> None:
+async def start_child_with_helper(ending: str, own_session: bool = False) -> tuple[StdioChild, int]:
+    """A child ignoring SIGTERM that starts a sleeping helper sharing its stdout, reads to end of
+    input, then runs `ending`."""
     program = (
         "import signal, subprocess, sys, time\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        f"helper = subprocess.Popen(sleeper, start_new_session={own_session})\n"
         "print(helper.pid, flush=True)\n"
         "sys.stdin.read()\n"
-        "time.sleep(60)\n"
-    )
+    ) + ending
     child = await StdioChild.start([sys.executable, "-c", program], exit_grace=0.3)
-    helper_pid = int(await child.receive() or b"0")
+    return child, int(await child.receive() or b"0")
+
+
+async def test_sigkill_takes_the_helpers_the_child_started_holding_its_stdout() -> None:
+    child, helper_pid = await start_child_with_helper("time.sleep(60)\n")
     await child.close()
     assert await child.receive() is None
     assert await child.wait() == 128 + signal.SIGKILL
@@ -303,17 +309,9 @@ async def test_sigkill_takes_the_helpers_the_child_started_holding_its_stdout() 
 
 
 async def test_a_child_whose_helper_keeps_its_stdout_open_still_ends() -> None:
-    program = (
-        "import subprocess, sys\n"
-        "sleeper = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
-        "helper = subprocess.Popen(sleeper, start_new_session=True)\n"
-        "print(helper.pid, flush=True)\n"
-        "sys.stdin.read()\n"
-        "print('{\"bye\":1}', flush=True)\n"
-        "sys.exit(4)\n"
+    child, helper_pid = await start_child_with_helper(
+        "print('{\"bye\":1}', flush=True)\nsys.exit(4)\n", own_session=True
     )
-    child = await StdioChild.start([sys.executable, "-c", program], exit_grace=0.3)
-    helper_pid = int(await child.receive() or b"0")
     try:
         await child.close()
         assert await child.receive() == b'{"bye":1}'
