@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -263,6 +264,36 @@ def test_a_server_that_ignores_end_of_input_is_stopped_after_the_grace(
         assert code == status
         assert p.read()["params"]["data"] == "bye"  # written after its input closed: still relayed
         assert b"did not exit 0.5 s after its input was closed; sending SIGTERM" in stderr
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_state_fail_mode_when_the_sqlite_database_is_locked(tmp_path: Path, mode: str) -> None:
+    state_dir = tmp_path / "state"
+    p = Proxy(tmp_path, extra=("--state", "sqlite", "--state-dir", str(state_dir), "--state-fail-mode", mode))
+    try:
+        p.start()
+        locker = sqlite3.connect(state_dir / "counters.sqlite3", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past the busy timeout
+        try:
+            locked = p.request(call("locked", "limited"))["result"]
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        if mode == "closed":
+            assert locked["isError"] is True
+            assert "counter store is unavailable" in locked["content"][0]["text"]
+            assert b'"locked"' not in p.server_received()
+        else:
+            assert locked == {"content": [{"type": "text", "text": "{}"}], "isError": False}
+            assert b'"locked"' in p.server_received()
+        # Either way the locked call was not counted: the limit of one still admits one call.
+        assert p.request(call("first", "limited"))["result"]["isError"] is False
+        second = p.request(call("second", "limited"))["result"]
+        assert second["isError"] is True and "rate limit" in second["content"][0]["text"]
+        _code, stderr = p.finish()
+        assert b"counter store failed" in stderr and f"failing {mode}".encode() in stderr
     finally:
         p.close()
 
