@@ -177,12 +177,28 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+_STAGING: set[Path] = set()
+
+
 def staging_dir(out: Path) -> Path:
     path = out.parent / f".{out.name}.building-{os.getpid()}"
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
+    _STAGING.add(path)
     return path
+
+
+def discard_staging(path: Path) -> None:
+    """Remove a staging folder whose build failed."""
+    _STAGING.discard(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def discard_all_staging() -> None:
+    """Remove every staging folder this process has open (a build stopped by a signal)."""
+    for path in list(_STAGING):
+        discard_staging(path)
 
 
 def swap_in(staged: Path, out: Path) -> None:
@@ -191,6 +207,7 @@ def swap_in(staged: Path, out: Path) -> None:
     if out.exists():
         os.replace(out, old)
     os.replace(staged, out)
+    _STAGING.discard(staged)
     if old.exists():
         discard_tree(old)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import multiprocessing.synchronize
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from generator.output import (
     Manifest,
     Writer,
     delete_stale,
+    discard_staging,
     mark_writing,
     read_manifest,
     staging_dir,
@@ -167,10 +170,27 @@ def settings_key(options: BuildOptions, templates: Path, absolute: str) -> str:
 _CTX: views.SiteContext | None = None
 _ROOT: Path | None = None
 _PREVIOUS: dict[str, str] | None = None
+_STOP: multiprocessing.synchronize.Event | None = None  # shared with the pool's workers
+
+STOP_SETTLE_SECONDS = 0.3
+"""How long `stop_rendering` gives workers to finish the page they are writing."""
+
+
+def stop_rendering() -> None:
+    """Make the pool's workers skip every unit not yet started (a build stopped by a signal).
+
+    Waits briefly, so that a page being written when the flag was set is complete before the
+    caller removes the staging folder; the workers themselves exit once the build process has.
+    """
+    if _STOP is not None:
+        _STOP.set()
+        time.sleep(STOP_SETTLE_SECONDS)
 
 
 def _render_unit_job(slug: str) -> tuple[str, dict[str, str], int, int]:
     assert _CTX is not None and _ROOT is not None
+    if _STOP is not None and _STOP.is_set():
+        return slug, {}, 0, 0
     writer = Writer(_ROOT, _PREVIOUS)
     for rel, data in views.render_unit(_CTX, slug):
         writer.write(rel, data)
@@ -183,10 +203,31 @@ def _unit_results(slugs: list[str], workers: int) -> Iterator[Iterator[tuple[str
     if workers <= 1 or len(slugs) < PARALLEL_MIN_UNITS:
         yield (_render_unit_job(slug) for slug in slugs)
         return
+    global _STOP
     context = multiprocessing.get_context("fork")
     chunk = max(1, min(64, len(slugs) // (workers * 8)))
-    with context.Pool(workers) as pool:
-        yield pool.imap_unordered(_render_unit_job, slugs, chunksize=chunk)
+    _STOP = context.Event()
+    try:
+        with context.Pool(workers, initializer=_exit_with_parent) as pool:
+            yield pool.imap_unordered(_render_unit_job, slugs, chunksize=chunk)
+    finally:
+        _STOP = None
+
+
+def _exit_with_parent() -> None:
+    """In a pool worker: exit if the build process is gone (killed), instead of waiting forever.
+
+    A worker left behind would keep the build's stdout open, so whoever waits for the build's
+    output would wait too.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> BuildResult:
@@ -288,7 +329,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
             shutil.rmtree(root / "pagefind")
     except BaseException:
         if previous is None:
-            shutil.rmtree(root, ignore_errors=True)
+            discard_staging(root)
         raise
     finally:
         _CTX, _ROOT, _PREVIOUS = None, None, None

@@ -101,13 +101,19 @@ def _run_build(options: BuildOptions) -> None:
 
 @contextlib.contextmanager
 def _exit_cleanly_on_termination() -> Iterator[None]:
-    """While a build runs, SIGTERM and SIGHUP stop it like Ctrl-C: its staging folder is removed.
+    """While a build runs, SIGTERM and SIGHUP stop it and remove its staging folder.
 
     Without this they end the process at once, leaving a half-written `.<out>.building-<pid>`
-    folder behind (the next build sweeps those up too, for SIGKILL). Forked page-rendering
-    workers inherit the handler and fall back to the default action, so a pool can still be
-    terminated.
+    folder behind (the next build sweeps those up too, for SIGKILL). The handler does not raise
+    into the build: an exception arriving inside multiprocessing's pool machinery can be lost,
+    and killed workers are replaced by the pool. It tells the workers to skip what is left,
+    lets the pages being written finish, removes the staging folders and exits; the workers
+    exit once the build has. Forked workers inherit the handler and fall back to the default
+    action.
     """
+    from generator.output import discard_all_staging
+    from generator.site import stop_rendering
+
     builder = os.getpid()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -115,8 +121,11 @@ def _exit_cleanly_on_termination() -> Iterator[None]:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        stop_rendering()
+        discard_all_staging()
         click.echo(f"build stopped by {signal.Signals(signum).name}", err=True)
-        raise SystemExit(128 + signum)
+        sys.stderr.flush()
+        os._exit(128 + signum)
 
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers (an embedding host keeps its own)
