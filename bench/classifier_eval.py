@@ -67,8 +67,10 @@ class Report:
     def table(self) -> str:
         rows = ["| category | labelled | precision | recall |", "|---|---:|---:|---:|"]
         for category in CATEGORY_ORDER:
-            rows.append(f"| {category.value} | {self.support(category)} | {self.precision(category):.1%} | "
-                        f"{self.recall(category):.1%} |")
+            rows.append(
+                f"| {category.value} | {self.support(category)} | {self.precision(category):.1%} | "
+                f"{self.recall(category):.1%} |"
+            )
         rows.append(f"| **overall agreement** | {self.total} | | **{self.agreement:.1%}** |")
         return "\n".join(rows)
 
@@ -86,9 +88,18 @@ def load_labels(labels: Path = LABELS, registry: Path = REGISTRY) -> list[Labell
         tool = servers[slug].get(entry["tool"])
         if tool is None:
             raise KeyError(f"{labels}: {slug}/{entry['tool']} is not in the registry")
-        out.append(LabelledTool(slug, entry["tool"], Category(entry["category"]), entry["reason"],
-                                tool.get("description") or "", tool.get("input_schema") or {},
-                                tool.get("annotations") or {}, bool(entry.get("held_out", False))))
+        out.append(
+            LabelledTool(
+                slug,
+                entry["tool"],
+                Category(entry["category"]),
+                entry["reason"],
+                tool.get("description") or "",
+                tool.get("input_schema") or {},
+                tool.get("annotations") or {},
+                bool(entry.get("held_out", False)),
+            )
+        )
     return out
 
 
@@ -143,8 +154,12 @@ def main() -> None:
     parser.add_argument("--registry", type=Path, default=REGISTRY)
     parser.add_argument("--misses", action="store_true", help="List every disagreement.")
     parser.add_argument("--speed", type=int, default=0, help="Also time N passes over the set.")
-    parser.add_argument("--synth", type=int, default=0,
-                        help="Also time classifying N synthetic tools (bench/synth_registry.py).")
+    parser.add_argument(
+        "--synth",
+        type=int,
+        default=0,
+        help="Also time classifying N synthetic tools (bench/synth_registry.py).",
+    )
     args = parser.parse_args()
     tools = load_labels(args.labels, args.registry)
     report = evaluate(tools)
@@ -152,8 +167,10 @@ def main() -> None:
     print(report.table())
     held_out = [t for t in tools if t.held_out]
     if held_out:
-        print(f"\nHeld out: {len(held_out)} tools from {len({t.server for t in held_out})} servers, labelled "
-              "after the rules were tuned on the others\n")
+        print(
+            f"\nHeld out: {len(held_out)} tools from {len({t.server for t in held_out})} servers, labelled "
+            "after the rules were tuned on the others\n"
+        )
         print(evaluate(held_out).table())
     if args.misses:
         print("\nDisagreements (label -> classifier):")
@@ -164,11 +181,15 @@ def main() -> None:
         print()
         for passes, label in ((1, "cold caches, 1 pass"), (args.speed, f"{args.speed} passes")):
             best, median = time_per_tool(tools, passes)
-            print(f"classify(), {label}: {best * 1e6:.1f} µs per tool best, {median * 1e6:.1f} µs median "
-                  f"(5 runs over {len(tools)} tools)")
+            print(
+                f"classify(), {label}: {best * 1e6:.1f} µs per tool best, {median * 1e6:.1f} µs median "
+                f"(5 runs over {len(tools)} tools)"
+            )
     if args.synth:
-        print(f"classify(), {args.synth} synthetic tools, cold caches: "
-              f"{time_synthetic(args.synth) * 1e6:.1f} µs per tool")
+        print(
+            f"classify(), {args.synth} synthetic tools, cold caches: "
+            f"{time_synthetic(args.synth) * 1e6:.1f} µs per tool"
+        )
 
 
 if __name__ == "__main__":

@@ -15,11 +15,17 @@ from typing import Any
 
 from generator.registry import DEFAULT_RISK, Category, Evidence, Risk
 
-READ, WRITE, EXECUTE, DESTRUCTIVE, FINANCIAL = (Category.READ, Category.WRITE, Category.EXECUTE,
-                                                Category.DESTRUCTIVE, Category.FINANCIAL)
+READ, WRITE, EXECUTE, DESTRUCTIVE, FINANCIAL = (
+    Category.READ,
+    Category.WRITE,
+    Category.EXECUTE,
+    Category.DESTRUCTIVE,
+    Category.FINANCIAL,
+)
 
 DANGER_ORDER: dict[Category, int] = {READ: 0, WRITE: 1, EXECUTE: 2, DESTRUCTIVE: 3, FINANCIAL: 4}
 """Ties go to the more dangerous category: missing a dangerous tool is the expensive error."""
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -97,25 +103,41 @@ _DESTRUCTIVE_PHRASES = re.compile(
     r"(?:will|this) (?:delete|remove|destroy|erase|wipe|drop|overwrite)s?|deletes? (?:the|a|an|all|one|"
     r"every|this)|removes? (?:the|a|an|all|this) \w+ (?:from|permanently)|destroys?|wipes?|erases?|"
     r"drops? (?:the |a )?(?:table|database|collection|index|schema)|crud|"
-    r"create, read, update,? (?:and |or )?delete)\b")
+    r"create, read, update,? (?:and |or )?delete)\b"
+)
 
-_DESTRUCTIVE_GATE = ("permanent", "irreversib", "undone", "reversible", "delet", "remov", "destroy", "wipe",
-                     "erase", "drop", "overwrit", "crud")
+_DESTRUCTIVE_GATE = (
+    "permanent",
+    "irreversib",
+    "undone",
+    "reversible",
+    "delet",
+    "remov",
+    "destroy",
+    "wipe",
+    "erase",
+    "drop",
+    "overwrit",
+    "crud",
+)
 
 _FINANCIAL_PHRASES = re.compile(
     r"\b(?:refunds?|charges? (?:the |a )?(?:customer|card|payment)|payouts?|send(?:s|ing)? money|transfers? "
     r"(?:funds|money)|payment link|payment intent|checkout session|subscription|invoice|billing|"
-    r"purchase|buy)\b")
+    r"purchase|buy)\b"
+)
 
 _MONEY_ACTION_PHRASES = re.compile(
     r"\b(?:refunds?|charges? (?:the |a )?(?:customer|card|payment)|payouts?|send(?:s|ing)? money|"
-    r"transfers? (?:funds|money)|move(?:s)? money|payment link|payment intent|checkout session)\b")
+    r"transfers? (?:funds|money)|move(?:s)? money|payment link|payment intent|checkout session)\b"
+)
 """Money actions strong enough to decide on their own when the description's first sentence names them."""
 _MONEY_ACTION_GATE = ("refund", "charge", "payout", "money", "payment", "checkout")
 
 _READONLY_PHRASES = re.compile(
     r"\b(?:read[- ]only|readonly|does not (?:modify|change|write)|"
-    r"without (?:modifying|changing|making changes)|no side effects|safe to call)\b")
+    r"without (?:modifying|changing|making changes)|no side effects|safe to call)\b"
+)
 
 _READONLY_GATE = ("read-only", "read only", "readonly", "does not", "without", "side effect", "safe to call")
 
@@ -123,25 +145,41 @@ _EXECUTE_PHRASES = re.compile(
     r"\b(?:(?:execute|run)s? (?:a |an |the |arbitrary |any |raw )?(?:sql|shell|command|script|code|"
     r"javascript|python|query|queries|statement|terminal|workflow|pipeline|job|task|process|graphql|"
     r"mutations?)|"
-    r"arbitrary (?:code|commands?|sql)|in a (?:sandbox|terminal|shell))")
+    r"arbitrary (?:code|commands?|sql)|in a (?:sandbox|terminal|shell))"
+)
 
 _EXECUTE_GATE = ("execut", "run", "arbitrary", "sandbox", "terminal", "shell")
 
 _ENUMERATION_RE = re.compile(
-    r"[a-z]+(?:(?:,| ,)\s*[a-z]+)*,?\s+(?:or|and|and/or)\s+[a-z]+|[a-z]+(?:/[a-z]+)+")
+    r"[a-z]+(?:(?:,| ,)\s*[a-z]+)*,?\s+(?:or|and|and/or)\s+[a-z]+|[a-z]+(?:/[a-z]+)+"
+)
 
 _DATA_LOSS_PHRASES = re.compile(
     r"\b(?:overwrit\w* (?:an? |the |any )?existing|replac\w* (?:the |an? )?existing|permanently|"
-    r"irreversibl\w*|cannot be undone|can't be undone|can not be undone|not reversible|without warning)\b")
+    r"irreversibl\w*|cannot be undone|can't be undone|can not be undone|not reversible|without warning)\b"
+)
 """Words that turn an ordinary write into one that loses what was there."""
 _DATA_LOSS_GATE = ("overwrit", "replac", "permanent", "irreversib", "undone", "reversible", "without warning")
 
 _QUERY_NOUNS = _words("query queries search")
 _LIFECYCLE_VERBS = _words("cancel stop kill abort terminate pause resume retry rerun")
 _WRITE_CAPABLE_QUERY = re.compile(
-    r"\b(?:sql|insert|update|upsert|delete|drop|alter|mutations?|ddl|dml|writes?|modif(?:y|ies))\b")
-_WRITE_CAPABLE_GATE = ("sql", "insert", "update", "upsert", "delet", "drop", "alter", "mutation", "ddl",
-                       "dml", "write", "modif")
+    r"\b(?:sql|insert|update|upsert|delete|drop|alter|mutations?|ddl|dml|writes?|modif(?:y|ies))\b"
+)
+_WRITE_CAPABLE_GATE = (
+    "sql",
+    "insert",
+    "update",
+    "upsert",
+    "delet",
+    "drop",
+    "alter",
+    "mutation",
+    "ddl",
+    "dml",
+    "write",
+    "modif",
+)
 """A query tool that names none of these can only read, whatever verb runs it."""
 
 _SCHEMA_EXECUTE = _words("""command cmd commands script code shell sql query statement expression function
@@ -163,9 +201,14 @@ class Classification:
         return DEFAULT_RISK[self.category]
 
     def as_json(self) -> dict[str, Any]:
-        return {"category": self.category.value, "risk": self.risk.value,
-                "evidence": [{"signal": e.signal, "category": e.category.value, "weight": e.weight,
-                              "detail": e.detail} for e in self.evidence]}
+        return {
+            "category": self.category.value,
+            "risk": self.risk.value,
+            "evidence": [
+                {"signal": e.signal, "category": e.category.value, "weight": e.weight, "detail": e.detail}
+                for e in self.evidence
+            ],
+        }
 
 
 @functools.lru_cache(maxsize=8192)
@@ -242,25 +285,32 @@ def _description_signals(text: str, out: list[Evidence]) -> None:
         if len(listed) > 1:
             worst_word, category = max(listed, key=lambda pair: DANGER_ORDER[pair[1]])
             names = ", ".join(w for w, _ in listed)
-            out.append(_evidence("description", category, W_DESC_VERB,
-                                 f"the description lists several actions ({names}); "
-                                 f"the most dangerous is '{worst_word}'"))
+            out.append(
+                _evidence(
+                    "description",
+                    category,
+                    W_DESC_VERB,
+                    f"the description lists several actions ({names}); the most dangerous is '{worst_word}'",
+                )
+            )
         else:
-            out.append(_evidence("description", category, W_DESC_VERB,
-                                 f"the description's first action is '{word}'"))
+            out.append(
+                _evidence("description", category, W_DESC_VERB, f"the description's first action is '{word}'")
+            )
         break
     match = _search(_DESTRUCTIVE_PHRASES, _DESTRUCTIVE_GATE, text)
     if match:
-        out.append(_evidence("description", DESTRUCTIVE, W_DESC_PHRASE,
-                             f"the description says '{match.group(0)}'"))
+        out.append(
+            _evidence("description", DESTRUCTIVE, W_DESC_PHRASE, f"the description says '{match.group(0)}'")
+        )
     match = _search(_READONLY_PHRASES, _READONLY_GATE, text)
     if match:
-        out.append(_evidence("description", READ, W_DESC_PHRASE,
-                             f"the description says '{match.group(0)}'"))
+        out.append(_evidence("description", READ, W_DESC_PHRASE, f"the description says '{match.group(0)}'"))
     match = _search(_EXECUTE_PHRASES, _EXECUTE_GATE, text)
     if match:
-        out.append(_evidence("description", EXECUTE, W_DESC_PHRASE,
-                             f"the description says '{match.group(0)}'"))
+        out.append(
+            _evidence("description", EXECUTE, W_DESC_PHRASE, f"the description says '{match.group(0)}'")
+        )
 
 
 def _listed_verbs(lead: str, first: str) -> list[tuple[str, Category]]:
@@ -300,8 +350,14 @@ def _schema_signals(schema: Mapping[str, Any] | None, description: str, out: lis
         elif kind is DESTRUCTIVE:
             out.append(_evidence("schema", DESTRUCTIVE, W_SCHEMA / 2, f"it takes a '{key}' flag"))
     if money:
-        out.append(_evidence("schema", FINANCIAL, W_SCHEMA * min(len(money), 2),
-                             f"it takes money fields: {', '.join(money[:3])}"))
+        out.append(
+            _evidence(
+                "schema",
+                FINANCIAL,
+                W_SCHEMA * min(len(money), 2),
+                f"it takes money fields: {', '.join(money[:3])}",
+            )
+        )
 
 
 @functools.lru_cache(maxsize=8192)
@@ -322,11 +378,20 @@ def _annotation_signals(annotations: Mapping[str, Any] | None, out: list[Evidenc
     if not annotations:
         return
     if annotations.get("readOnlyHint") is True:
-        out.append(_evidence("annotation", READ, W_ANNOTATION_READ,
-                             "the server marks it readOnlyHint (an untrusted hint)"))
+        out.append(
+            _evidence(
+                "annotation", READ, W_ANNOTATION_READ, "the server marks it readOnlyHint (an untrusted hint)"
+            )
+        )
     elif annotations.get("destructiveHint") is True:
-        out.append(_evidence("annotation", DESTRUCTIVE, W_ANNOTATION_DESTRUCTIVE,
-                             "the server marks it destructiveHint (an untrusted hint)"))
+        out.append(
+            _evidence(
+                "annotation",
+                DESTRUCTIVE,
+                W_ANNOTATION_DESTRUCTIVE,
+                "the server marks it destructiveHint (an untrusted hint)",
+            )
+        )
 
 
 def classify(
@@ -344,8 +409,14 @@ def classify(
     own_signals = len(evidence)
     _annotation_signals(annotations, evidence)
     if own_signals == 0:
-        evidence.append(_evidence("default", WRITE, 0.0,
-                                  "no signal in the name, description or schema; assuming it changes state"))
+        evidence.append(
+            _evidence(
+                "default",
+                WRITE,
+                0.0,
+                "no signal in the name, description or schema; assuming it changes state",
+            )
+        )
         return Classification(WRITE, tuple(evidence))
 
     scores = dict.fromkeys(DANGER_ORDER, 0.0)
@@ -357,16 +428,27 @@ def classify(
         if scores[category] >= best:
             action, best = category, scores[category]
 
-    if (action is EXECUTE and _QUERY_NOUNS.intersection(tokens) and not _LIFECYCLE_VERBS.intersection(tokens)
-            and not _search(_WRITE_CAPABLE_QUERY, _WRITE_CAPABLE_GATE, text)):
-        evidence.append(_evidence("read-query", READ, 0.0,
-                                  "it runs a query, and its description names no SQL or way to change data"))
+    if (
+        action is EXECUTE
+        and _QUERY_NOUNS.intersection(tokens)
+        and not _LIFECYCLE_VERBS.intersection(tokens)
+        and not _search(_WRITE_CAPABLE_QUERY, _WRITE_CAPABLE_GATE, text)
+    ):
+        evidence.append(
+            _evidence(
+                "read-query",
+                READ,
+                0.0,
+                "it runs a query, and its description names no SQL or way to change data",
+            )
+        )
         action = READ
     if action is WRITE:
         loss = _search(_DATA_LOSS_PHRASES, _DATA_LOSS_GATE, text)
         if loss:
-            evidence.append(_evidence("data-loss", DESTRUCTIVE, 0.0,
-                                      f"a write whose description says '{loss.group(0)}'"))
+            evidence.append(
+                _evidence("data-loss", DESTRUCTIVE, 0.0, f"a write whose description says '{loss.group(0)}'")
+            )
             action = DESTRUCTIVE
     if action in (WRITE, EXECUTE, DESTRUCTIVE):
         money = _money_reason(tokens, text, scores[FINANCIAL])

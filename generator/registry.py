@@ -173,16 +173,22 @@ class Tool(_Strict):
         category = data.get("category")
         if category is None:
             if data.get("category_reason") is not None:
-                raise fail("category_reason is set but category is not", "add the curated category, or "
-                           "remove category_reason to let the classifier decide")
+                raise fail(
+                    "category_reason is set but category is not",
+                    "add the curated category, or remove category_reason to let the classifier decide",
+                )
             if data.get("evidence"):
-                raise fail("evidence is set but category is not",
-                           "remove evidence: the classifier computes it when category is absent")
+                raise fail(
+                    "evidence is set but category is not",
+                    "remove evidence: the classifier computes it when category is absent",
+                )
         if category is None:
-            result = classify(name if isinstance(name, str) else "",
-                              description if isinstance(description, str) else "",
-                              schema if isinstance(schema, dict) else None,
-                              annotations if isinstance(annotations, dict) else None)
+            result = classify(
+                name if isinstance(name, str) else "",
+                description if isinstance(description, str) else "",
+                schema if isinstance(schema, dict) else None,
+                annotations if isinstance(annotations, dict) else None,
+            )
             return {**data, "category": result.category, "evidence": list(result.evidence)}
         if data.get("evidence"):
             return data
@@ -194,8 +200,9 @@ class Tool(_Strict):
         # large registries are mostly curated.
         reason = data.get("category_reason")
         note = reason if isinstance(reason, str) and reason else "set by hand in the registry"
-        first = Evidence.model_construct(signal=CURATED_SIGNAL, category=curated, weight=CURATED_WEIGHT,
-                                         detail=note)
+        first = Evidence.model_construct(
+            signal=CURATED_SIGNAL, category=curated, weight=CURATED_WEIGHT, detail=note
+        )
         return {**data, "evidence": [first]}
 
     @field_validator("name")
@@ -332,7 +339,10 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 def _model_at(loc: tuple[int | str, ...]) -> str | None:
     """The model of the mapping at a pydantic location, read from the location's shape."""
     shapes: dict[tuple[str, ...], str] = {
-        (): "Server", ("run",): "RunSpec", ("provenance",): "Provenance", ("tools", "#"): "Tool",
+        (): "Server",
+        ("run",): "RunSpec",
+        ("provenance",): "Provenance",
+        ("tools", "#"): "Tool",
         ("tools", "#", "evidence", "#"): "Evidence",
     }
     return shapes.get(tuple("#" if isinstance(p, int) else p for p in loc))
@@ -350,8 +360,11 @@ def load_server_file(path: Path) -> tuple[Server | None, list[LocatedError]]:
     slug = data.get("slug")
     if isinstance(slug, str) and slug != path.stem:
         errors.append(
-            LocatedError("slug", f"slug '{slug}' does not match the file name '{path.name}'",
-                         f"rename the file to {slug}.yaml or set slug: {path.stem}")
+            LocatedError(
+                "slug",
+                f"slug '{slug}' does not match the file name '{path.name}'",
+                f"rename the file to {slug}.yaml or set slug: {path.stem}",
+            )
         )
     try:
         server = Server.model_validate(data)
@@ -377,7 +390,7 @@ def _name_tools(errors: list[LocatedError], data: dict[str, Any]) -> list[Locate
             name = entry.get("name") if isinstance(entry, dict) else None
             if isinstance(name, str):
                 safe = name[:60].encode("unicode_escape").decode("ascii")
-                loc = f"tools[{idx}] ({safe})" + err.location[match.end():]
+                loc = f"tools[{idx}] ({safe})" + err.location[match.end() :]
                 err = LocatedError(loc, err.message, err.hint)
         out.append(err)
     return out

@@ -21,10 +21,30 @@ SERVER_CURATED_KEYS = ("name", "description", "repository", "homepage", "tags")
 TOOL_CURATED_KEYS = ("summary", "category", "category_reason", "risk", "risk_reason")
 """Tool fields a person writes; a re-scan keeps them while the tool still exists."""
 
-SERVER_KEY_ORDER = ("slug", "name", "description", "repository", "homepage", "tags", "run", "provenance",
-                    "tools")
-TOOL_KEY_ORDER = ("name", "title", "description", "summary", "category", "category_reason", "risk",
-                  "risk_reason", "input_schema", "output_schema", "annotations")
+SERVER_KEY_ORDER = (
+    "slug",
+    "name",
+    "description",
+    "repository",
+    "homepage",
+    "tags",
+    "run",
+    "provenance",
+    "tools",
+)
+TOOL_KEY_ORDER = (
+    "name",
+    "title",
+    "description",
+    "summary",
+    "category",
+    "category_reason",
+    "risk",
+    "risk_reason",
+    "input_schema",
+    "output_schema",
+    "annotations",
+)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -50,8 +70,13 @@ class RunInfo:
     url: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"package_manager": self.package_manager, "package": self.package,
-                               "version": self.version, "args": list(self.args), "transport": self.transport}
+        out: dict[str, Any] = {
+            "package_manager": self.package_manager,
+            "package": self.package,
+            "version": self.version,
+            "args": list(self.args),
+            "transport": self.transport,
+        }
         if self.url is not None:
             out["url"] = self.url
         return out
@@ -60,19 +85,21 @@ class RunInfo:
 def run_info_for(result: ScanResult) -> RunInfo:
     """The run spec implied by the scanned command: `npx -y pkg@v`, `uvx pkg==v`, a URL, or a binary."""
     if result.url is not None:
-        return RunInfo("remote", _host(result.url), result.server_version or "unknown", [],
-                       "streamable-http", result.url)
+        return RunInfo(
+            "remote", _host(result.url), result.server_version or "unknown", [], "streamable-http", result.url
+        )
     cmd = result.command
     if len(cmd) >= 3 and Path(cmd[0]).name == "npx" and cmd[1] in {"-y", "--yes"}:
         spec = cmd[2]
         at = spec.rfind("@")
         if at > 0:
-            return RunInfo("npm", spec[:at], spec[at + 1:], cmd[3:])
+            return RunInfo("npm", spec[:at], spec[at + 1 :], cmd[3:])
     if len(cmd) >= 2 and Path(cmd[0]).name == "uvx" and "==" in cmd[1]:
         package, version = cmd[1].split("==", 1)
         return RunInfo("pypi", package, version, cmd[2:])
-    return RunInfo("binary", Path(cmd[0]).name if cmd else "unknown", result.server_version or "unknown",
-                   cmd[1:])
+    return RunInfo(
+        "binary", Path(cmd[0]).name if cmd else "unknown", result.server_version or "unknown", cmd[1:]
+    )
 
 
 def _host(url: str) -> str:
@@ -181,14 +208,22 @@ class RegistryDiff:
             note = " (its curated fields were dropped)" if name in self.dropped_curation else ""
             lines.append(f"- removed  {name}{note}")
         for change in self.changed:
-            parts = [p for p, v in (("description", change.description), ("title", change.title),
-                                    ("annotations", change.annotations)) if v is not None]
+            parts = [
+                p
+                for p, v in (
+                    ("description", change.description),
+                    ("title", change.title),
+                    ("annotations", change.annotations),
+                )
+                if v is not None
+            ]
             if change.schema_paths:
                 parts.append("input schema")
             lines.append(f"~ changed  {change.name}: {', '.join(parts)}")
             if change.curated_kept:
-                lines.append(f"    ! curated {', '.join(change.curated_kept)} kept; review it against "
-                             "the new text")
+                lines.append(
+                    f"    ! curated {', '.join(change.curated_kept)} kept; review it against the new text"
+                )
             if change.title is not None:
                 lines.append(f"    title: {change.title[0]!r} -> {change.title[1]!r}")
             if change.description is not None:
@@ -227,11 +262,14 @@ def diff_tools(old: dict[str, Any], new: dict[str, Any]) -> RegistryDiff:
             change.description = (old_tool.get("description") or "", new_tool.get("description") or "")
         if old_tool.get("title") != new_tool.get("title"):
             change.title = (str(old_tool.get("title")), str(new_tool.get("title")))
-        change.schema_paths = schema_changes(old_tool.get("input_schema") or {},
-                                             new_tool.get("input_schema") or {})
+        change.schema_paths = schema_changes(
+            old_tool.get("input_schema") or {}, new_tool.get("input_schema") or {}
+        )
         if (old_tool.get("annotations") or {}) != (new_tool.get("annotations") or {}):
-            change.annotations = (_compact(old_tool.get("annotations") or {}),
-                                  _compact(new_tool.get("annotations") or {}))
+            change.annotations = (
+                _compact(old_tool.get("annotations") or {}),
+                _compact(new_tool.get("annotations") or {}),
+            )
         if change.description or change.title or change.schema_paths or change.annotations:
             change.curated_kept = [k for k in TOOL_CURATED_KEYS if k in old_tool]
             result.changed.append(change)

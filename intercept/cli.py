@@ -50,4 +50,3 @@ class InterceptGroup(click.Group):
 @click.version_option(__version__, prog_name="intercept")
 def main() -> None:
     """Intercept: MCP tool reference, starter policies, and an enforcement proxy."""
-

@@ -50,7 +50,17 @@ CALENDAR_SECONDS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
 
 Operator = Literal["eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "regex", "contains", "exists"]
 OPERATORS: tuple[str, ...] = (
-    "eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "regex", "contains", "exists",
+    "eq",
+    "neq",
+    "in",
+    "not_in",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+    "regex",
+    "contains",
+    "exists",
 )
 NUMERIC_OPERATORS = frozenset({"lt", "lte", "gt", "gte"})
 REGEX_MAX_LENGTH = 1024
@@ -88,7 +98,7 @@ def _parse_rate_limit(value: Any) -> Any:
         if not match:
             raise fail(
                 f"rate_limit {value!r} is not of the form 'N/minute', 'N/hour' or 'N/day'",
-                "write e.g. \"60/minute\", or use {max: 10, window: 60} for a sliding window",
+                'write e.g. "60/minute", or use {max: 10, window: 60} for a sliding window',
             )
         count = int(match.group(1))
         if count < 1:
@@ -97,9 +107,8 @@ def _parse_rate_limit(value: Any) -> Any:
     if value is None or isinstance(value, Mapping | SlidingRateLimit | CalendarRateLimit):
         return value
     raise fail(
-        f"rate_limit must be a string like \"60/minute\" or a mapping {{max, window}}, "
-        f"got {_describe(value)}",
-        "write rate_limit: \"60/minute\" or rate_limit: {max: 10, window: 60}",
+        f'rate_limit must be a string like "60/minute" or a mapping {{max, window}}, got {_describe(value)}',
+        'write rate_limit: "60/minute" or rate_limit: {max: 10, window: 60}',
     )
 
 
@@ -141,7 +150,7 @@ class Condition(_Strict):
             if not isinstance(item, (*_JSON_SCALARS, list, dict)):
                 raise fail(
                     f"value {item!r} is a YAML {type(item).__name__}, not a JSON value",
-                    "quote it to compare with a string, e.g. value: \"2024-01-01\"",
+                    'quote it to compare with a string, e.g. value: "2024-01-01"',
                 )
             if isinstance(item, float) and not math.isfinite(item):
                 raise fail("value must be a finite number", "use an ordinary number")
@@ -295,7 +304,7 @@ class Policy(_Strict):
         for name in names:
             if name != WILDCARD and not TOOL_NAME_RE.match(name):
                 raise fail(
-                    f"hide entry {name!r} is not a valid tool name", "use the tool's exact name, or \"*\""
+                    f"hide entry {name!r} is not a valid tool name", 'use the tool\'s exact name, or "*"'
                 )
         if len(set(names)) != len(names):
             raise fail("hide lists a tool twice", "list each tool once")
@@ -308,7 +317,7 @@ class Policy(_Strict):
             if name != WILDCARD and not TOOL_NAME_RE.match(name):
                 raise fail(
                     f"tool name {name!r} is invalid",
-                    "tool names are 1-128 characters of A-Z a-z 0-9 _ . -, or \"*\"",
+                    'tool names are 1-128 characters of A-Z a-z 0-9 _ . -, or "*"',
                 )
         return tools
 
@@ -425,7 +434,7 @@ def _cross_rule_errors(facts: list[_RuleFacts]) -> list[LocatedError]:
                 continue
             scope, counter = ref
             if scope == WILDCARD:
-                hint = f"counters defined under \"*\" are read as state.{GLOBAL_SCOPE}.{counter}"
+                hint = f'counters defined under "*" are read as state.{GLOBAL_SCOPE}.{counter}'
             else:
                 owner = '"*"' if scope == GLOBAL_SCOPE else scope
                 hint = f"add a rule under tools.{owner} with state: {{counter: {counter}, window: day}}"

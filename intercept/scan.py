@@ -26,10 +26,24 @@ MAX_TOOLS = 5000
 STDERR_TAIL_LINES = 20
 
 PASSTHROUGH_ENV = (
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "PIP_CERT",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-    "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_NATIVE_TLS", "UV_CACHE_DIR", "NPM_CONFIG_REGISTRY",
-    "npm_config_registry", "npm_config_cache",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "PIP_CERT",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_NATIVE_TLS",
+    "UV_CACHE_DIR",
+    "NPM_CONFIG_REGISTRY",
+    "npm_config_registry",
+    "npm_config_cache",
 )
 """Package-manager plumbing (certificates, proxies, mirrors) that `npx` and `uvx` need to install the
 server on machines behind a TLS-inspecting proxy; the SDK's small default environment leaves it out.
@@ -41,8 +55,7 @@ def terminal_safe(text: str) -> str:
     are shown as \\uXXXX instead of acting on the terminal."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() or ch == " " else f"\\u{ord(ch):04x}"
-                   for ch in text)
+    return "".join(ch if ch.isprintable() or ch == " " else f"\\u{ord(ch):04x}" for ch in text)
 
 
 class ScanError(Exception):
@@ -121,25 +134,32 @@ async def _scan_stdio(target: StdioTarget, timeout: float) -> ScanResult:
         raise ScanError(f"cannot start the server: '{program}' is not on PATH")
     env = {name: os.environ[name] for name in PASSTHROUGH_ENV if name in os.environ}
     env.update(target.env)
-    params = StdioServerParameters(command=program, args=target.command[1:], env=env,
-                                   cwd=target.cwd)
+    params = StdioServerParameters(command=program, args=target.command[1:], env=env, cwd=target.cwd)
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errlog:
         try:
             with anyio.fail_after(timeout):
                 async with stdio_client(params, errlog=errlog) as (read, write):
                     result = await _list_all(read, write)
         except TimeoutError:
-            raise ScanError(f"the server did not list its tools within {timeout:g}s (--timeout)",
-                            _tail(errlog)) from None
+            raise ScanError(
+                f"the server did not list its tools within {timeout:g}s (--timeout)", _tail(errlog)
+            ) from None
         except ScanError as exc:
             raise ScanError(exc.message, _tail(errlog)) from None
         except OSError as exc:
             raise ScanError(f"cannot start the server '{program}': {exc.strerror or exc}") from None
         except Exception as exc:
-            raise ScanError(f"the server failed before listing its tools: {_describe(exc)}",
-                            _tail(errlog)) from None
-    return ScanResult(result.tools, result.server_name, result.server_version, result.protocol_version,
-                      result.obtained_at, command=list(target.command))
+            raise ScanError(
+                f"the server failed before listing its tools: {_describe(exc)}", _tail(errlog)
+            ) from None
+    return ScanResult(
+        result.tools,
+        result.server_name,
+        result.server_version,
+        result.protocol_version,
+        result.obtained_at,
+        command=list(target.command),
+    )
 
 
 async def _scan_http(target: HttpTarget, timeout: float) -> ScanResult:
@@ -156,8 +176,14 @@ async def _scan_http(target: HttpTarget, timeout: float) -> ScanResult:
         raise
     except Exception as exc:
         raise ScanError(f"cannot scan {target.url}: {_describe(exc)}") from None
-    return ScanResult(result.tools, result.server_name, result.server_version, result.protocol_version,
-                      result.obtained_at, url=target.url)
+    return ScanResult(
+        result.tools,
+        result.server_name,
+        result.server_version,
+        result.protocol_version,
+        result.obtained_at,
+        url=target.url,
+    )
 
 
 async def _list_all(read: Any, write: Any) -> ScanResult:
@@ -180,8 +206,13 @@ async def _list_all(read: Any, write: Any) -> ScanResult:
             seen_cursors.add(cursor)
         else:
             raise ScanError(f"tools/list still had more pages after {MAX_PAGES}; giving up")
-    return ScanResult(tools, init.server_info.name, init.server_info.version, init.protocol_version,
-                      datetime.now(UTC).replace(microsecond=0))
+    return ScanResult(
+        tools,
+        init.server_info.name,
+        init.server_info.version,
+        init.protocol_version,
+        datetime.now(UTC).replace(microsecond=0),
+    )
 
 
 def _convert(tool: mcp_types.Tool) -> ScannedTool:

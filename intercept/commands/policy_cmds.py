@@ -18,8 +18,14 @@ EXIT_USAGE = 2
 
 
 @click.command()
-@click.option("-c", "--config", "config", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Policy file to check.")
+@click.option(
+    "-c",
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Policy file to check.",
+)
 def validate(config: Path) -> None:
     """Check a policy file; print every error with its location, or a one-line summary."""
     try:
@@ -46,12 +52,25 @@ def validate(config: Path) -> None:
 
 @click.command()
 @click.argument("server")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write to this file (atomically) instead of standard output.")
-@click.option("--default", "default", type=click.Choice(["allow", "deny"]), default="allow",
-              show_default=True, help="What the policy does with tools it does not list.")
-@click.option("--registry", type=click.Path(path_type=Path, file_okay=False),
-              help="Registry folder (default: the registry shipped with intercept).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file (atomically) instead of standard output.",
+)
+@click.option(
+    "--default",
+    "default",
+    type=click.Choice(["allow", "deny"]),
+    default="allow",
+    show_default=True,
+    help="What the policy does with tools it does not list.",
+)
+@click.option(
+    "--registry",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Registry folder (default: the registry shipped with intercept).",
+)
 def scaffold(
     server: str, output: Path | None, default: Literal["allow", "deny"], registry: Path | None
 ) -> None:

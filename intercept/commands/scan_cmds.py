@@ -49,23 +49,49 @@ def _fail(message: str, code: int = EXIT_FAILED) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write a new registry file here (its name gives the slug).")
-@click.option("--update", "update", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Re-scan into this registry file, keeping curated fields; print what changed.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a new registry file here (its name gives the slug).",
+)
+@click.option(
+    "--update",
+    "update",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Re-scan into this registry file, keeping curated fields; print what changed.",
+)
 @click.option("--upstream", help="Scan a Streamable HTTP server at this URL instead of a command.")
 @click.option("--header", "headers", multiple=True, help="HTTP header for --upstream, as 'Name: value'.")
 @click.option("--env", "env", multiple=True, help="NAME=VALUE for the server's environment (not recorded).")
-@click.option("--dummy-env", "dummy_env_names", multiple=True,
-              help="Give NAME a dummy value that only ever points at 127.0.0.1; the name is recorded.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              help="Seconds to wait for the server to start and list its tools.")
+@click.option(
+    "--dummy-env",
+    "dummy_env_names",
+    multiple=True,
+    help="Give NAME a dummy value that only ever points at 127.0.0.1; the name is recorded.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the server to start and list its tools.",
+)
 @click.option("--name", help="Display name for a new entry (default: the name the server reports).")
 @click.option("--notes", help="A note stored in the entry's provenance.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def scan_cmd(output: Path | None, update: Path | None, upstream: str | None, headers: tuple[str, ...],
-             env: tuple[str, ...], dummy_env_names: tuple[str, ...], timeout: float, name: str | None,
-             notes: str | None, command: tuple[str, ...]) -> None:
+def scan_cmd(
+    output: Path | None,
+    update: Path | None,
+    upstream: str | None,
+    headers: tuple[str, ...],
+    env: tuple[str, ...],
+    dummy_env_names: tuple[str, ...],
+    timeout: float,
+    name: str | None,
+    notes: str | None,
+    command: tuple[str, ...],
+) -> None:
     """Run a server (after `--`) or connect to --upstream, list its tools, and write a registry entry.
 
     Without -o or --update the entry is printed to standard output.
@@ -76,8 +102,11 @@ def scan_cmd(output: Path | None, update: Path | None, upstream: str | None, hea
         _fail("use either -o or --update, not both", EXIT_USAGE)
     if bool(upstream) == bool(command):
         _fail("give a server command after `--`, or --upstream URL (exactly one)", EXIT_USAGE)
-    target: Target = (HttpTarget(upstream, _parse_headers(headers)) if upstream
-                      else StdioTarget(list(command), _parse_env(env, dummy_env_names)))
+    target: Target = (
+        HttpTarget(upstream, _parse_headers(headers))
+        if upstream
+        else StdioTarget(list(command), _parse_env(env, dummy_env_names))
+    )
     dest = update or output
     slug = dest.stem if dest is not None else None
     existing = _read_existing(update) if update is not None else None
@@ -87,14 +116,17 @@ def scan_cmd(output: Path | None, update: Path | None, upstream: str | None, hea
         _fail(f"scan failed: {exc.render()}")
         return
     env_names = sorted(dummy_env_names) + sorted(p.partition("=")[0] for p in env)
-    data = build_server_data(result, slug or _slug_guess(result.server_name), existing,
-                             env_names=env_names, notes=notes, name=name)
+    data = build_server_data(
+        result, slug or _slug_guess(result.server_name), existing, env_names=env_names, notes=notes, name=name
+    )
     text = dump_yaml(data)
     from generator.registry import REGISTRY_FILE_MAX_BYTES
 
     if len(text.encode("utf-8")) > REGISTRY_FILE_MAX_BYTES:
-        _fail(f"the scanned entry is {len(text) // 1024} KiB, over the registry's "
-              f"{REGISTRY_FILE_MAX_BYTES // (1024 * 1024)} MiB limit; nothing was written")
+        _fail(
+            f"the scanned entry is {len(text) // 1024} KiB, over the registry's "
+            f"{REGISTRY_FILE_MAX_BYTES // (1024 * 1024)} MiB limit; nothing was written"
+        )
     problem = _validate(data, dest)
     if problem:
         _fail(f"the scanned entry is not a valid registry file:\n{problem}")
@@ -131,8 +163,9 @@ def _validate(data: dict[str, Any], dest: Path | None) -> str:
         Server.model_validate(data)
     except ValidationError as exc:
         source = str(dest) if dest else "(output)"
-        return "\n".join(terminal_safe(e.render(source))
-                         for e in from_validation_error(exc, dict(KNOWN_KEYS)))
+        return "\n".join(
+            terminal_safe(e.render(source)) for e in from_validation_error(exc, dict(KNOWN_KEYS))
+        )
     return ""
 
 
@@ -152,11 +185,16 @@ scan_cmd.name = "scan"
 @click.option("--description", default="", help="Tool description.")
 @click.option("--schema", default=None, help="Input schema as JSON.")
 @click.option("--annotations", default=None, help="MCP annotations as JSON.")
-@click.option("--jsonl", type=click.File("r"), default=None,
-              help="Classify many tools: one JSON object per line with name, description, "
-                   "input_schema (or inputSchema) and annotations; '-' reads standard input.")
-def classify_cmd(name: str | None, description: str, schema: str | None, annotations: str | None,
-                 jsonl: Any) -> None:
+@click.option(
+    "--jsonl",
+    type=click.File("r"),
+    default=None,
+    help="Classify many tools: one JSON object per line with name, description, "
+    "input_schema (or inputSchema) and annotations; '-' reads standard input.",
+)
+def classify_cmd(
+    name: str | None, description: str, schema: str | None, annotations: str | None, jsonl: Any
+) -> None:
     """Print a tool's category, risk and the evidence for it."""
     from generator.classify import classify
 
@@ -174,8 +212,9 @@ def classify_cmd(name: str | None, description: str, schema: str | None, annotat
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 _fail(f"line {number}: expected an object with a string 'name'", EXIT_USAGE)
             tool_schema = item.get("input_schema", item.get("inputSchema"))
-            result = classify(item["name"], _text(item.get("description")), _obj(tool_schema),
-                              _obj(item.get("annotations")))
+            result = classify(
+                item["name"], _text(item.get("description")), _obj(tool_schema), _obj(item.get("annotations"))
+            )
             out.append(json.dumps({"name": item["name"], **result.as_json()}, ensure_ascii=False))
         for row in out:
             click.echo(row)
@@ -183,8 +222,9 @@ def classify_cmd(name: str | None, description: str, schema: str | None, annotat
     if name is None:
         _fail("give --name (and --description, --schema, --annotations), or --jsonl FILE", EXIT_USAGE)
         return
-    result = classify(name, description, _json_option(schema, "--schema"),
-                      _json_option(annotations, "--annotations"))
+    result = classify(
+        name, description, _json_option(schema, "--schema"), _json_option(annotations, "--annotations")
+    )
     click.echo(f"{name}: {result.category.value} (risk {result.risk.value})")
     for ev in result.evidence:
         click.echo(f"  {ev.category.value:<11} {ev.weight:+.1f}  {ev.signal}: {ev.detail}")
@@ -219,8 +259,11 @@ def registry() -> None:
 
 
 _registry_option = click.option(
-    "--registry", "registry_path", type=click.Path(path_type=Path, file_okay=False),
-    help="Registry folder (default: the registry shipped with intercept).")
+    "--registry",
+    "registry_path",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Registry folder (default: the registry shipped with intercept).",
+)
 
 
 def _registry_dir(path: Path | None) -> Path:
@@ -252,8 +295,10 @@ def registry_check(registry_path: Path | None) -> None:
         for tool in server.tools:
             counts[tool.category] += 1
             curated += tool.category_curated
-    click.echo(f"registry is valid: {len(reg.servers)} servers, {reg.tool_count} tools "
-               f"({curated} with a curated category)")
+    click.echo(
+        f"registry is valid: {len(reg.servers)} servers, {reg.tool_count} tools "
+        f"({curated} with a curated category)"
+    )
     for category, count in counts.items():
         click.echo(f"  {category.value:<11} {count}")
 
@@ -265,16 +310,19 @@ def registry_list(registry_path: Path | None) -> None:
     reg = _load(registry_path)
     for server in reg:
         run = server.run
-        click.echo(f"{server.slug:<32} {len(server.tools):>4} tools  {run.package_manager:<6} "
-                   f"{run.package}@{run.version}")
+        click.echo(
+            f"{server.slug:<32} {len(server.tools):>4} tools  {run.package_manager:<6} "
+            f"{run.package}@{run.version}"
+        )
 
 
 @registry.command("refresh")
 @click.argument("slugs", nargs=-1)
 @_registry_option
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=180.0, show_default=True)
-@click.option("-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
-              help="Servers scanned at once.")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Servers scanned at once."
+)
 def registry_refresh(slugs: tuple[str, ...], registry_path: Path | None, timeout: float, jobs: int) -> None:
     """Re-scan entries (all, or the SLUGS given) and rewrite them, printing each diff."""
     from generator.registry_io import refresh_entry

@@ -220,6 +220,7 @@ def serve(
     """Build the site, serve it on 127.0.0.1, and rebuild when registry or template files change."""
     from generator.registry import RegistryError
     from generator.serve import serve as run_server
+
     options = _options(registry, out, f"http://127.0.0.1:{port}", search, workers, cache_dir, False)
     try:
         run_server(options, port, lambda line: click.echo(line, err=True))

@@ -625,11 +625,7 @@ class HttpListener:
         """SSE; when the first message already completes the exchange (the usual call), one plain
         response carries it, which saves the streaming machinery and a network write."""
         queue = exchange.queue
-        timer = (
-            session.loop().call_later(PRIME_AFTER_SECONDS, queue.put_nowait, _PRIME)
-            if prime
-            else None
-        )
+        timer = session.loop().call_later(PRIME_AFTER_SECONDS, queue.put_nowait, _PRIME) if prime else None
         try:
             first = await queue.get()
         except BaseException:

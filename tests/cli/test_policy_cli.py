@@ -18,11 +18,16 @@ POLICIES = ROOT / "tests" / "data" / "policies"
 SCRIPT = Path(sys.executable).parent / "intercept"
 
 
-def intercept(*args: str | Path, cwd: Path | None = None,
-              preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
+def intercept(
+    *args: str | Path, cwd: Path | None = None, preexec: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "intercept", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd or ROOT, timeout=120, preexec_fn=preexec,
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        timeout=120,
+        preexec_fn=preexec,
     )
 
 
@@ -128,10 +133,22 @@ def test_validate_unreadable_file_is_one_line_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["validate"], ["validate", "-c"], ["validate", "--nope"], ["no-such-command"], ["scaffold"],
-     ["scaffold", "trigger-dev", "--default", "maybe"]],
-    ids=["no-config", "config-without-value", "unknown-option", "unknown-command", "no-server",
-         "bad-default"],
+    [
+        ["validate"],
+        ["validate", "-c"],
+        ["validate", "--nope"],
+        ["no-such-command"],
+        ["scaffold"],
+        ["scaffold", "trigger-dev", "--default", "maybe"],
+    ],
+    ids=[
+        "no-config",
+        "config-without-value",
+        "unknown-option",
+        "unknown-command",
+        "no-server",
+        "bad-default",
+    ],
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
     done = intercept(*args)
@@ -256,7 +273,10 @@ def test_go_form_reports_an_invalid_policy_through_run(tmp_path: Path) -> None:
     policy.write_text("tools: {t: {rules: [{rate_limt: 1/minute}]}}\n", encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "intercept", "-c", str(policy), "--", sys.executable, "-c", "pass"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode != 0
     assert "unknown key 'rate_limt'" in done.stderr

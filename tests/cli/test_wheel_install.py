@@ -40,10 +40,23 @@ def _clean_env() -> dict[str, str]:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Build from a copy so build artefacts never land in the checkout.
     src = tmp_path_factory.mktemp("src") / "intercept"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".cache", "site", "dist", "build", "node_modules", "__pycache__", "*_cache",
-        "test-artifacts", ".intercept",
-    ))
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            ".cache",
+            "site",
+            "dist",
+            "build",
+            "node_modules",
+            "__pycache__",
+            "*_cache",
+            "test-artifacts",
+            ".intercept",
+        ),
+    )
     dist = tmp_path_factory.mktemp("dist")
     uv = _uv()
     if uv:

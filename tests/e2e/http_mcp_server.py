@@ -43,5 +43,11 @@ def require_token(app: ASGIApp, token: str) -> ASGIApp:
 if __name__ == "__main__":
     port, token = int(sys.argv[1]), sys.argv[2]
     cert, key = (sys.argv[3], sys.argv[4]) if len(sys.argv) == 5 else (None, None)
-    uvicorn.run(require_token(server.streamable_http_app(), token), host="127.0.0.1", port=port,
-                log_level="warning", ssl_certfile=cert, ssl_keyfile=key)
+    uvicorn.run(
+        require_token(server.streamable_http_app(), token),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+    )

@@ -138,8 +138,18 @@ def test_an_oversized_answer_fails_its_call_which_stays_counted(tmp_path: Path) 
     policy = tmp_path / "policy.yaml"
     policy.write_text("tools:\n  report:\n    rules:\n      - rate_limit: {max: 1, window: 600}\n")
     command = [
-        INTERCEPT, "run", "-c", str(policy), "--state", "memory", "--no-audit",
-        "--max-message-bytes", str(1024 * 1024), "--", sys.executable, str(server),
+        INTERCEPT,
+        "run",
+        "-c",
+        str(policy),
+        "--state",
+        "memory",
+        "--no-audit",
+        "--max-message-bytes",
+        str(1024 * 1024),
+        "--",
+        sys.executable,
+        str(server),
     ]
     call = b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"report","arguments":{}}}\n'
     result = subprocess.run(

@@ -48,14 +48,26 @@ def test_two_proxies_on_one_state_directory_admit_exactly_the_limit(tmp_path: Pa
     policy.write_text(f"tools:\n  work:\n    rules:\n      - rate_limit: {{max: {LIMIT}, window: 3600}}\n")
     state = tmp_path / "state"
     command = [
-        INTERCEPT, "run", "-c", str(policy), "--no-watch", "--state-dir", str(state), "--no-audit",
-        "--", sys.executable, str(server),
+        INTERCEPT,
+        "run",
+        "-c",
+        str(policy),
+        "--no-watch",
+        "--state-dir",
+        str(state),
+        "--no-audit",
+        "--",
+        sys.executable,
+        str(server),
     ]
     call = b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"work","arguments":{}}}\n'
     payload = INIT + b"".join(call % n for n in range(CALLS_PER_PROXY))
     proxies = [
         subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=os.environ.copy(),
         )
         for _ in range(2)

@@ -33,8 +33,14 @@ def uvx() -> str:
 
 
 def intercept(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intercept", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "intercept", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_scan_server_everything_through_npx_then_update_it(tmp_path: Path) -> None:
@@ -86,8 +92,11 @@ def test_scan_mcp_server_time_from_pypi(tmp_path: Path) -> None:
     server, errors = load_server_file(path)
     assert errors == [] and server is not None
     assert [t.name for t in server.tools] == ["get_current_time", "convert_time"]
-    assert (server.run.package_manager, server.run.package, server.run.version) == \
-        ("pypi", "mcp-server-time", "2026.10.19")
+    assert (server.run.package_manager, server.run.package, server.run.version) == (
+        "pypi",
+        "mcp-server-time",
+        "2026.10.19",
+    )
     assert all(t.category is Category.READ for t in server.tools)
     assert "timezone" in server.tools[0].input_schema["properties"]
 
@@ -103,8 +112,17 @@ def test_registry_refresh_rescans_the_real_time_entry(tmp_path: Path) -> None:
 
 
 def test_a_server_that_fails_to_start_shows_its_stderr_and_exits_non_zero(tmp_path: Path) -> None:
-    done = intercept("scan", "-o", str(tmp_path / "x.yaml"), "--timeout", "240", "--",
-                     "npx", "-y", "@modelcontextprotocol/server-postgres@0.6.2")
+    done = intercept(
+        "scan",
+        "-o",
+        str(tmp_path / "x.yaml"),
+        "--timeout",
+        "240",
+        "--",
+        "npx",
+        "-y",
+        "@modelcontextprotocol/server-postgres@0.6.2",
+    )
     assert done.returncode == 1
     assert "Please provide a database URL" in done.stderr
     assert not (tmp_path / "x.yaml").exists()
@@ -114,8 +132,9 @@ def test_a_server_that_fails_to_start_shows_its_stderr_and_exits_non_zero(tmp_pa
 def http_server() -> Iterator[str]:
     port = free_port()
     script = str(Path(__file__).with_name("http_mcp_server.py"))
-    process = subprocess.Popen([sys.executable, script, str(port), "s3cret"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, script, str(port), "s3cret"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -138,14 +157,26 @@ def test_scan_a_streamable_http_upstream_with_a_header(tmp_path: Path, http_serv
     refused = intercept("scan", "-o", str(path), "--timeout", "20", "--upstream", http_server)
     assert refused.returncode == 1 and f"cannot scan {http_server}" in refused.stderr
     assert not path.exists()
-    done = intercept("scan", "-o", str(path), "--timeout", "20", "--upstream", http_server,
-                     "--header", "Authorization: Bearer s3cret")
+    done = intercept(
+        "scan",
+        "-o",
+        str(path),
+        "--timeout",
+        "20",
+        "--upstream",
+        http_server,
+        "--header",
+        "Authorization: Bearer s3cret",
+    )
     assert done.returncode == 0, done.stderr
     server, errors = load_server_file(path)
     assert errors == [] and server is not None
     assert [t.name for t in server.tools] == ["list_widgets", "delete_widget"]
-    assert (server.run.package_manager, server.run.transport, server.run.url) == \
-        ("remote", "streamable-http", http_server)
+    assert (server.run.package_manager, server.run.transport, server.run.url) == (
+        "remote",
+        "streamable-http",
+        http_server,
+    )
     assert "s3cret" not in path.read_text(encoding="utf-8")
     categories = {t.name: t.category for t in server.tools}
     assert categories == {"list_widgets": Category.READ, "delete_widget": Category.DESTRUCTIVE}

@@ -19,7 +19,10 @@ def scaffold_output(slug: str) -> bytes:
     """Standard output of `python -m intercept scaffold <slug>`, run outside the checkout."""
     done = subprocess.run(
         [sys.executable, "-m", "intercept", "scaffold", slug],
-        capture_output=True, check=True, cwd=Path("/"), timeout=120,
+        capture_output=True,
+        check=True,
+        cwd=Path("/"),
+        timeout=120,
     )
     return done.stdout
 

@@ -31,9 +31,16 @@ def test_name_tokens_split_every_naming_style(name: str, tokens: list[str]) -> N
 
 @pytest.mark.parametrize(
     ("word", "category"),
-    [("deletes", Category.DESTRUCTIVE), ("deleted", Category.DESTRUCTIVE), ("deleting", Category.DESTRUCTIVE),
-     ("lists", Category.READ), ("retries", Category.EXECUTE), ("creating", Category.WRITE),
-     ("refunds", Category.FINANCIAL), ("frobnicate", None)],
+    [
+        ("deletes", Category.DESTRUCTIVE),
+        ("deleted", Category.DESTRUCTIVE),
+        ("deleting", Category.DESTRUCTIVE),
+        ("lists", Category.READ),
+        ("retries", Category.EXECUTE),
+        ("creating", Category.WRITE),
+        ("refunds", Category.FINANCIAL),
+        ("frobnicate", None),
+    ],
 )
 def test_verb_inflections_map_to_their_base_verb(word: str, category: Category | None) -> None:
     assert verb_category(word) == category
@@ -41,12 +48,20 @@ def test_verb_inflections_map_to_their_base_verb(word: str, category: Category |
 
 @pytest.mark.parametrize(
     ("name", "category"),
-    [("list_widgets", Category.READ), ("get_widget", Category.READ), ("search_widgets", Category.READ),
-     ("create_widget", Category.WRITE), ("update_widget", Category.WRITE),
-     ("run_widget_job", Category.EXECUTE), ("deploy_service", Category.EXECUTE),
-     ("delete_widget", Category.DESTRUCTIVE), ("drop_table", Category.DESTRUCTIVE),
-     ("purge_cache", Category.DESTRUCTIVE), ("refund_order", Category.FINANCIAL),
-     ("transfer_funds", Category.FINANCIAL)],
+    [
+        ("list_widgets", Category.READ),
+        ("get_widget", Category.READ),
+        ("search_widgets", Category.READ),
+        ("create_widget", Category.WRITE),
+        ("update_widget", Category.WRITE),
+        ("run_widget_job", Category.EXECUTE),
+        ("deploy_service", Category.EXECUTE),
+        ("delete_widget", Category.DESTRUCTIVE),
+        ("drop_table", Category.DESTRUCTIVE),
+        ("purge_cache", Category.DESTRUCTIVE),
+        ("refund_order", Category.FINANCIAL),
+        ("transfer_funds", Category.FINANCIAL),
+    ],
 )
 def test_the_name_verb_alone_decides_a_tool_without_other_signals(name: str, category: Category) -> None:
     result = classify(name)
@@ -76,7 +91,8 @@ def test_an_enumeration_of_actions_takes_the_most_dangerous() -> None:
     result = classify("widget_tabs", "List, create, close, or delete browser tabs.")
     assert result.category is Category.DESTRUCTIVE
     assert "most dangerous is 'delete'" in result.evidence[0].detail or any(
-        "most dangerous is 'delete'" in e.detail for e in result.evidence)
+        "most dangerous is 'delete'" in e.detail for e in result.evidence
+    )
 
 
 def test_a_write_that_says_it_overwrites_existing_data_is_destructive() -> None:
@@ -115,8 +131,16 @@ def test_reading_money_objects_stays_read() -> None:
     assert classify("retrieve_balance", "Retrieves the balance.").category is Category.READ
 
 
-@pytest.mark.parametrize("name", ["create_refund", "cancel_subscription", "create_payment_link",
-                                  "finalize_invoice", "update_subscription"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "create_refund",
+        "cancel_subscription",
+        "create_payment_link",
+        "finalize_invoice",
+        "update_subscription",
+    ],
+)
 def test_changing_a_money_object_is_financial(name: str) -> None:
     result = classify(name)
     assert result.category is Category.FINANCIAL
@@ -149,8 +173,9 @@ def test_no_signal_at_all_defaults_to_write() -> None:
 
 
 def test_evidence_is_strongest_first_and_explains_itself() -> None:
-    result = classify("delete_file", "Permanently deletes the file.", {"type": "object",
-                                                                      "properties": {"force": {}}})
+    result = classify(
+        "delete_file", "Permanently deletes the file.", {"type": "object", "properties": {"force": {}}}
+    )
     weights = [e.weight for e in result.evidence]
     assert weights == sorted(weights, reverse=True)
     assert all(e.detail for e in result.evidence)
@@ -189,7 +214,9 @@ def test_a_reason_without_a_category_is_an_error(tmp_path: Path) -> None:
     path.write_text(
         "slug: demo\nname: Demo\nrun: {package_manager: npm, package: demo, version: '1'}\n"
         "provenance: {method: manual, obtained_at: '2026-01-01T00:00:00Z'}\n"
-        "tools:\n- name: delete_widget\n  category_reason: because\n", encoding="utf-8")
+        "tools:\n- name: delete_widget\n  category_reason: because\n",
+        encoding="utf-8",
+    )
     server, errors = load_server_file(path)
     assert server is None
     assert "category_reason is set but category is not" in errors[0].render()

@@ -69,7 +69,7 @@ def test_tools_are_grouped_by_category_each_with_a_comment() -> None:
 
 def test_global_rate_limit_example_is_commented_and_valid_when_uncommented() -> None:
     text = render_policy_file(trigger_dev())
-    example = text[text.index('  # "*":'):]
+    example = text[text.index('  # "*":') :]
     assert all(line.startswith("  #") for line in example.splitlines())
     uncommented = "\n".join(line.replace("  # ", "  ", 1) for line in example.splitlines()) + "\n"
     policy = load_policy_text(text + uncommented)
@@ -101,8 +101,12 @@ def _hostile_server(text: str) -> Server:
     data["provenance"]["command"] = ["npx", text]
     data["tools"] = [
         {"name": "innocent", "description": text, "category": "read"},
-        {"name": "wipe", "description": "Wipe. " + text,
-         "summary": "Wipe" + text.replace("\n", " ").replace("\r", " "), "category": "destructive"},
+        {
+            "name": "wipe",
+            "description": "Wipe. " + text,
+            "summary": "Wipe" + text.replace("\n", " ").replace("\r", " "),
+            "category": "destructive",
+        },
     ]
     return Server.model_validate(data)
 
@@ -147,8 +151,9 @@ ANY_TEXT = st.text(max_size=40)
     name=ANY_TEXT.filter(lambda s: 0 < len(s) <= 100),
     server_name=ANY_TEXT,
     command=st.lists(ANY_TEXT, max_size=3),
-    tools=st.dictionaries(TOOL_NAME, st.tuples(ANY_TEXT, st.sampled_from(CATEGORIES)), min_size=1,
-                          max_size=5),
+    tools=st.dictionaries(
+        TOOL_NAME, st.tuples(ANY_TEXT, st.sampled_from(CATEGORIES)), min_size=1, max_size=5
+    ),
 )
 def test_any_registry_text_renders_to_a_policy_with_exactly_the_intended_rules(
     name: str, server_name: str, command: list[str], tools: dict[str, tuple[str, str]]

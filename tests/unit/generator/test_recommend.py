@@ -48,8 +48,10 @@ def test_execute_is_exactly_the_cancel_run_snippet_from_the_issue() -> None:
     assert rec.rate_limit == EXECUTE_LIMIT and rec.requires_args and rec.risk is Risk.HIGH
 
 
-@pytest.mark.parametrize(("category", "what"), [(Category.DESTRUCTIVE, "can destroy data or resources"),
-                                                 (Category.FINANCIAL, "moves money")])
+@pytest.mark.parametrize(
+    ("category", "what"),
+    [(Category.DESTRUCTIVE, "can destroy data or resources"), (Category.FINANCIAL, "moves money")],
+)
 def test_destructive_and_financial_are_denied_with_a_reason(category: Category, what: str) -> None:
     rec = recommend(tool(category, "drop_db"))
     assert rec.denied and rec.pattern == "deny" and rec.risk is Risk.CRITICAL

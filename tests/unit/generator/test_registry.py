@@ -29,8 +29,12 @@ BASE: dict[str, Any] = {
     "provenance": {"method": "scan", "obtained_at": "2026-11-26T00:00:00Z", "command": ["npx", "-y", "x"]},
     "tools": [
         {"name": "list_jobs", "description": "List jobs.", "category": "read"},
-        {"name": "cancel_job", "description": "Cancel a job.", "category": "execute",
-         "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}},
+        {
+            "name": "cancel_job",
+            "description": "Cancel a job.",
+            "category": "execute",
+            "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]},
+        },
     ],
 }
 
@@ -106,8 +110,15 @@ def test_risk_override_without_reason(tmp_path: Path) -> None:
 
 
 def test_risk_override_with_reason_loads(tmp_path: Path) -> None:
-    tools = [{"name": "list_jobs", "description": "List.", "category": "read", "risk": "high",
-              "risk_reason": "lists secrets"}]
+    tools = [
+        {
+            "name": "list_jobs",
+            "description": "List.",
+            "category": "read",
+            "risk": "high",
+            "risk_reason": "lists secrets",
+        }
+    ]
     server, errors = load_server_file(write(tmp_path, server_data(tools=tools)))
     assert errors == [] and server is not None and server.tools[0].effective_risk is Risk.HIGH
 
@@ -131,8 +142,9 @@ def test_unknown_keys_everywhere_with_did_you_mean(tmp_path: Path) -> None:
     data["provenance"]["methd"] = "scan"
     data["tools"][1]["catgory_reason"] = "x"
     errors = errors_for(tmp_path, data)
-    assert any("acme.yaml: (top level): unknown key 'homepag' (fix: did you mean 'homepage'?)" in e
-               for e in errors), errors
+    assert any(
+        "acme.yaml: (top level): unknown key 'homepag' (fix: did you mean 'homepage'?)" in e for e in errors
+    ), errors
     assert any("run: unknown key 'transprt' (fix: did you mean 'transport'?)" in e for e in errors)
     assert any("provenance: unknown key 'methd' (fix: did you mean 'method'?)" in e for e in errors)
     expected = "tools[1] (cancel_job): unknown key 'catgory_reason' (fix: did you mean 'category_reason'?)"
@@ -163,8 +175,12 @@ def test_bad_tool_field(tmp_path: Path, field: str, value: Any, message: str) ->
         ("run", "version", "-1", "run.version: '-1' must be a single token"),
         ("run", "transport", "carrier-pigeon", "run.transport: invalid value 'carrier-pigeon'"),
         ("provenance", "method", "guess", "provenance.method: invalid value 'guess'"),
-        ("provenance", "obtained_at", "yesterday",
-         "provenance.obtained_at: Input should be a valid datetime"),
+        (
+            "provenance",
+            "obtained_at",
+            "yesterday",
+            "provenance.obtained_at: Input should be a valid datetime",
+        ),
     ],
 )
 def test_bad_run_and_provenance_fields(
@@ -241,10 +257,14 @@ def test_every_error_in_every_file_is_reported_at_once(tmp_path: Path) -> None:
         load_registry(tmp_path)
     rendered = caught.value.render().splitlines()
     assert len(rendered) == 4, rendered
-    assert any(line.startswith(str(tmp_path / "bad-tools.yaml") + ": tools[0] (list_jobs).category:")
-               for line in rendered)
-    assert any(line.startswith(str(tmp_path / "bad-tools.yaml") + ": tools[1] (cancel_job): risk 'low'")
-               for line in rendered)
+    assert any(
+        line.startswith(str(tmp_path / "bad-tools.yaml") + ": tools[0] (list_jobs).category:")
+        for line in rendered
+    )
+    assert any(
+        line.startswith(str(tmp_path / "bad-tools.yaml") + ": tools[1] (cancel_job): risk 'low'")
+        for line in rendered
+    )
     assert any(line.startswith(str(tmp_path / "renamed.yaml") + ": slug:") for line in rendered)
     assert any(line.startswith(str(tmp_path / "broken.yaml") + ": line 2") for line in rendered)
     assert {p.path.name for p in caught.value.problems} == {"bad-tools.yaml", "renamed.yaml", "broken.yaml"}

@@ -27,16 +27,26 @@ from intercept.scan import ScannedTool, ScanResult
 SCHEMA = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
 
 
-def tool(name: str, description: str = "", schema: dict[str, Any] | None = None,
-         annotations: dict[str, Any] | None = None) -> ScannedTool:
-    return ScannedTool(name, None, description or f"Does {name}.", schema or dict(SCHEMA), None,
-                       annotations or {})
+def tool(
+    name: str,
+    description: str = "",
+    schema: dict[str, Any] | None = None,
+    annotations: dict[str, Any] | None = None,
+) -> ScannedTool:
+    return ScannedTool(
+        name, None, description or f"Does {name}.", schema or dict(SCHEMA), None, annotations or {}
+    )
 
 
 def result(*tools: ScannedTool, command: list[str] | None = None) -> ScanResult:
-    return ScanResult(list(tools), "demo-server", "1.2.3", "2025-11-25",
-                      datetime(2026, 11, 26, 0, 0, tzinfo=UTC),
-                      command=command or ["npx", "-y", "@demo/mcp@1.2.3", "stdio"])
+    return ScanResult(
+        list(tools),
+        "demo-server",
+        "1.2.3",
+        "2025-11-25",
+        datetime(2026, 11, 26, 0, 0, tzinfo=UTC),
+        command=command or ["npx", "-y", "@demo/mcp@1.2.3", "stdio"],
+    )
 
 
 def test_run_spec_is_inferred_from_the_command() -> None:
@@ -68,23 +78,36 @@ def test_a_new_entry_is_a_valid_registry_file_and_dumps_deterministically(tmp_pa
 
 
 def curated_old() -> dict[str, Any]:
-    old = build_server_data(result(tool("list_items"), tool("delete_item"), tool("old_tool"),
-                                   tool("rename_item", "Renames an item.")), "demo")
+    old = build_server_data(
+        result(
+            tool("list_items"), tool("delete_item"), tool("old_tool"), tool("rename_item", "Renames an item.")
+        ),
+        "demo",
+    )
     old["name"] = "Demo (curated)"
     old["tags"] = ["demo"]
-    old["tools"][1].update(category="write", category_reason="soft delete; items can be restored",
-                           summary="Moves an item to the bin.")
+    old["tools"][1].update(
+        category="write",
+        category_reason="soft delete; items can be restored",
+        summary="Moves an item to the bin.",
+    )
     old["tools"][2]["summary"] = "Curated text for a tool that will disappear."
     return old
 
 
 def test_update_keeps_curated_fields_and_reports_every_kind_of_change() -> None:
     old = curated_old()
-    new_schema = {"type": "object", "properties": {"id": {"type": "string"}, "force": {"type": "boolean"}},
-                  "required": ["id"]}
-    rescanned = result(tool("list_items"), tool("delete_item", "Deletes an item forever.", new_schema),
-                       tool("rename_item", "Renames an item.", annotations={"readOnlyHint": True}),
-                       tool("create_item"))
+    new_schema = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "force": {"type": "boolean"}},
+        "required": ["id"],
+    }
+    rescanned = result(
+        tool("list_items"),
+        tool("delete_item", "Deletes an item forever.", new_schema),
+        tool("rename_item", "Renames an item.", annotations={"readOnlyHint": True}),
+        tool("create_item"),
+    )
     new = build_server_data(rescanned, "demo", old)
     assert new["name"] == "Demo (curated)" and new["tags"] == ["demo"]
     delete = next(t for t in new["tools"] if t["name"] == "delete_item")

@@ -21,8 +21,11 @@ def reply(message_id: object, result: dict[str, object]) -> None:
 
 
 def tool(name: str, description: str = "") -> dict[str, object]:
-    return {"name": name, "description": description or f"The {name} tool.",
-            "inputSchema": {"type": "object", "properties": {"id": {"type": "string"}}}}
+    return {
+        "name": name,
+        "description": description or f"The {name} tool.",
+        "inputSchema": {"type": "object", "properties": {"id": {"type": "string"}}},
+    }
 
 
 def main() -> None:
@@ -38,9 +41,14 @@ def main() -> None:
         if mode == "hang":
             time.sleep(60)
         if method == "initialize":
-            reply(message["id"], {"protocolVersion": message["params"]["protocolVersion"],
-                                  "capabilities": {"tools": {}},
-                                  "serverInfo": {"name": "fake-server", "version": "9.9.9"}})
+            reply(
+                message["id"],
+                {
+                    "protocolVersion": message["params"]["protocolVersion"],
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "fake-server", "version": "9.9.9"},
+                },
+            )
         elif method == "tools/list":
             cursor = (message.get("params") or {}).get("cursor")
             if mode == "loop":
@@ -57,8 +65,16 @@ def main() -> None:
                     page["nextCursor"] = next_cursor
                 reply(message["id"], page)
         else:
-            sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": message["id"],
-                                         "error": {"code": -32601, "message": "no such method"}}) + "\n")
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": message["id"],
+                        "error": {"code": -32601, "message": "no such method"},
+                    }
+                )
+                + "\n"
+            )
             sys.stdout.flush()
 
 

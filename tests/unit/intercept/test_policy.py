@@ -173,12 +173,24 @@ def test_examples_use_every_field_and_operator() -> None:
         (rule("action: allow\nrate_limt: 10/minute"), "tools.t.rules[0]", "rate_limt", "rate_limit"),
         ("defualt: deny\n", "(top level)", "defualt", "default"),
         ("tools:\n  t:\n    rulez: []\n", "tools.t", "rulez", "rules"),
-        (rule("conditions:\n  - path: args.x\n    opp: eq\n    op: eq\n    value: 1"),
-         "tools.t.rules[0].conditions[0]", "opp", "op"),
-        (rule("state:\n  counter: c\n  window: day\n  incremnt: 2"), "tools.t.rules[0].state", "incremnt",
-         "increment"),
-        (rule("validate:\n  required_arg: true"), "tools.t.rules[0].validate", "required_arg",
-         "required_args"),
+        (
+            rule("conditions:\n  - path: args.x\n    opp: eq\n    op: eq\n    value: 1"),
+            "tools.t.rules[0].conditions[0]",
+            "opp",
+            "op",
+        ),
+        (
+            rule("state:\n  counter: c\n  window: day\n  incremnt: 2"),
+            "tools.t.rules[0].state",
+            "incremnt",
+            "increment",
+        ),
+        (
+            rule("validate:\n  required_arg: true"),
+            "tools.t.rules[0].validate",
+            "required_arg",
+            "required_args",
+        ),
         (rule("rate_limit:\n  max: 1\n  windw: 60"), "tools.t.rules[0].rate_limit", "windw", "window"),
     ],
     ids=["rule", "top-level", "tool", "condition", "state", "validate", "rate-limit"],
@@ -368,8 +380,9 @@ def test_reason_and_on_deny_that_agree_load() -> None:
 )
 def test_bad_rate_limit(value: str, message: str) -> None:
     errors = errors_of(rule(f"rate_limit: {value}"))
-    assert any(e.message.startswith(message) and e.location.startswith("tools.t.rules[0].rate_limit")
-               for e in errors), [e.render() for e in errors]
+    assert any(
+        e.message.startswith(message) and e.location.startswith("tools.t.rules[0].rate_limit") for e in errors
+    ), [e.render() for e in errors]
 
 
 def test_calendar_rate_limit_allows_spaces() -> None:
@@ -383,8 +396,10 @@ def test_calendar_rate_limit_allows_spaces() -> None:
         ("state: {counter: 'bad name', window: day}", "counter name 'bad name' is invalid"),
         ("state: {counter: c, window: week}", "invalid value 'week'"),
         ("state: {counter: c, window: day, increment: 0}", "Input should be greater than 0"),
-        ("state: {counter: c, window: day, increment_from: amount}",
-         "increment_from 'amount' must be an argument"),
+        (
+            "state: {counter: c, window: day, increment_from: amount}",
+            "increment_from 'amount' must be an argument",
+        ),
     ],
 )
 def test_bad_state(body: str, message: str) -> None:
@@ -526,10 +541,46 @@ def test_rendered_error_names_file_location_and_fix() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "plain", "true", "No", "null", "~", "123", "1.5", "0x1F", "-", "a: b", "#c", "'q'", '"d"', "a\\b",
-        " lead", "trail ", "line\nbreak", "tab\there", "nul\x00", "del\x7f", "nel\x85", "ls\u2028ps\u2029",
-        "bom\ufeff", "caf\u00e9", "emoji \U0001f600", "\ufffe", "{x}", "[y]", "!tag", "&a", "*a", "%p", "@",
-        "`", "", "2024-01-01", ".inf", ".nan", "<<", "=",
+        "plain",
+        "true",
+        "No",
+        "null",
+        "~",
+        "123",
+        "1.5",
+        "0x1F",
+        "-",
+        "a: b",
+        "#c",
+        "'q'",
+        '"d"',
+        "a\\b",
+        " lead",
+        "trail ",
+        "line\nbreak",
+        "tab\there",
+        "nul\x00",
+        "del\x7f",
+        "nel\x85",
+        "ls\u2028ps\u2029",
+        "bom\ufeff",
+        "caf\u00e9",
+        "emoji \U0001f600",
+        "\ufffe",
+        "{x}",
+        "[y]",
+        "!tag",
+        "&a",
+        "*a",
+        "%p",
+        "@",
+        "`",
+        "",
+        "2024-01-01",
+        ".inf",
+        ".nan",
+        "<<",
+        "=",
     ],
 )
 def test_string_scalars_read_back_exactly(value: str) -> None:
@@ -554,7 +605,7 @@ def test_tool_names_that_look_like_other_types_round_trip(tool: str) -> None:
 
 
 def test_hostile_strings_round_trip_through_dump() -> None:
-    hostile = "x\"\n  evil:\n    rules: []\n# \u2028\x85\x00"
+    hostile = 'x"\n  evil:\n    rules: []\n# \u2028\x85\x00'
     text = (
         f"description: {yaml_quoted(hostile)}\ntools:\n  t:\n    rules:\n"
         f"      - action: deny\n        reason: {yaml_quoted(hostile)}\n"

@@ -36,8 +36,10 @@ RATE_LIMIT = st.one_of(
 )
 STATE = st.fixed_dictionaries(
     {"counter": COUNTERS, "window": st.sampled_from(["minute", "hour", "day", "week"])},
-    optional={"increment": st.one_of(st.floats(-1, 10), st.integers(-1, 5)),
-              "increment_from": st.sampled_from(["args.amount", "amount"])},
+    optional={
+        "increment": st.one_of(st.floats(-1, 10), st.integers(-1, 5)),
+        "increment_from": st.sampled_from(["args.amount", "amount"]),
+    },
 )
 RULE = st.fixed_dictionaries(
     {},
@@ -62,8 +64,9 @@ POLICY = st.fixed_dictionaries(
         "description": TEXT,
         "default": st.sampled_from(["allow", "deny", "maybe"]),
         "hide": st.lists(TOOL_KEYS, max_size=3),
-        "tools": st.dictionaries(TOOL_KEYS, st.fixed_dictionaries({"rules": st.lists(RULE, max_size=3)}),
-                                 max_size=3),
+        "tools": st.dictionaries(
+            TOOL_KEYS, st.fixed_dictionaries({"rules": st.lists(RULE, max_size=3)}), max_size=3
+        ),
     },
 )
 
@@ -71,55 +74,93 @@ NUMBER = st.one_of(st.integers(-(10**9), 10**9), st.floats(allow_nan=False, allo
 SCALAR = st.one_of(st.booleans(), NUMBER, TEXT)
 # Path segments: any text YAML can carry, minus '.', whitespace and surrogates.
 SEGMENT = st.text(
-    st.characters(blacklist_categories=("Cs",),
-                  blacklist_characters=". \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"),
-    min_size=1, max_size=6,
+    st.characters(
+        blacklist_categories=("Cs",), blacklist_characters=". \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"
+    ),
+    min_size=1,
+    max_size=6,
 )
 ARG_PATH = st.builds(lambda parts: "args." + ".".join(parts), st.lists(SEGMENT, min_size=1, max_size=3))
 VALID_CONDITION = st.one_of(
     st.fixed_dictionaries(
         {"path": ARG_PATH, "op": st.sampled_from(["lt", "lte", "gt", "gte"]), "value": NUMBER}
     ),
-    st.fixed_dictionaries({"path": ARG_PATH, "op": st.sampled_from(["in", "not_in"]),
-                           "value": st.lists(st.one_of(st.none(), SCALAR), min_size=1, max_size=3)}),
-    st.fixed_dictionaries({"path": ARG_PATH, "op": st.just("regex"),
-                           "value": st.sampled_from(["^a", "(?i)\\bdrop\\b", "x+$", "[\"']"])}),
+    st.fixed_dictionaries(
+        {
+            "path": ARG_PATH,
+            "op": st.sampled_from(["in", "not_in"]),
+            "value": st.lists(st.one_of(st.none(), SCALAR), min_size=1, max_size=3),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "path": ARG_PATH,
+            "op": st.just("regex"),
+            "value": st.sampled_from(["^a", "(?i)\\bdrop\\b", "x+$", "[\"']"]),
+        }
+    ),
     st.fixed_dictionaries({"path": ARG_PATH, "op": st.just("contains"), "value": SCALAR}),
-    st.fixed_dictionaries({"path": ARG_PATH, "op": st.sampled_from(["eq", "neq"]),
-                           "value": st.one_of(st.none(), SCALAR)}),
+    st.fixed_dictionaries(
+        {"path": ARG_PATH, "op": st.sampled_from(["eq", "neq"]), "value": st.one_of(st.none(), SCALAR)}
+    ),
     st.fixed_dictionaries({"path": ARG_PATH, "op": st.just("exists")}, optional={"value": st.booleans()}),
-    st.fixed_dictionaries({"path": st.just("state._global.calls"), "op": st.sampled_from(["lt", "eq", "gte"]),
-                           "value": NUMBER}),
+    st.fixed_dictionaries(
+        {"path": st.just("state._global.calls"), "op": st.sampled_from(["lt", "eq", "gte"]), "value": NUMBER}
+    ),
 )
 VALID_RULE = st.one_of(
-    st.fixed_dictionaries({"action": st.just("deny")},
-                          optional={"name": TEXT, "reason": TEXT,
-                                    "conditions": st.lists(VALID_CONDITION, min_size=1, max_size=3)}),
+    st.fixed_dictionaries(
+        {"action": st.just("deny")},
+        optional={
+            "name": TEXT,
+            "reason": TEXT,
+            "conditions": st.lists(VALID_CONDITION, min_size=1, max_size=3),
+        },
+    ),
     st.fixed_dictionaries(
         {"action": st.sampled_from(["allow", "evaluate"])},
-        optional={"name": TEXT, "on_deny": TEXT,
-                  "rate_limit": st.one_of(
-                      st.builds(lambda n, u: f"{n}/{u}", st.integers(1, 10**6),
-                                st.sampled_from(["minute", "hour", "day"])),
-                      st.fixed_dictionaries({"max": st.integers(1, 10**6), "window": st.integers(1, 86400)})),
-                  "validate": st.fixed_dictionaries({}, optional={"required_args": st.booleans(),
-                                                                  "schema": st.booleans()})},
+        optional={
+            "name": TEXT,
+            "on_deny": TEXT,
+            "rate_limit": st.one_of(
+                st.builds(
+                    lambda n, u: f"{n}/{u}", st.integers(1, 10**6), st.sampled_from(["minute", "hour", "day"])
+                ),
+                st.fixed_dictionaries({"max": st.integers(1, 10**6), "window": st.integers(1, 86400)}),
+            ),
+            "validate": st.fixed_dictionaries(
+                {}, optional={"required_args": st.booleans(), "schema": st.booleans()}
+            ),
+        },
     ),
-    st.fixed_dictionaries({"conditions": st.lists(VALID_CONDITION, min_size=1, max_size=3)},
-                          optional={"name": TEXT, "on_deny": TEXT,
-                                    "state": st.fixed_dictionaries(
-                                        {"counter": st.sampled_from(["spend", "n-1", "007"]),
-                                         "window": st.sampled_from(["minute", "hour", "day"])},
-                                        optional={"increment": st.floats(0.001, 1000),
-                                                  "increment_from": ARG_PATH})}),
+    st.fixed_dictionaries(
+        {"conditions": st.lists(VALID_CONDITION, min_size=1, max_size=3)},
+        optional={
+            "name": TEXT,
+            "on_deny": TEXT,
+            "state": st.fixed_dictionaries(
+                {
+                    "counter": st.sampled_from(["spend", "n-1", "007"]),
+                    "window": st.sampled_from(["minute", "hour", "day"]),
+                },
+                optional={"increment": st.floats(0.001, 1000), "increment_from": ARG_PATH},
+            ),
+        },
+    ),
 )
 VALID_POLICY = st.fixed_dictionaries(
-    {"tools": st.dictionaries(
-        st.text(st.sampled_from("aZ09_.-"), min_size=1, max_size=8) | st.just("*"),
-        st.fixed_dictionaries({"rules": st.lists(VALID_RULE, max_size=4)}), max_size=4)},
-    optional={"default": st.sampled_from(["allow", "deny"]), "description": TEXT,
-              "hide": st.lists(st.text(st.sampled_from("ab_."), min_size=1, max_size=3), max_size=2,
-                               unique=True)},
+    {
+        "tools": st.dictionaries(
+            st.text(st.sampled_from("aZ09_.-"), min_size=1, max_size=8) | st.just("*"),
+            st.fixed_dictionaries({"rules": st.lists(VALID_RULE, max_size=4)}),
+            max_size=4,
+        )
+    },
+    optional={
+        "default": st.sampled_from(["allow", "deny"]),
+        "description": TEXT,
+        "hide": st.lists(st.text(st.sampled_from("ab_."), min_size=1, max_size=3), max_size=2, unique=True),
+    },
 )
 GLOBAL_CALLS = {"rules": [{"name": "count", "state": {"counter": "calls", "window": "minute"}}]}
 

@@ -456,8 +456,20 @@ async def test_a_schema_denial_leaves_no_argument_value_in_the_audit_log(tmp_pat
         audit=audit,
         clock=lambda: NOW,
     )
-    listing = {"tools": [{"name": "pay", "inputSchema": {"type": "object", "properties": {
-        "amount": {"type": "integer"}, "card": {"type": "object", "additionalProperties": False}}}}]}
+    listing = {
+        "tools": [
+            {
+                "name": "pay",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {
+                        "amount": {"type": "integer"},
+                        "card": {"type": "object", "additionalProperties": False},
+                    },
+                },
+            }
+        ]
+    }
     await router.from_client(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode())
     await router.from_upstream(json.dumps({"jsonrpc": "2.0", "id": 1, "result": listing}).encode())
     for arguments in ({"amount": "sk_live_SECRET"}, {"amount": 1, "card": {"sk_live_SECRET": "4242"}}):

@@ -163,7 +163,11 @@ def _fast_load(text: str) -> object:
 
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
     st.sampled_from(["yes", "on", "0x1f", "1_000", "2024-01-02", "2024-01-02T03:04:05Z", "~", ".inf", "="]),
 )
 _documents = st.recursive(

@@ -32,9 +32,19 @@ def test_scan_prints_an_entry_when_no_file_is_given() -> None:
 
 def test_scan_writes_a_file_named_by_its_slug_and_records_env_names_only(tmp_path: Path) -> None:
     out = tmp_path / "fake.yaml"
-    code, _, err = run("scan", "-o", str(out), "--dummy-env", "FAKE_SCAN_VALUE",
-                       "--env", "OTHER=secret-value",
-                       "--", sys.executable, FAKE, "env")
+    code, _, err = run(
+        "scan",
+        "-o",
+        str(out),
+        "--dummy-env",
+        "FAKE_SCAN_VALUE",
+        "--env",
+        "OTHER=secret-value",
+        "--",
+        sys.executable,
+        FAKE,
+        "env",
+    )
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
     data = yaml.safe_load(text)
@@ -84,8 +94,15 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_classify_prints_category_risk_and_evidence() -> None:
-    code, out, _ = run("classify", "--name", "create_refund", "--description", "Refunds a payment.",
-                       "--annotations", '{"destructiveHint": false}')
+    code, out, _ = run(
+        "classify",
+        "--name",
+        "create_refund",
+        "--description",
+        "Refunds a payment.",
+        "--annotations",
+        '{"destructiveHint": false}',
+    )
     assert code == 0
     assert out.splitlines()[0] == "create_refund: financial (risk critical)"
     assert "money" in out
@@ -93,14 +110,20 @@ def test_classify_prints_category_risk_and_evidence() -> None:
 
 def test_classify_jsonl_answers_one_line_per_tool(tmp_path: Path) -> None:
     src = tmp_path / "tools.jsonl"
-    src.write_text(json.dumps({"name": "list_items"}) + "\n\n"
-                   + json.dumps({"name": "run", "inputSchema": {"properties": {"command": {}}}}) + "\n",
-                   encoding="utf-8")
+    src.write_text(
+        json.dumps({"name": "list_items"})
+        + "\n\n"
+        + json.dumps({"name": "run", "inputSchema": {"properties": {"command": {}}}})
+        + "\n",
+        encoding="utf-8",
+    )
     code, out, _ = run("classify", "--jsonl", str(src))
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
-    assert [(r["name"], r["category"], r["risk"]) for r in rows] == [("list_items", "read", "low"),
-                                                                     ("run", "execute", "high")]
+    assert [(r["name"], r["category"], r["risk"]) for r in rows] == [
+        ("list_items", "read", "low"),
+        ("run", "execute", "high"),
+    ]
     assert rows[1]["evidence"]
 
 
@@ -143,8 +166,12 @@ def test_registry_refresh_rescans_an_entry_from_its_provenance(tmp_path: Path) -
     path = tmp_path / "fake.yaml"
     assert run("scan", "-o", str(path), "--", sys.executable, FAKE, "paged")[0] == 0
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["run"] = {"package_manager": "binary", "package": sys.executable, "version": "9.9.9",
-                   "args": [FAKE, "paged"]}
+    data["run"] = {
+        "package_manager": "binary",
+        "package": sys.executable,
+        "version": "9.9.9",
+        "args": [FAKE, "paged"],
+    }
     data["tools"][0]["summary"] = "Curated."
     data["tools"].pop()
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
