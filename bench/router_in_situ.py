@@ -132,7 +132,10 @@ def warm(calls: int) -> dict[str, list[int]]:
 
     policy = load_policy_text(proxy_latency.UNLIMITED)
     router = Router(Engine(policy), MemoryStore(), send_client=nowhere, send_upstream=nowhere)
-    request = b'{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}'
+    request = (
+        b'{"jsonrpc":"2.0","id":%d,"method":"tools/call",'
+        b'"params":{"name":"echo","arguments":{"message":"x"}}}'
+    )
     answer = b'{"result":{"content":[{"type":"text","text":"Echo: x"}]},"jsonrpc":"2.0","id":%d}'
     client, upstream = timings.samples["from_client"], timings.samples["from_upstream"]
     split = timings.timed("split", LineSplitter(16 * 1024 * 1024).feed)
