@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 from generator.classify import classify, clear_caches  # noqa: E402
 from generator.registry import CATEGORY_ORDER, Category  # noqa: E402
-from intercept.safeyaml import read_yaml_file  # noqa: E402
+from intercept.util.safeyaml import read_yaml_file  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "classifier_labels.yaml"
 REGISTRY = ROOT / "registry"

@@ -3,7 +3,7 @@
 Usage: python bench/registry_parse.py DIR [--files 400] [--rounds 3] [--compare-with REV]
 
 DIR is a registry folder (e.g. written by bench/synth_registry.py). --compare-with REV also times
-intercept/safeyaml.py as it was at git revision REV, interleaved with the current one.
+intercept/util/safeyaml.py as it was at git revision REV, interleaved with the current one.
 """
 
 from __future__ import annotations
@@ -23,12 +23,16 @@ sys.path.insert(0, str(ROOT))
 
 import generator.registry as registry_module  # noqa: E402
 from generator.catalog import load_catalog  # noqa: E402
-from intercept import safeyaml  # noqa: E402
+from intercept.util import safeyaml  # noqa: E402
 
 
 def _module_at(rev: str, scratch: Path) -> Any:
     source = subprocess.run(
-        ["git", "show", f"{rev}:intercept/safeyaml.py"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "show", f"{rev}:intercept/util/safeyaml.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     path = scratch / f"safeyaml_{rev}.py"
     path.write_text(source)

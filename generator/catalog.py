@@ -31,7 +31,7 @@ from generator.registry import (
     first_sentence,
     load_server_file,
 )
-from intercept.errors import LocatedError
+from intercept.util.errors import LocatedError
 
 CACHE_FORMAT = 3
 

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from intercept.errors import LocatedError, fail, from_validation_error
 from intercept.policy import TOOL_NAME_RE
-from intercept.safeyaml import YamlInputError, read_yaml_file
+from intercept.util.errors import LocatedError, fail, from_validation_error
+from intercept.util.safeyaml import YamlInputError, read_yaml_file
 
 REGISTRY_FILE_MAX_BYTES = 8 * 1024 * 1024
 """The largest real server file (hundreds of tools with schemas) is well under 2 MiB."""

@@ -334,9 +334,9 @@ def refresh_entry(path: Path, timeout: float) -> RefreshOutcome:
     import sys
 
     from generator.registry import load_server_file
-    from intercept.fsutil import atomic_write_text
-    from intercept.safeyaml import read_yaml_file
     from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan
+    from intercept.util.fsutil import atomic_write_text
+    from intercept.util.safeyaml import read_yaml_file
 
     server, errors = load_server_file(path)
     if server is None:

@@ -31,8 +31,8 @@ from pydantic import (
     field_validator,
 )
 
-from intercept.errors import InputError, LocatedError, fail, from_validation_error
-from intercept.safeyaml import YamlInputError, load_yaml_text, read_yaml_file
+from intercept.util.errors import InputError, LocatedError, fail, from_validation_error
+from intercept.util.safeyaml import YamlInputError, load_yaml_text, read_yaml_file
 
 POLICY_MAX_BYTES = 4 * 1024 * 1024
 """Largest policy file accepted; a real policy is kilobytes, so this only stops accidents."""

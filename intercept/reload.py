@@ -16,8 +16,8 @@ from pathlib import Path
 import watchfiles
 
 from intercept.engine import Engine
-from intercept.errors import InputError
 from intercept.policy import load_policy
+from intercept.util.errors import InputError
 
 log = logging.getLogger("intercept.reload")
 

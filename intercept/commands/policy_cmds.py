@@ -9,9 +9,9 @@ from typing import Literal
 
 import click
 
-from intercept.errors import InputError
-from intercept.fsutil import atomic_write_text
 from intercept.policy import load_policy
+from intercept.util.errors import InputError
+from intercept.util.fsutil import atomic_write_text
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2

@@ -22,7 +22,6 @@ import click
 
 from intercept.audit import DEFAULT_EVENTS_DIR, AuditLog
 from intercept.engine import Engine
-from intercept.errors import InputError
 from intercept.http_run import HttpSides, ProxyContext, event_loop_factory, run_http, upstream_display
 from intercept.policy import load_policy
 from intercept.proxy import Router, relay
@@ -31,6 +30,7 @@ from intercept.state import StateOptions, open_store
 from intercept.state.base import CounterStore, StateError
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
 from intercept.transport.stdio import CHILD_EXIT_GRACE_SECONDS, StdioChild, StdioSelf
+from intercept.util.errors import InputError
 
 log = logging.getLogger("intercept.run")
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from intercept.fsutil import atomic_write_text
 from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan, terminal_safe
+from intercept.util.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     from generator.registry import Registry
@@ -142,7 +142,7 @@ def scan_cmd(
 
 def _read_existing(path: Path) -> dict[str, Any]:
     from generator.registry import REGISTRY_FILE_MAX_BYTES
-    from intercept.safeyaml import YamlInputError, read_yaml_file
+    from intercept.util.safeyaml import YamlInputError, read_yaml_file
 
     try:
         data = read_yaml_file(path, REGISTRY_FILE_MAX_BYTES)
@@ -157,7 +157,7 @@ def _validate(data: dict[str, Any], dest: Path | None) -> str:
     from pydantic import ValidationError
 
     from generator.registry import KNOWN_KEYS, Server
-    from intercept.errors import from_validation_error
+    from intercept.util.errors import from_validation_error
 
     try:
         Server.model_validate(data)

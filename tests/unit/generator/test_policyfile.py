@@ -16,7 +16,7 @@ from generator.recommend import recommend
 from generator.registry import Category, Server, load_server_file, registry_files
 from generator.resources import registry_dir
 from intercept.policy import load_policy_text
-from intercept.safeyaml import load_yaml_text
+from intercept.util.safeyaml import load_yaml_text
 
 REGISTRY_FILES = registry_files(registry_dir())
 CATEGORIES = [c.value for c in Category]

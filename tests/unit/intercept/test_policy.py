@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from intercept.errors import InputError, LocatedError
 from intercept.policy import (
     KNOWN_KEYS,
     OPERATORS,
@@ -22,7 +21,8 @@ from intercept.policy import (
     yaml_quoted,
     yaml_scalar,
 )
-from intercept.safeyaml import load_yaml_text
+from intercept.util.errors import InputError, LocatedError
+from intercept.util.safeyaml import load_yaml_text
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "data" / "policies"
 EXAMPLES = sorted(POLICY_DIR.glob("*.yaml"))

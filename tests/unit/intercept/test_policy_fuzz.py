@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intercept.engine import Engine
-from intercept.errors import InputError
 from intercept.policy import OPERATORS, dump_policy, load_policy_text, parse_policy
+from intercept.util.errors import InputError
 
 TOOL_KEYS = st.sampled_from(["a", "b", "create_charge", "*", "true", "1x", "x.y", "-x", "bad name", "Null"])
 COUNTERS = st.sampled_from(["c", "d", "123", "yes", "bad name"])

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from intercept.engine import Engine
-from intercept.errors import InputError
 from intercept.reload import reload_policy, watch_policy
+from intercept.util.errors import InputError
 
 VALID = "hide: [a]\n"
 EDITED = "hide: [b]\n"

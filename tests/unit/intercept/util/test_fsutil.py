@@ -1,4 +1,4 @@
-"""intercept.fsutil: atomic writes replace whole files, clean up after failure, and keep normal modes."""
+"""intercept.util.fsutil: atomic writes replace whole files, clean up after failure, and keep normal modes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intercept.fsutil import atomic_write_bytes, atomic_write_text
+from intercept.util.fsutil import atomic_write_bytes, atomic_write_text
 
 
 def test_new_file_gets_the_umask_mode_not_0600(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""intercept.safeyaml: what a hostile or mistaken YAML file can hide is refused, with a line number."""
+"""intercept.util.safeyaml: what a hostile or mistaken YAML file can hide is refused, with a line number."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intercept import safeyaml
-from intercept.safeyaml import YamlInputError, load_yaml_text, read_yaml_file
+from intercept.util import safeyaml
+from intercept.util.safeyaml import YamlInputError, load_yaml_text, read_yaml_file
 
 
 def test_plain_document_loads() -> None:
@@ -131,7 +131,7 @@ def test_control_character_is_a_one_line_error_with_line(char: str) -> None:
 def test_uses_the_libyaml_c_loader_when_pyyaml_has_it() -> None:
     import yaml
 
-    from intercept import safeyaml
+    from intercept.util import safeyaml
 
     if not yaml.__with_libyaml__:
         pytest.skip("this PyYAML build has no libyaml")
