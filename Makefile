@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 PORT ?= 8000
 
-.PHONY: venv test test-fast lint golden site build bench registry clean
+.PHONY: venv test test-fast lint golden site build bench registry clean cli-docs
 
 venv: $(STAMP)
 
@@ -57,3 +57,7 @@ registry: venv
 
 clean:
 	rm -rf site .site.cache dist build .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate docs/CLI.md from the click commands (then review `git diff docs/CLI.md`).
+cli-docs: venv
+	$(BIN)/python -m tests.cli.cli_reference

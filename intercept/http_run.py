@@ -110,9 +110,7 @@ class ProxyContext:
 
 def event_loop_factory(sides: HttpSides) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop for the HTTP shapes when uvloop is installed; None (asyncio's own) otherwise."""
-    import os
-
-    if not sides.active and os.environ.get("XLOOP") != "uv":
+    if not sides.active:
         return None
     try:
         import uvloop

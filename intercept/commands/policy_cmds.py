@@ -23,7 +23,7 @@ EXIT_USAGE = 2
     "--config",
     "config",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, readable=False),
     help="Policy file to check.",
 )
 def validate(config: Path) -> None:

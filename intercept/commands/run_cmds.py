@@ -216,7 +216,7 @@ async def _serve(
     "--config",
     "config",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, readable=False),
     help="Policy file to enforce (reloaded when it changes).",
 )
 @click.option(

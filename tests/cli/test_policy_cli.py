@@ -7,6 +7,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,12 +121,22 @@ def test_validate_file_that_fails_to_read_is_one_line_error() -> None:
     assert_no_traceback(done)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_validate_unreadable_file_is_one_line_error(tmp_path: Path) -> None:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text("tools: {}\n", encoding="utf-8")
-    policy.chmod(0)
-    done = intercept("validate", "-c", policy)
+def test_validate_unreadable_file_is_one_line_error() -> None:
+    # Root reads files whatever their mode, so as root the command runs as the unprivileged
+    # user `nobody`, on a file in a directory that user can enter.
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder).chmod(0o755)
+        policy = Path(folder) / "policy.yaml"
+        policy.write_text("tools: {}\n", encoding="utf-8")
+        policy.chmod(0)
+        done = subprocess.run(
+            [*as_nobody, sys.executable, "-m", "intercept", "validate", "-c", str(policy)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
     assert done.returncode == 1
     assert done.stderr == f"{policy}: cannot read file: Permission denied\n"
     assert_no_traceback(done)
