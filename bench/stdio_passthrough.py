@@ -15,7 +15,7 @@ latency than the level that does the least of its work, on the same machine. Sha
 
 The last two form a ladder between "copy bytes" and the proxy: the difference between
 neighbouring rows is what that step of work costs inside a process that sleeps between
-messages (see BENCHMARKS.md, issue 4, run 3).
+messages (see BENCHMARKS.md, "stdio proxy and engine": where the remaining time goes).
 """
 
 import asyncio

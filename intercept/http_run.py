@@ -10,7 +10,7 @@ Three shapes, one router each per client session, so enforcement is identical on
 
 The stdio-only shape stays in `intercept.commands.run_cmds`; this module only adds the others.
 These shapes run on uvloop where it is installed: its event loop halves the loop's own cost per
-HTTP exchange (BENCHMARKS.md, issue 6).
+HTTP exchange (BENCHMARKS.md, "Streamable HTTP and Redis").
 """
 
 from __future__ import annotations

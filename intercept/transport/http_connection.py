@@ -11,7 +11,7 @@ CPU than the exchange itself; this client does only what the upstream POST needs
 
 Redirects are not followed (the upstream transport refuses them anyway) and proxies are not
 supported: `HttpUpstream` keeps aiohttp for a proxied upstream and for its GET stream and DELETE.
-BENCHMARKS.md (issue 6) has the A/B measurement that justifies this module.
+BENCHMARKS.md ("Streamable HTTP and Redis") has the A/B measurement that justifies this module.
 """
 
 from __future__ import annotations
