@@ -3,7 +3,8 @@
 The router parses every message strictly (duplicate keys, UTF-8, finite numbers) before it
 decides anything; the transports only look at messages the router produced or is about to
 check, to find their ids, methods and progress tokens. msgspec reads those several times
-faster than the standard library, which matters on the per-call path (BENCHMARKS.md, "Streamable HTTP and Redis").
+faster than the standard library, which matters on the per-call path
+(BENCHMARKS.md, "Streamable HTTP and Redis").
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ waits on silence.
 
 POSTs, the per-call path, go through `intercept.transport.http_connection` (keep-alive
 connections parsed by httptools): in the same-run A/B it relays a call with about half the CPU of
-aiohttp (BENCHMARKS.md, "Streamable HTTP and Redis"). aiohttp (one pooled session per channel, created on first use)
-carries what that client does not: every request when a proxy is configured, the GET stream,
-its resumption, re-initialization and DELETE.
+aiohttp (BENCHMARKS.md, "Streamable HTTP and Redis"). aiohttp (one pooled session per
+channel, created on first use) carries what that client does not: every request when a proxy is
+configured, the GET stream, its resumption, re-initialization and DELETE.
 """
 
 from __future__ import annotations

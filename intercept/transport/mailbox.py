@@ -3,8 +3,8 @@
 The HTTP transports pass every message through a few queues per call. `asyncio.Queue` looks up
 the running loop on each wait, and on Python 3.11 that lookup makes a `getpid` system call;
 with its unused bookkeeping (task counts, an Event, size limits) it cost several microseconds a
-message (BENCHMARKS.md, "Streamable HTTP and Redis"). This one remembers its loop and does only what the transports
-use: unbounded `put_nowait`, `get`, `get_nowait` and `empty`.
+message (BENCHMARKS.md, "Streamable HTTP and Redis"). This one remembers its loop and does only
+what the transports use: unbounded `put_nowait`, `get`, `get_nowait` and `empty`.
 """
 
 from __future__ import annotations
