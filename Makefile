@@ -1,5 +1,5 @@
 # Developer and CI entry points. Every target creates and uses its own venv (.venv).
-#   make test       lint + the whole test suite (what CI runs)
+#   make test       lint (ruff check, ruff format --check, mypy) + the whole test suite (what CI runs)
 #   make test-fast  lint + everything except e2e and slow tests
 #   make golden     regenerate golden files (then review `git diff tests/golden`)
 #   make registry   re-scan registry entries (SLUGS="a b" for some), then check the registry
@@ -23,7 +23,9 @@ $(STAMP): pyproject.toml
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict intercept generator
+	$(BIN)/mypy tests
 
 # pytest exits 5 when it collects nothing; say so rather than fail silently.
 RUN_PYTEST = rc=0; $(BIN)/pytest $(1) $(PYTEST_ARGS) || rc=$$?; \

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import free_port
+from tests.conftest import free_port as free_port  # the HTTP tests take it from here
 
 EVERYTHING = "@modelcontextprotocol/server-everything"
 SSE_ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}

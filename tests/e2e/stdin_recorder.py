@@ -5,6 +5,7 @@ The child's stdout and stderr are inherited untouched; the child's exit status i
 """
 
 import contextlib
+import io
 import subprocess
 import sys
 import threading
@@ -17,7 +18,9 @@ child = subprocess.Popen(command, stdin=subprocess.PIPE)
 def pump() -> None:
     assert child.stdin is not None
     with open(log_path, "ab", buffering=0) as log:
-        while chunk := sys.stdin.buffer.read1(65536):
+        stdin = sys.stdin.buffer
+        assert isinstance(stdin, io.BufferedReader)
+        while chunk := stdin.read1(65536):
             log.write(chunk)
             try:
                 child.stdin.write(chunk)

@@ -160,10 +160,10 @@ async def test_policy_is_enforced_the_same_on_every_transport_shape(
 async def test_server_to_client_requests_and_progress_pass_through(
     shape: str, policy: Path, everything: Service, tmp_path: Path
 ) -> None:
-    progress: list[float] = []
+    progress_seen: list[float] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        progress_seen.append(progress)
 
     async with connect(shape, policy, everything, tmp_path) as session:
         names = {tool.name for tool in (await session.list_tools()).tools}
@@ -183,7 +183,7 @@ async def test_server_to_client_requests_and_progress_pass_through(
             "trigger-long-running-operation", {"duration": 0.3, "steps": 3}, progress_callback=on_progress
         )
         assert not done.is_error
-        assert progress == [1, 2, 3]
+        assert progress_seen == [1, 2, 3]
 
 
 async def test_an_unreachable_upstream_answers_with_a_json_rpc_error(policy: Path, tmp_path: Path) -> None:

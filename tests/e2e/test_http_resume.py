@@ -54,7 +54,7 @@ async def read_events(
 def answered(request_id: Any) -> Callable[[list[dict[str, Any]]], bool]:
     def stop(events: list[dict[str, Any]]) -> bool:
         data = events[-1].get("data")
-        return bool(data) and json.loads(data).get("id") == request_id
+        return isinstance(data, str) and bool(data) and json.loads(data).get("id") == request_id
 
     return stop
 

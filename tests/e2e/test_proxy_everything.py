@@ -41,7 +41,7 @@ def policy(tmp_path: Path) -> Path:
 
 
 async def test_allowed_calls_and_listings_are_identical_to_direct(policy: Path, tmp_path: Path) -> None:
-    calls = [
+    calls: list[tuple[str, dict[str, Any]]] = [
         ("echo", {"message": "héllo ✓"}),
         ("get-sum", {"a": 2, "b": 40}),
         ("get-structured-content", {"location": "Chicago"}),
@@ -117,8 +117,8 @@ async def test_sampling_elicitation_roots_progress_and_notifications_pass_throug
     async def messages(message: Any) -> None:
         seen["notifications"].append(message)
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
-        seen["progress"].append((done, total))
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen["progress"].append((progress, total))
 
     async with session(
         proxied(policy, EVERYTHING, tmp_path),

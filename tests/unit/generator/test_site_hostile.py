@@ -92,7 +92,7 @@ def test_no_injected_markup_anywhere(hostile_site: Path) -> None:
         parsed = parse_page(page)
         scripts = [(tag, a) for tag, a in parsed.attrs if tag == "script"]
         assert all(
-            a.get("src", "").endswith(("/assets/theme.js", "/assets/site.js"))
+            (a.get("src") or "").endswith(("/assets/theme.js", "/assets/site.js"))
             or a.get("type") == "application/ld+json"
             for _, a in scripts
         ), page

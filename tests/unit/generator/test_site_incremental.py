@@ -54,7 +54,7 @@ def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
     out = tmp_path / "site"
     assert build(registry, out).mode == "full"
     provenance = {"method": "manual", "obtained_at": "2026-11-20T00:00:00Z", "notes": "re-scanned"}
-    edits: list[tuple[str, Callable[[], None]]] = [
+    edits: list[tuple[str, Callable[[], object]]] = [
         ("server description", lambda: _edit(registry, "synth-00003", _set(description="Edited. Twice."))),
         (
             "tool summary",

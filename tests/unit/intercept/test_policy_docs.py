@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def test_every_operator_has_a_table_row(op: str) -> None:
 
 
 def test_operator_list_matches_the_schema_type() -> None:
-    assert set(OPERATORS) == set(Operator.__args__)
+    assert set(OPERATORS) == set(typing.get_args(Operator))
 
 
 def test_known_keys_match_the_models() -> None:

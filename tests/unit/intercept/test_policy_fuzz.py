@@ -75,7 +75,7 @@ SCALAR = st.one_of(st.booleans(), NUMBER, TEXT)
 # Path segments: any text YAML can carry, minus '.', whitespace and surrogates.
 SEGMENT = st.text(
     st.characters(
-        blacklist_categories=("Cs",), blacklist_characters=". \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"
+        blacklist_categories=["Cs"], blacklist_characters=". \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"
     ),
     min_size=1,
     max_size=6,

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 signal.signal(
     signal.SIGTERM, signal.SIG_IGN if os.environ.get("FAKE_IGNORE_TERM") else lambda *_: os._exit(42)
@@ -34,7 +35,7 @@ TOOLS = [
 ]
 
 
-def send(message):
+def send(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 

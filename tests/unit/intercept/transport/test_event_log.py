@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
 from intercept.transport.event_log import EventLog, EventsLost, UnknownStream, parse_event_id
 from intercept.transport.http_server import ListenerChannel
+from intercept.transport.mailbox import Mailbox
 
 
 def test_replay_returns_only_that_streams_later_events() -> None:
@@ -71,16 +71,17 @@ def message(request_id: int | None = None, method: str | None = None) -> bytes:
     return json.dumps(body).encode()
 
 
-def ids_and_data(events: list[bytes]) -> list[tuple[str, str]]:
+def ids_and_data(events: list[bytes] | list[bytes | None]) -> list[tuple[str, str]]:
     out = []
     for event in events:
+        assert event is not None
         lines = event.decode().splitlines()
         out.append((lines[0].removeprefix("id: "), lines[2].removeprefix("data: ")))
     return out
 
 
-def drain(queue: asyncio.Queue[bytes | None]) -> list[bytes | None]:
-    items = []
+def drain(queue: Mailbox[bytes | None]) -> list[bytes | None]:
+    items: list[bytes | None] = []
     while not queue.empty():
         items.append(queue.get_nowait())
     return items

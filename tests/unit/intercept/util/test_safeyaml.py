@@ -138,7 +138,7 @@ def test_uses_the_libyaml_c_loader_when_pyyaml_has_it() -> None:
     assert issubclass(safeyaml._StrictLoader, yaml.CSafeLoader)
 
 
-class _GeneralLoader(safeyaml._StrictLoader):  # type: ignore[misc]
+class _GeneralLoader(safeyaml._StrictLoader):
     """The strict loader without its one-pass builder: SafeConstructor's general path only."""
 
     get_single_data = yaml.constructor.BaseConstructor.get_single_data
