@@ -7,7 +7,6 @@ import asyncio
 import errno
 import logging
 import os
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from intercept import reload
 from intercept.engine import Engine
 from intercept.reload import PolicyWatch, ReloadUnavailable, reload_policy, resolve_chain, watch_policy
 from intercept.util.errors import InputError
+from tests.unit.intercept.reload_support import configmap
 
 VALID = "hide: [a]\n"
 EDITED = "hide: [b]\n"
@@ -40,20 +40,6 @@ def test_reload_policy_returns_an_engine_or_the_errors(tmp_path: Path) -> None:
     path.write_text("")  # an editor that truncates before writing: never an allow-all policy
     outcome = reload_policy(path)
     assert isinstance(outcome, InputError) and "the policy is empty" in outcome.render()
-
-
-def configmap(root: Path, version: str, text: str) -> None:
-    """Lay out (or update) a policy the way the kubelet's atomic writer does for a ConfigMap."""
-    data = root / f"..{version}"
-    data.mkdir()
-    (data / "policy.yaml").write_text(text)
-    os.symlink(data.name, root / "..data_tmp")
-    old = os.readlink(root / "..data") if (root / "..data").is_symlink() else None
-    os.replace(root / "..data_tmp", root / "..data")
-    if not (root / "policy.yaml").is_symlink():
-        os.symlink("..data/policy.yaml", root / "policy.yaml")
-    if old is not None:
-        shutil.rmtree(root / old)
 
 
 def test_resolve_chain_names_every_link_and_the_file(tmp_path: Path) -> None:
