@@ -80,7 +80,7 @@ class Chain:
 def resolve_chain(path: Path) -> Chain:
     """Follow `path` one component and one link at a time, recording every entry it depends on."""
     entries: list[tuple[Path, str]] = []
-    pending = list(reversed((Path.cwd() / path).parts[1:]))
+    pending = list(reversed((path if path.is_absolute() else Path.cwd() / path).parts[1:]))
     current = Path("/")
     links = 0
     while pending:
@@ -104,9 +104,10 @@ def resolve_chain(path: Path) -> Chain:
                 return Chain(tuple(entries), False)
             if links > MAX_LINKS:
                 return Chain(tuple(entries), False)
+            parts = Path(target).parts
             if os.path.isabs(target):
-                current = Path("/")
-            pending.extend(reversed(Path(target).parts[1:] if os.path.isabs(target) else Path(target).parts))
+                current, parts = Path("/"), parts[1:]
+            pending.extend(reversed(parts))
         elif not pending:
             return Chain((*entries, (current, name)), stat.S_ISREG(info.st_mode))
         elif stat.S_ISDIR(info.st_mode):

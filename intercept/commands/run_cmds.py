@@ -2,8 +2,8 @@
 
 `run_proxy(options)` does the work and returns the exit status; the click command only
 parses options. Exit statuses: the MCP server's own status once it ran (128+N if a signal
-ended it), 1 for an invalid policy or a state store that cannot be opened, 2 for a usage
-error, 127 if the server command cannot be started.
+ended it), 1 for an invalid policy, a policy that cannot be watched for reload or a state store
+that cannot be opened, 2 for a usage error, 127 if the server command cannot be started.
 """
 
 from __future__ import annotations

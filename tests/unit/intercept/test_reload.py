@@ -42,12 +42,14 @@ def test_reload_policy_returns_an_engine_or_the_errors(tmp_path: Path) -> None:
     assert isinstance(outcome, InputError) and "the policy is empty" in outcome.render()
 
 
-def test_resolve_chain_names_every_link_and_the_file(tmp_path: Path) -> None:
+def test_resolve_chain_names_every_link_and_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path.resolve()
     configmap(root, "v1", VALID)
     chain = resolve_chain(root / "policy.yaml")
     assert chain.leads_to_file
     assert chain.entries == ((root, "policy.yaml"), (root, "..data"), (root / "..v1", "policy.yaml"))
+    monkeypatch.chdir(root / "..v1")
+    assert resolve_chain(Path("../policy.yaml")) == chain
     (root / "..v1" / "policy.yaml").unlink()
     dangling = resolve_chain(root / "policy.yaml")
     assert not dangling.leads_to_file and dangling.entries[-1] == (root / "..v1", "policy.yaml")
