@@ -27,7 +27,7 @@ from pathlib import Path
 from intercept.audit import AuditLog
 from intercept.engine import Engine
 from intercept.proxy import Router, relay
-from intercept.reload import watch_policy
+from intercept.reload import PolicyWatch, watch_policy
 from intercept.state.base import CounterStore
 from intercept.transport.base import MessageChannel
 from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
@@ -105,7 +105,7 @@ class ProxyContext:
     fail_open: bool
     config: Path
     max_message_bytes: int
-    watch: bool
+    watch: PolicyWatch | None
 
 
 def event_loop_factory(sides: HttpSides) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -137,7 +137,7 @@ async def run_http(sides: HttpSides, command: Sequence[str], ctx: ProxyContext) 
         if ctx.audit is not None:
             ctx.audit.reload(ok, str(ctx.config), detail)
 
-    watcher = asyncio.create_task(watch_policy(ctx.config, apply, report, stop)) if ctx.watch else None
+    watcher = asyncio.create_task(watch_policy(ctx.watch, apply, report, stop)) if ctx.watch else None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)

@@ -2,8 +2,8 @@
 
 `run_proxy(options)` does the work and returns the exit status; the click command only
 parses options. Exit statuses: the MCP server's own status once it ran (128+N if a signal
-ended it), 1 for an invalid policy or a state store that cannot be opened, 2 for a usage
-error, 127 if the server command cannot be started.
+ended it), 1 for an invalid policy, a policy that cannot be watched for reload or a state store
+that cannot be opened, 2 for a usage error, 127 if the server command cannot be started.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from intercept.engine import Engine
 from intercept.http_run import HttpSides, ProxyContext, event_loop_factory, run_http, upstream_display
 from intercept.policy import load_policy
 from intercept.proxy import Router, relay
-from intercept.reload import watch_policy
+from intercept.reload import PolicyWatch, ReloadUnavailable, watch_policy
 from intercept.state import StateOptions, open_store
 from intercept.state.base import CounterStore, StateError
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
@@ -88,6 +88,19 @@ def run_proxy(options: RunOptions) -> int:
 
 
 async def _run(options: RunOptions) -> int:
+    # Watching starts before the policy is read, so an edit made meanwhile is not missed.
+    try:
+        watch = PolicyWatch.open(options.config) if options.watch else None
+    except ReloadUnavailable as exc:
+        return _fail(str(exc), EXIT_INVALID)
+    try:
+        return await _run_watched(options, watch)
+    finally:
+        if watch is not None:
+            watch.close()
+
+
+async def _run_watched(options: RunOptions, watch: PolicyWatch | None) -> int:
     try:
         engine = Engine(load_policy(options.config))
     except InputError as exc:
@@ -113,7 +126,7 @@ async def _run(options: RunOptions) -> int:
             await store.close()
             return _fail(f"cannot open audit log: {exc.strerror or exc}", EXIT_INVALID)
     if options.http.active:
-        status = await _serve_http(options, engine, store, audit)
+        status = await _serve_http(options, engine, store, audit, watch)
     else:
         try:
             child = await StdioChild.start(
@@ -124,7 +137,7 @@ async def _run(options: RunOptions) -> int:
             return _fail(
                 f"cannot start MCP server {options.command[0]!r}: {exc.strerror or exc}", EXIT_CANNOT_START
             )
-        status = await _serve(options, engine, store, audit, child)
+        status = await _serve(options, engine, store, audit, child, watch)
     await store.close()
     if audit is not None:
         audit.shutdown(status)
@@ -133,7 +146,11 @@ async def _run(options: RunOptions) -> int:
 
 
 async def _serve_http(
-    options: RunOptions, engine: Engine, store: CounterStore, audit: AuditLog | None
+    options: RunOptions,
+    engine: Engine,
+    store: CounterStore,
+    audit: AuditLog | None,
+    watch: PolicyWatch | None,
 ) -> int:
     """`--upstream` and/or `--listen`: see `intercept.http_run`."""
     if audit is not None:
@@ -144,7 +161,7 @@ async def _serve_http(
             str(getattr(store, "display", "state")),
         )
     context = ProxyContext(
-        engine, store, audit, options.fail_open, options.config, options.max_message_bytes, options.watch
+        engine, store, audit, options.fail_open, options.config, options.max_message_bytes, watch
     )
     try:
         return await run_http(options.http, options.command, context)
@@ -153,7 +170,12 @@ async def _serve_http(
 
 
 async def _serve(
-    options: RunOptions, engine: Engine, store: CounterStore, audit: AuditLog | None, child: StdioChild
+    options: RunOptions,
+    engine: Engine,
+    store: CounterStore,
+    audit: AuditLog | None,
+    child: StdioChild,
+    watch: PolicyWatch | None,
 ) -> int:
     client = StdioSelf(options.max_message_bytes)
     await client.open()
@@ -187,9 +209,7 @@ async def _serve(
             audit.reload(ok, str(options.config), detail)
 
     stop = asyncio.Event()
-    watcher = (
-        asyncio.create_task(watch_policy(options.config, apply, report, stop)) if options.watch else None
-    )
+    watcher = asyncio.create_task(watch_policy(watch, apply, report, stop)) if watch is not None else None
     log.info(
         "proxying %s with policy %s (state: %s)", Path(options.command[0]).name, options.config, state_display
     )

@@ -47,9 +47,11 @@ def direct(server: Sequence[str], home: Path) -> StdioServerParameters:
 
 
 @asynccontextmanager
-async def session(params: StdioServerParameters, **callbacks: Any) -> AsyncIterator[ClientSession]:
-    # The servers' banners on stderr are noise here.
-    with open(os.devnull, "w") as errlog:
+async def session(
+    params: StdioServerParameters, stderr: Path | None = None, **callbacks: Any
+) -> AsyncIterator[ClientSession]:
+    # The servers' banners on stderr are noise here, unless a test reads the proxy's log.
+    with open(stderr or os.devnull, "w") as errlog:
         async with (
             stdio_client(params, errlog=errlog) as (read, write),
             ClientSession(read, write, read_timeout_seconds=60, **callbacks) as client,

@@ -376,3 +376,22 @@ def test_go_style_invocation_is_accepted(tmp_path: Path) -> None:
     )
     assert result.returncode == 3 and result.stdout == b""
     assert (tmp_path / ".intercept" / "state" / "counters.sqlite3").exists()
+
+
+def test_a_policy_that_cannot_be_watched_exits_1_naming_no_watch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from intercept import reload
+    from intercept.commands.run_cmds import RunOptions, run_proxy
+
+    def exhausted() -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(reload, "Inotify", exhausted)
+    policy = tmp_path / "p.yaml"
+    policy.write_text(POLICY)
+    options = RunOptions(config=policy, command=[sys.executable, "-c", "raise SystemExit(0)"])
+    assert run_proxy(options) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "cannot watch the policy for hot reload" in captured.err and "--no-watch" in captured.err
