@@ -478,6 +478,7 @@ class HttpListener:
         self.sessions: dict[str, ListenerChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.budget = ByteBudget(options.limits.max_buffered_bytes)
+        self.guard = ConnectionGuard(options.limits)
         self._live_sessions = 0
         self._full_reported = False
         """Sessions started and not yet over: ended ones count until their runner (and its
@@ -830,7 +831,7 @@ async def serve(
         access_log=False,
         lifespan="off",
         # One write per small response (coalesced_http); deadlines and a connection cap (http_limits).
-        http=guarded_protocol(ConnectionGuard(listener.options.limits)),
+        http=guarded_protocol(listener.guard),
         ws="none",
         proxy_headers=False,  # clients are not behind a trusted proxy; X-Forwarded-* is not read
         server_header=False,
