@@ -576,8 +576,9 @@ class HttpListener:
         except ClientGone:
             return None
         except Refused as refused:
-            # The rest of the body is not read: the connection cannot carry another request.
-            return _error(refused.status, refused.message, headers={"connection": "close"})
+            # The rest of the body is discarded as it arrives (closing at once could reset the
+            # connection before the client reads this answer), until the body deadline.
+            return _error(refused.status, refused.message)
         try:
             message, canonical = jsonrpc.parse_canonical(body)
         except jsonrpc.MessageError as exc:
