@@ -398,7 +398,7 @@ class ListenerChannel:
     def abandon(self, exchange: _Exchange) -> None:
         """The POST is answered or its client went away; later answers for it are dropped."""
         self._forget(exchange)
-        self.last_active = time.monotonic()
+        self.touch()
         if self.one_shot and not self._exchanges and not self.closed:
             self.closed = True
             self._inbox.put_nowait(None)
@@ -409,7 +409,7 @@ class ListenerChannel:
         if stream.queue is not queue:
             return  # a resumed stream took over
         stream.attached = False
-        self.last_active = time.monotonic()
+        self.touch()
         if isinstance(stream, _Exchange) and (self.one_shot or not stream.pending):
             self.abandon(stream)
 
@@ -480,9 +480,9 @@ class HttpListener:
         self.budget = ByteBudget(options.limits.max_buffered_bytes)
         self.guard = ConnectionGuard(options.limits)
         self._live_sessions = 0
-        self._full_reported = False
         """Sessions started and not yet over: ended ones count until their runner (and its
         server process) is gone, so `max_sessions` bounds processes, not table entries."""
+        self._full_reported = False
         self._expiry: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         port = options.address.port
@@ -578,7 +578,8 @@ class HttpListener:
         except Refused as refused:
             # The rest of the body is discarded as it arrives (closing at once could reset the
             # connection before the client reads this answer), until the body deadline.
-            return _error(refused.status, refused.message)
+            code = jsonrpc.UPSTREAM_ERROR if refused.status == 503 else jsonrpc.INVALID_REQUEST
+            return _error(refused.status, refused.message, code)
         try:
             message, canonical = jsonrpc.parse_canonical(body)
         except jsonrpc.MessageError as exc:
@@ -627,7 +628,7 @@ class HttpListener:
         # Until the router takes it, the message holds memory (unless the router is waiting for it).
         charge = 0 if session is not None and session.router_waiting() else len(body)
         if charge and not self.budget.take(charge):
-            return _error(503, self.budget.exhausted())
+            return _error(503, self.budget.exhausted(), jsonrpc.UPSTREAM_ERROR)
         if session is None:
             session = self._start_session(stateless, envelope_of(message) if stateless else None)
         sse = "text/event-stream" in headers.get("accept", "")
@@ -805,6 +806,7 @@ class HttpListener:
     async def shutdown(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
+            await asyncio.gather(self._expiry, return_exceptions=True)
         for session in list(self.sessions.values()):
             await self._end(session)
         if self._tasks:
