@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from intercept.audit import AuditLog
@@ -29,9 +29,10 @@ from intercept.engine import Engine
 from intercept.proxy import Router, relay
 from intercept.reload import PolicyWatch, watch_policy
 from intercept.state.base import CounterStore
-from intercept.transport.base import MessageChannel
+from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, MessageChannel
 from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
 from intercept.transport.http_connection import ConnectionPool
+from intercept.transport.http_limits import ListenerLimits, default_buffered_bytes
 from intercept.transport.http_server import (
     HttpListener,
     ListenerChannel,
@@ -55,6 +56,7 @@ class HttpSides:
     client_token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    limits: ListenerLimits = field(default_factory=ListenerLimits)
 
     @property
     def active(self) -> bool:
@@ -71,8 +73,12 @@ class HttpSides:
         client_token: str | None,
         allowed_hosts: tuple[str, ...],
         allowed_origins: tuple[str, ...],
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        **limits: float | None,
     ) -> HttpSides:
-        """Check the transport options together; ValueError naming the conflict and its fix."""
+        """Check the transport options together; ValueError naming the conflict and its fix.
+
+        `limits`: the listener's `ListenerLimits` fields given on the command line (None: default)."""
         if upstream is None and not has_command:
             raise ValueError("give the MCP server command after `--`, or --upstream URL")
         if upstream is not None and has_command:
@@ -83,6 +89,16 @@ class HttpSides:
             raise ValueError("--header applies to --upstream requests; add --upstream URL")
         if listen is None and (client_token or allowed_hosts or allowed_origins):
             raise ValueError("--client-token, --allowed-host and --allowed-origin need --listen HOST:PORT")
+        given = {name: value for name, value in limits.items() if value is not None}
+        if listen is None and given:
+            options = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(f"{options} need --listen HOST:PORT")
+        buffered = given.setdefault("max_buffered_bytes", default_buffered_bytes(max_message_bytes))
+        if buffered < max_message_bytes:
+            raise ValueError(
+                f"--max-buffered-bytes {buffered} is less than --max-message-bytes {max_message_bytes}: "
+                "a message of the largest size could never be received; raise it"
+            )
         if listen is not None:
             parse_listen(listen)
         return cls(
@@ -92,6 +108,7 @@ class HttpSides:
             client_token=client_token,
             allowed_hosts=allowed_hosts,
             allowed_origins=allowed_origins,
+            limits=ListenerLimits(**given),  # type: ignore[arg-type]
         )
 
 
@@ -274,6 +291,7 @@ async def _listen(
             allowed_origins=sides.allowed_origins,
             max_message_bytes=ctx.max_message_bytes,
             stateless=True,
+            limits=sides.limits,
         ),
         run_session,
     )

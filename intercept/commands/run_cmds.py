@@ -28,6 +28,7 @@ from intercept.proxy import Router, relay
 from intercept.reload import PolicyWatch, ReloadUnavailable, watch_policy
 from intercept.state import StateOptions, open_store
 from intercept.state.base import CounterStore, StateError
+from intercept.transport import http_limits as limits
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
 from intercept.transport.stdio import CHILD_EXIT_GRACE_SECONDS, StdioChild, StdioSelf
 from intercept.util.errors import InputError
@@ -37,6 +38,7 @@ log = logging.getLogger("intercept.run")
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_CANNOT_START = 127
+_SECONDS = click.FloatRange(0, 1e6, min_open=True)
 LOG_FORMAT = "%(asctime)s intercept[%(process)d] %(levelname)s %(name)s: %(message)s"
 
 
@@ -331,6 +333,47 @@ async def _serve(
     metavar="ORIGIN",
     help="With --listen: a browser Origin to accept besides loopback origins, e.g. https://app.example.",
 )
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(1, 100_000),
+    metavar="N",
+    help=f"With --listen: client sessions (each with its own server process) open at once; "
+    f"another initialize gets 503 (default {limits.DEFAULT_MAX_SESSIONS}).",
+)
+@click.option(
+    "--session-idle-timeout",
+    type=_SECONDS,
+    metavar="SECONDS",
+    help="With --listen: end a session (and stop its server process) when no request of it has been "
+    f"in progress for this long (default {limits.DEFAULT_SESSION_IDLE_TIMEOUT:g}).",
+)
+@click.option(
+    "--header-timeout",
+    type=_SECONDS,
+    metavar="SECONDS",
+    help="With --listen: time a client has to send a request's line and headers "
+    f"(default {limits.DEFAULT_HEADER_TIMEOUT:g}).",
+)
+@click.option(
+    "--body-timeout",
+    type=_SECONDS,
+    metavar="SECONDS",
+    help="With --listen: time a client has to send a request's body "
+    f"(default {limits.DEFAULT_BODY_TIMEOUT:g}).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1, 100_000),
+    metavar="N",
+    help=f"With --listen: client connections open at once (default {limits.DEFAULT_MAX_CONNECTIONS}).",
+)
+@click.option(
+    "--max-buffered-bytes",
+    type=click.IntRange(1024, 1 << 40),
+    metavar="BYTES",
+    help="With --listen: request bytes held across all connections before requests get 503 "
+    "(default 64 MiB, or 4 x --max-message-bytes if more).",
+)
 @click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(
     config: Path,
@@ -356,7 +399,7 @@ def run(
     if transport.get("listen") is None and source is click.core.ParameterSource.ENVIRONMENT:
         transport["client_token"] = None  # an exported INTERCEPT_CLIENT_TOKEN only matters to --listen
     try:
-        http = HttpSides.from_cli(has_command=bool(command), **transport)
+        http = HttpSides.from_cli(has_command=bool(command), max_message_bytes=max_message_bytes, **transport)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     options = RunOptions(

@@ -34,6 +34,7 @@ import itertools
 import json
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -45,8 +46,7 @@ from starlette.responses import StreamingResponse
 
 from intercept import jsonrpc
 from intercept.transport import fastjson
-from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
-from intercept.transport.coalesced_http import CoalescingHttpToolsProtocol
+from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
 from intercept.transport.event_log import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_EVENTS,
@@ -57,6 +57,18 @@ from intercept.transport.event_log import (
     parse_event_id,
 )
 from intercept.transport.fastjson import id_key
+from intercept.transport.http_limits import (
+    CLIENT_GONE,
+    DISCONNECT_TASK,
+    ByteBudget,
+    ClientGone,
+    ConnectionGuard,
+    ListenerLimits,
+    Refused,
+    guarded_protocol,
+    read_body,
+    too_many_sessions,
+)
 from intercept.transport.mailbox import Mailbox
 from intercept.transport.mcp_headers import (
     HEADER_MISMATCH,
@@ -190,6 +202,7 @@ class ListenerChannel:
         one_shot: bool = False,
         log: EventLog | None = None,
         envelope: dict[str, Any] | None = None,
+        budget: ByteBudget | None = None,
     ) -> None:
         self.session_id = session_id
         self.one_shot = one_shot
@@ -197,6 +210,9 @@ class ListenerChannel:
         self.envelope = envelope
         """A stateless request's `_meta` envelope, for the requests the proxy itself sends upstream."""
         self._inbox: Mailbox[bytes | None] = Mailbox()
+        self._charges: deque[int] = deque()
+        """What each message in the inbox holds of `budget` (none if the router was waiting for it)."""
+        self._budget = budget
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_id: dict[str, _Exchange] = {}
         self._exchanges: list[_Exchange] = []
@@ -205,6 +221,8 @@ class ListenerChannel:
         self._backlog: deque[bytes] = deque(maxlen=BACKLOG_LIMIT)
         self.log = log or EventLog()
         self.closed = False
+        self.last_active = time.monotonic()
+        """When a request of this session last began or ended (idle expiry counts from it)."""
 
     def loop(self) -> asyncio.AbstractEventLoop:
         """The session's event loop, looked up once (each lookup is a system call on 3.11)."""
@@ -220,6 +238,10 @@ class ListenerChannel:
         item = await self._inbox.get()
         if item is None:
             self._inbox.put_nowait(None)
+            return None
+        charge = self._charges.popleft() if self._charges else 0  # none left once closed
+        if charge and self._budget is not None:
+            self._budget.give(charge)
         return item
 
     async def send(self, data: bytes) -> None:
@@ -242,6 +264,9 @@ class ListenerChannel:
             return
         self.closed = True
         self._inbox.put_nowait(None)
+        if self._budget is not None:
+            self._budget.give(sum(self._charges))  # messages the router will never take
+        self._charges.clear()
         for exchange in self._exchanges:
             exchange.queue.put_nowait(None)
         if self._get is not None:
@@ -319,8 +344,11 @@ class ListenerChannel:
 
     # -- called by the HTTP handlers -------------------------------------------------------
 
-    def submit(self, data: bytes, requests: list[dict[str, Any]], sse: bool = True) -> _Exchange | None:
-        """Hand a POSTed message to the router; an exchange if it holds requests to answer."""
+    def submit(
+        self, data: bytes, requests: list[dict[str, Any]], sse: bool = True, charge: int = 0
+    ) -> _Exchange | None:
+        """Hand a POSTed message to the router; an exchange if it holds requests to answer.
+        `charge`: what the message holds of the byte budget until the router takes it."""
         exchange: _Exchange | None = None
         if requests:
             tokens: set[str] = set()
@@ -342,6 +370,7 @@ class ListenerChannel:
             self._exchanges.append(exchange)
             for key in exchange.pending:
                 self._by_id[key] = exchange
+        self._charges.append(charge)
         self._inbox.put_nowait(data)
         return exchange
 
@@ -351,6 +380,17 @@ class ListenerChannel:
         if exchange is not None:
             exchange.status = status
 
+    def router_waiting(self) -> bool:
+        """The router waits for this session's next message (it takes one on its next turn)."""
+        return self._inbox.waiting()
+
+    def touch(self) -> None:
+        self.last_active = time.monotonic()
+
+    def busy(self) -> bool:
+        """A client is reading one of this session's streams (a POST's answer or the GET stream)."""
+        return (self._get is not None and self._get.attached) or any(e.attached for e in self._exchanges)
+
     def in_flight(self, requests: list[dict[str, Any]]) -> bool:
         """True if one of these ids is still awaiting an answer (its answer would be ambiguous)."""
         return any(id_key(r["id"]) in self._by_id for r in requests)
@@ -358,6 +398,7 @@ class ListenerChannel:
     def abandon(self, exchange: _Exchange) -> None:
         """The POST is answered or its client went away; later answers for it are dropped."""
         self._forget(exchange)
+        self.touch()
         if self.one_shot and not self._exchanges and not self.closed:
             self.closed = True
             self._inbox.put_nowait(None)
@@ -368,6 +409,7 @@ class ListenerChannel:
         if stream.queue is not queue:
             return  # a resumed stream took over
         stream.attached = False
+        self.touch()
         if isinstance(stream, _Exchange) and (self.one_shot or not stream.pending):
             self.abandon(stream)
 
@@ -406,10 +448,6 @@ class ListenerChannel:
         return live
 
 
-class _ClientGone(Exception):
-    """The client disconnected before its request body was complete."""
-
-
 @dataclass
 class ListenerOptions:
     address: ListenAddress
@@ -422,6 +460,7 @@ class ListenerOptions:
     replay_events: int = DEFAULT_MAX_EVENTS
     replay_bytes: int = DEFAULT_MAX_BYTES
     """Bounds of each session's SSE replay log (`Last-Event-ID`)."""
+    limits: ListenerLimits = field(default_factory=ListenerLimits)
 
 
 def _error(
@@ -438,6 +477,14 @@ class HttpListener:
         self._runner = runner
         self.sessions: dict[str, ListenerChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.budget = ByteBudget(options.limits.max_buffered_bytes)
+        self.guard = ConnectionGuard(options.limits)
+        self._live_sessions = 0
+        """Sessions started and not yet over: ended ones count until their runner (and its
+        server process) is gone, so `max_sessions` bounds processes, not table entries."""
+        self._full_reported = False
+        self._expiry: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         port = options.address.port
         hosts = {str(options.address), f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"}
         self._hosts = {h.lower() for h in (*hosts, *options.allowed_hosts)}
@@ -452,7 +499,19 @@ class HttpListener:
         elif scope["method"] not in ("POST", "GET", "DELETE"):
             response = Reply(405, b"Method Not Allowed", "text/plain", {"allow": "POST, GET, DELETE"})
         else:
-            found = await self.handle(scope["method"], _headers(scope), receive)
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            # The guarded protocol cancels the task if the client leaves before its answer, so
+            # a request waiting for an answer that may never come does not outlive its client.
+            scope[DISCONNECT_TASK] = task = asyncio.current_task(self._loop)
+            try:
+                found = await self.handle(scope["method"], _headers(scope), receive)
+            except asyncio.CancelledError:
+                if not scope.get(CLIENT_GONE) or task is None or task.uncancel() > 0:
+                    raise
+                return
+            finally:
+                scope.pop(DISCONNECT_TASK, None)
             if found is None:
                 return  # the client went away while sending its body
             response = found
@@ -500,38 +559,27 @@ class HttpListener:
             if SESSION_HEADER not in headers:
                 return _error(400, "Mcp-Session-Id header is required")
             return _error(404, "unknown or expired session")
+        session.touch()
         if method == "DELETE":
             await self._end(session)
             return Reply(200)
         return self._get(headers, session)
-
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        """The request body; None if it exceeds the size limit; _ClientGone if the client left."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.options.max_message_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _post(self, headers: Headers, receive: Receive) -> Response | None:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return _error(415, "Content-Type must be application/json")
         try:
-            body = await self._read_body(receive)
-        except _ClientGone:
+            body = await read_body(
+                receive, headers.get("content-length"), self.options.max_message_bytes, self.budget
+            )
+        except ClientGone:
             return None
-        if body is None:
-            limit = FrameTooLarge(self.options.max_message_bytes + 1, self.options.max_message_bytes)
-            return _error(413, str(limit))
+        except Refused as refused:
+            # The rest of the body is discarded as it arrives (closing at once could reset the
+            # connection before the client reads this answer), until the body deadline.
+            code = jsonrpc.UPSTREAM_ERROR if refused.status == 503 else jsonrpc.INVALID_REQUEST
+            return _error(refused.status, refused.message, code)
         try:
             message, canonical = jsonrpc.parse_canonical(body)
         except jsonrpc.MessageError as exc:
@@ -551,7 +599,9 @@ class HttpListener:
         ]
         sid = headers.get(SESSION_HEADER)
         version = headers.get("mcp-protocol-version") or protocol_version(message)
-        if is_stateless_version(version):
+        stateless = is_stateless_version(version)
+        session: ListenerChannel | None = None
+        if stateless:
             # 2026-07-28: no sessions; a stray Mcp-Session-Id is ignored, as the revision says.
             if not self.options.stateless:
                 return _error(400, f"protocol {version} (stateless) is not served here")
@@ -559,20 +609,30 @@ class HttpListener:
                 return _error(400, "a stateless request carries one JSON-RPC message, not a batch")
             if not requests:
                 return Reply(202)
-            session = self._start_session(one_shot=True, envelope=envelope_of(message))
         elif sid is None:
             if not (isinstance(message, dict) and message.get("method") == "initialize"):
                 return _error(400, "Mcp-Session-Id header is required (initialize first)")
-            session = self._start_session()
+            limit = self.options.limits.max_sessions
+            if self._live_sessions >= limit:
+                if not self._full_reported:
+                    self._full_reported = True
+                    log.warning("refusing new sessions: %d are open (--max-sessions)", limit)
+                return _error(503, too_many_sessions(limit), jsonrpc.UPSTREAM_ERROR)
         else:
-            found = self.sessions.get(sid)
-            if found is None:
+            session = self.sessions.get(sid)
+            if session is None:
                 return _error(404, "unknown or expired session")
-            session = found
-        if session.in_flight(requests):
-            return _error(409, "a request with this id is already in flight in this session")
+            session.touch()
+            if session.in_flight(requests):
+                return _error(409, "a request with this id is already in flight in this session")
+        # Until the router takes it, the message holds memory (unless the router is waiting for it).
+        charge = 0 if session is not None and session.router_waiting() else len(body)
+        if charge and not self.budget.take(charge):
+            return _error(503, self.budget.exhausted(), jsonrpc.UPSTREAM_ERROR)
+        if session is None:
+            session = self._start_session(stateless, envelope_of(message) if stateless else None)
         sse = "text/event-stream" in headers.get("accept", "")
-        exchange = session.submit(body, requests, sse)
+        exchange = session.submit(body, requests, sse, charge)
         reply_headers = {} if session.one_shot else {SESSION_HEADER: session.session_id}
         if exchange is None:
             return Reply(202, headers=reply_headers)
@@ -598,9 +658,13 @@ class HttpListener:
             one_shot,
             None if one_shot else EventLog(self.options.replay_events, self.options.replay_bytes),
             envelope,
+            self.budget,
         )
         if not one_shot:
             self.sessions[session.session_id] = session
+            self._live_sessions += 1
+            if self._expiry is None:
+                self._expiry = asyncio.create_task(self._expire_idle_sessions())
         task = asyncio.create_task(self._run_session(session))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -614,6 +678,20 @@ class HttpListener:
         finally:
             self.sessions.pop(session.session_id, None)
             await session.close()
+            if not session.one_shot:
+                self._live_sessions -= 1
+                self._full_reported = False
+
+    async def _expire_idle_sessions(self) -> None:
+        """End sessions no client has used for `session_idle_timeout` (checked a few times per
+        timeout); a client still reading one of a session's streams keeps it."""
+        idle = self.options.limits.session_idle_timeout
+        while True:
+            await asyncio.sleep(min(max(idle / 4, 0.05), 30.0))
+            cutoff = time.monotonic() - idle
+            for session in [s for s in self.sessions.values() if s.last_active <= cutoff and not s.busy()]:
+                log.info("session %s ended after %g s idle", session.session_id[:8], idle)
+                await self._end(session)
 
     async def _end(self, session: ListenerChannel) -> None:
         self.sessions.pop(session.session_id, None)
@@ -726,6 +804,9 @@ class HttpListener:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            await asyncio.gather(self._expiry, return_exceptions=True)
         for session in list(self.sessions.values()):
             await self._end(session)
         if self._tasks:
@@ -752,7 +833,8 @@ async def serve(
         log_level="warning",
         access_log=False,
         lifespan="off",
-        http=CoalescingHttpToolsProtocol,  # one write per small response (see coalesced_http)
+        # One write per small response (coalesced_http); deadlines and a connection cap (http_limits).
+        http=guarded_protocol(listener.guard),
         ws="none",
         proxy_headers=False,  # clients are not behind a trusted proxy; X-Forwarded-* is not read
         server_header=False,

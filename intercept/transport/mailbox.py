@@ -4,7 +4,7 @@ The HTTP transports pass every message through a few queues per call. `asyncio.Q
 the running loop on each wait, and on Python 3.11 that lookup makes a `getpid` system call;
 with its unused bookkeeping (task counts, an Event, size limits) it cost several microseconds a
 message (BENCHMARKS.md, "Streamable HTTP and Redis"). This one remembers its loop and does only
-what the transports use: unbounded `put_nowait`, `get`, `get_nowait` and `empty`.
+what the transports use: unbounded `put_nowait`, `get`, `get_nowait`, `empty` and `waiting`.
 """
 
 from __future__ import annotations
@@ -61,3 +61,7 @@ class Mailbox(Generic[T]):
                     self._waiters.remove(waiter)
                 raise
         return self._items.popleft()
+
+    def waiting(self) -> bool:
+        """True while a reader is blocked in `get` (it takes the next item on its next turn)."""
+        return bool(self._waiters)

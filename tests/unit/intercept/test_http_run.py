@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from intercept.cli import main
 from intercept.http_run import HttpSides
+from intercept.transport.http_limits import ListenerLimits
 
 BASE: dict[str, Any] = {
     "upstream": None,
@@ -43,12 +44,47 @@ def test_valid_combinations() -> None:
         ({"has_command": True, "allowed_origins": ("https://a",)}, "need --listen"),
         ({"has_command": True, "listen": "8080"}, "HOST:PORT"),
         ({"upstream": "https://x/mcp", "headers": ("no colon",)}, "Name: value"),
+        (
+            {"has_command": True, "max_sessions": 3, "body_timeout": 1.0},
+            "--max-sessions, --body-timeout need",
+        ),
+        (
+            {"has_command": True, "listen": ":1", "max_buffered_bytes": 2048, "max_message_bytes": 4096},
+            "--max-buffered-bytes 2048 is less than --max-message-bytes 4096",
+        ),
     ],
 )
 def test_conflicts_are_refused_with_a_reason(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         sides(**options)
     assert "secret" not in str(info.value)
+
+
+def test_listener_limits_have_defaults_and_options_set_them() -> None:
+    listen = {"has_command": True, "listen": "127.0.0.1:8080"}
+    assert sides(**listen).limits == ListenerLimits()
+    chosen = sides(
+        **listen,
+        max_sessions=4,
+        session_idle_timeout=5.0,
+        header_timeout=1.0,
+        body_timeout=2.0,
+        max_connections=9,
+        max_buffered_bytes=1 << 30,
+    )
+    assert chosen.limits == ListenerLimits(4, 5.0, 1.0, 2.0, 9, 1 << 30)
+    # Without --max-buffered-bytes, the budget holds four messages of the largest size.
+    assert sides(**listen, max_message_bytes=100 << 20).limits.max_buffered_bytes == 400 << 20
+
+
+@pytest.mark.parametrize(
+    "option", [["--max-sessions", "0"], ["--header-timeout", "0"], ["--max-buffered-bytes", "10"]]
+)
+def test_out_of_range_limits_are_usage_errors(tmp_path: Path, option: list[str]) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("tools: {}\n")
+    result = CliRunner().invoke(main, ["run", "-c", str(policy), "--listen", ":1", *option, "--", "cmd"])
+    assert result.exit_code == 2 and option[0] in result.output
 
 
 def test_the_cli_reports_conflicts_as_usage_errors(tmp_path: Path) -> None:

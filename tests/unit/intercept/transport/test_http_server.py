@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from intercept.transport.http_limits import ByteBudget, ListenerLimits
 from intercept.transport.http_server import (
     HttpListener,
     ListenAddress,
@@ -340,3 +341,88 @@ async def test_shutdown_lets_ended_sessions_close_their_upstreams() -> None:
         ]
     await listener.shutdown()
     assert cleaned == [sid]
+
+
+# -- session limits ---------------------------------------------------------------------------
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_initialize_beyond_max_sessions_gets_503_naming_the_option(sessions: EchoSessions) -> None:
+    listener = make_listener(sessions, limits=ListenerLimits(max_sessions=1))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
+        sid = await initialize(c)
+        refused = await c.post("/mcp", content=rpc("initialize", 0), headers=SSE_ACCEPT)
+        assert refused.status_code == 503 and "mcp-session-id" not in refused.headers
+        assert "at most 1" in refused.json()["error"]["message"]
+        assert "--max-sessions" in refused.json()["error"]["message"]
+        await c.delete("/mcp", headers={"mcp-session-id": sid})
+        await until(lambda: not listener._tasks)  # the ended session's runner is gone
+        assert await initialize(c) != sid
+    await listener.shutdown()
+
+
+async def test_an_idle_session_ends_and_then_gets_404(sessions: EchoSessions) -> None:
+    listener = make_listener(sessions, limits=ListenerLimits(max_sessions=1, session_idle_timeout=0.1))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
+        sid = await initialize(c)
+        await until(lambda: not listener._tasks)  # expired, and its runner has ended
+        expired = await c.post("/mcp", content=rpc("ping", 2), headers={**SSE_ACCEPT, "mcp-session-id": sid})
+        assert expired.status_code == 404
+        assert await initialize(c) != sid  # its place is free again
+    await listener.shutdown()
+
+
+async def test_a_session_whose_stream_a_client_reads_does_not_expire(sessions: EchoSessions) -> None:
+    listener = make_listener(sessions, limits=ListenerLimits(session_idle_timeout=0.1))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
+        read, idle = await initialize(c), await initialize(c)
+        stream = listener.sessions[read].open_get_stream()
+        assert stream is not None and listener.sessions[read].busy()
+        await until(lambda: idle not in listener.sessions)  # the later session expired first
+        assert read in listener.sessions
+        listener.sessions[read].detach(stream, stream.queue)  # its reader leaves
+        await until(lambda: read not in listener.sessions)
+    await listener.shutdown()
+
+
+async def test_messages_waiting_for_a_busy_router_hold_the_budget_until_taken() -> None:
+    gate = asyncio.Event()
+
+    async def slow_router(channel: ListenerChannel) -> None:
+        await channel.receive()  # initialize
+        answer = {"jsonrpc": "2.0", "id": 0, "result": {"method": "initialize"}}
+        await channel.send(json.dumps(answer).encode())
+        await gate.wait()
+        while await channel.receive() is not None:
+            pass
+
+    message = {"jsonrpc": "2.0", "method": "notifications/x", "params": {"pad": "a" * 100}}
+    note = json.dumps(message, separators=(",", ":")).encode()
+    limits = ListenerLimits(max_buffered_bytes=2 * len(note))
+    listener = HttpListener(ListenerOptions(ListenAddress("127.0.0.1", 8080), limits=limits), slow_router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
+        headers = {**SSE_ACCEPT, "mcp-session-id": await initialize(c)}
+        assert listener.budget.used == 0
+        for _ in range(2):
+            assert (await c.post("/mcp", content=note, headers=headers)).status_code == 202
+        assert listener.budget.used == 2 * len(note)
+        refused = await c.post("/mcp", content=note, headers=headers)
+        assert refused.status_code == 503 and "--max-buffered-bytes" in refused.json()["error"]["message"]
+        gate.set()
+        await until(lambda: listener.budget.used == 0)
+    await listener.shutdown()
+
+
+async def test_closing_a_session_gives_back_what_its_queue_held() -> None:
+    budget = ByteBudget(100)
+    channel = ListenerChannel("s", budget=budget)
+    assert budget.take(10)
+    channel.submit(b"0123456789", [], charge=10)
+    assert budget.used == 10
+    await channel.close()
+    assert budget.used == 0 and await channel.receive() is None
