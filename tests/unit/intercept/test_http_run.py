@@ -61,7 +61,7 @@ def test_conflicts_are_refused_with_a_reason(options: dict[str, Any], message: s
 
 
 def test_listener_limits_have_defaults_and_options_set_them() -> None:
-    listen = {"has_command": True, "listen": "127.0.0.1:8080"}
+    listen: dict[str, Any] = {"has_command": True, "listen": "127.0.0.1:8080"}
     assert sides(**listen).limits == ListenerLimits()
     chosen = sides(
         **listen,
