@@ -340,3 +340,10 @@ async def test_shutdown_lets_ended_sessions_close_their_upstreams() -> None:
         ]
     await listener.shutdown()
     assert cleaned == [sid]
+
+
+async def test_a_closed_session_drops_what_the_router_sends_instead_of_failing() -> None:
+    channel = ListenerChannel("s")
+    await channel.close()
+    await channel.send(b'{"jsonrpc":"2.0","id":1,"result":{}}')
+    assert await channel.receive() is None
