@@ -301,12 +301,17 @@ async def test_a_stdio_client_that_hangs_up_in_front_of_an_upstream_leaves_the_c
     assert server.runs_started() == LIMIT
 
 
-@pytest.mark.parametrize("kind", ["sdk2", "sdk1"])
+@pytest.mark.parametrize("kind", ["sdk2", "sdk1", "sdk2-upstream"])
 async def test_deleting_the_http_session_mid_call_leaves_the_call_counted(
     kind: str, policy: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    server = make_server(kind, tmp_path, request)
-    service = proxy(policy, "--state", "memory", "--no-audit", "--", *server.command)
+    """`--listen` in front of a child per session, or of an HTTP upstream (`sdk2-upstream`)."""
+    if kind == "sdk2-upstream":
+        server, upstream = request.getfixturevalue("sdk2_http")
+        service = proxy(policy, "--state", "memory", "--no-audit", "--upstream", upstream.url)
+    else:
+        server = make_server(kind, tmp_path, request)
+        service = proxy(policy, "--state", "memory", "--no-audit", "--", *server.command)
     try:
         async with httpx.AsyncClient(timeout=WAIT_SECONDS) as http:
             for attempt in range(1, LIMIT + 1):

@@ -13,9 +13,10 @@ import pytest
 from intercept.audit import AuditLog
 from intercept.engine import Engine
 from intercept.policy import load_policy_text
-from intercept.proxy import Router
+from intercept.proxy import Router, relay
 from intercept.state.memory import MemoryStore
 from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge
+from tests.unit.intercept.transport.test_shared_child import FakeChild
 
 NOW = 1_764_115_200.0
 
@@ -634,4 +635,42 @@ async def test_a_listing_arriving_for_an_id_tracked_as_a_call_is_filtered_and_co
     await h.upstream([listing_answer(5)])
     [[answer]] = h.client_messages()
     assert listed_names(answer) == ["free"]
+    assert await h.rate_count() == 1
+
+
+UPSTREAM_CLOSED = "the proxy closed its session with the upstream MCP server"
+
+
+@pytest.mark.parametrize(
+    ("client_leaves", "closed_reason", "told"),
+    [
+        (True, None, "the client ended the session"),
+        (True, UPSTREAM_CLOSED, "the client ended the session"),
+        (False, None, "the MCP server exited"),
+        (False, UPSTREAM_CLOSED, UPSTREAM_CLOSED),
+    ],
+)
+async def test_relay_tells_the_client_why_its_call_went_unanswered_and_counts_it(
+    client_leaves: bool, closed_reason: str | None, told: str
+) -> None:
+    h = Harness()
+    client, upstream = FakeChild(), FakeChild()
+    client.say(call(1, "limited"))
+    if client_leaves:
+        await client.close()
+    if closed_reason is not None:
+        upstream.closed_reason = closed_reason  # type: ignore[attr-defined]
+    h.router._send_client, h.router._send_upstream = client.send, upstream.send
+
+    async def upstream_ends_once_the_call_is_forwarded() -> None:
+        while not upstream.sent:
+            await asyncio.sleep(0)
+        if not client_leaves:
+            await upstream.close()
+
+    await asyncio.wait_for(
+        asyncio.gather(relay(h.router, client, upstream), upstream_ends_once_the_call_is_forwarded()), 10
+    )
+    [error] = client.sent
+    assert error["error"]["message"] == f"{told} before this request was answered; the tool may have run"
     assert await h.rate_count() == 1
