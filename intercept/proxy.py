@@ -6,7 +6,7 @@ batch per call) from each side and gives it two send callables:
     router = Router(engine, store, send_client=client.send, send_upstream=upstream.send, audit=log)
     await router.from_client(raw)        # each message the agent sent
     await router.from_upstream(raw)      # each message the server sent
-    await router.upstream_closed()       # the server is gone: pending requests get errors
+    await router.upstream_closed(reason)  # the upstream is gone: pending requests get errors
     router.engine = Engine(new_policy)   # hot reload; counters are untouched
 
 `relay(router, client_channel, upstream_channel)` pumps two `MessageChannel`s through a
@@ -21,10 +21,15 @@ What the router guarantees (the security contract, see docs/PROXY.md):
 * what is forwarded is the re-serialised object that was evaluated; received bytes are reused
   only when they are byte for byte that re-serialisation (`jsonrpc.parse_canonical`);
 * batches are checked element by element; a denied element never reaches the upstream;
-* counters reserved for a call are committed on a successful result and rolled back on a
-  denial, a JSON-RPC error, an `isError` result, or the upstream's death before answering; a
-  cancelled call stays counted unless the server answers it with a failure;
-* hidden tools are removed from every `tools/list` result, other fields kept.
+* a denied call, or one refused before it is forwarded, reserves nothing; once a call has been
+  forwarded, only a tool result the server itself marks `isError: true` gives its counters back.
+  A JSON-RPC error, a cancellation, the client leaving, the upstream's death or closing, and an
+  answer the proxy could not relay all leave it counted: the tool may have run, and each of
+  those can be caused at will (an SDK answers every request in flight with an error when its
+  input closes, or when it is cancelled);
+* cancellation concerns the counting of `tools/call` only: every request stays tracked for the
+  rest of its life, and hidden tools are removed from every tools listing relayed to the client
+  (a `result` with a `tools` array, whatever request it answers, tracked or not), other fields kept.
 """
 
 from __future__ import annotations
@@ -66,6 +71,12 @@ class _Pending:
     method: str
     tool: str = ""
     reservation: Reservation | None = None
+    refundable: bool = True
+    """False when the id was a cancelled call's: an `isError` answer may be that call's, not this one's."""
+
+
+SERVER_EXITED = "the MCP server exited"
+CLIENT_LEFT = "the client ended the session"
 
 
 class Router:
@@ -99,9 +110,9 @@ class Router:
         self._own_counter = 0
         self._own_waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._fetch_lock = asyncio.Lock()
-        self._upstream_gone = False
+        self._upstream_gone: str | None = None
         # Cancelled calls, still counted, until the server answers them or the session ends.
-        self._cancelled_calls: collections.OrderedDict[MessageId, Reservation] = collections.OrderedDict()
+        self._cancelled_calls: collections.OrderedDict[MessageId, _Pending] = collections.OrderedDict()
 
     # -- client -> upstream ------------------------------------------------------------------
 
@@ -175,12 +186,13 @@ class Router:
             raise MessageError(
                 jsonrpc.INVALID_REQUEST, "request id is already in use by a pending request", message_id
             )
-        if self._upstream_gone:
-            return None, jsonrpc.encode_error(jsonrpc.UPSTREAM_ERROR, "the MCP server has exited", message_id)
-        # The id is reused: later answers belong to this request, so the cancelled one stays counted.
-        await self._settle_cancelled(message_id, success=True)
+        if self._upstream_gone is not None:
+            return None, jsonrpc.encode_error(
+                jsonrpc.UPSTREAM_ERROR, f"{self._upstream_gone}; nothing more can be forwarded", message_id
+            )
+        reused = await self._settle_cancelled(message_id) if self._cancelled_calls else False
         if env.method == "tools/call":
-            return await self._tools_call(env, message_id, encoded)
+            return await self._tools_call(env, message_id, encoded, refundable=not reused)
         if env.method.strip().lower() == "tools/call":
             # A lenient server could route a look-alike method to tools/call, unchecked.
             raise MessageError(jsonrpc.METHOD_NOT_FOUND, "method must be exactly 'tools/call'", message_id)
@@ -188,7 +200,7 @@ class Router:
         return encoded, None
 
     async def _tools_call(
-        self, env: Envelope, message_id: MessageId, encoded: bytes
+        self, env: Envelope, message_id: MessageId, encoded: bytes, refundable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
         params = env.obj.get("params")
         if not isinstance(params, dict):
@@ -217,34 +229,41 @@ class Router:
             return None, jsonrpc.encode(jsonrpc.result_object(message_id, result))
         if self._audit is not None:
             self._audit.tool_call(name, "allow", decision.rule, "", arguments)
-        self._pending[message_id] = _Pending("tools/call", name, decision.reservation)
+        self._pending[message_id] = _Pending("tools/call", name, decision.reservation, refundable)
         return encoded, None
 
     async def _cancelled(self, env: Envelope) -> None:
-        """A cancelled call stays counted until the server says it failed.
+        """A cancelled call stays counted unless the server answers it with an `isError` result.
 
-        MCP servers do not answer a cancelled request, and may finish the work anyway (a tool
-        that has started a payment or a job cannot always stop). Giving the quota back on
-        cancellation would let an agent run a limited tool without limit by calling and
-        cancelling at once, so the reservation is kept: an error or `isError` answer that
-        arrives later gives it back, anything else leaves it counted.
+        A server may finish a cancelled call anyway (a tool that has started a payment or a job
+        cannot always stop), may not answer at all (the specification tells it not to), or may
+        answer with an error (the Python SDK 1.x does, for every cancelled request). None of
+        that says the tool did not run, and giving the quota back would let an agent run a
+        limited tool without limit by calling and cancelling at once. The call is remembered
+        apart from the pending requests, so its id may be reused; any other request, a
+        `tools/list` above all, stays pending exactly as it was: its answer is still filtered.
         """
         params = env.obj.get("params") or {}
         request_id = params.get("requestId")
         if not isinstance(request_id, str | int) or isinstance(request_id, bool):
             return
-        pending = self._pending.pop(request_id, None)
-        if pending is None or pending.reservation is None:
+        pending = self._pending.get(request_id)
+        if pending is None or pending.reservation is None or pending.method != "tools/call":
             return
-        self._cancelled_calls[request_id] = pending.reservation
+        del self._pending[request_id]
+        self._cancelled_calls[request_id] = pending
         while len(self._cancelled_calls) > CANCELLED_CALLS_REMEMBERED:
             _, oldest = self._cancelled_calls.popitem(last=False)
-            await self._settle_reservation(oldest, success=True)
+            await self._settle(oldest, refund=False)
 
-    async def _settle_cancelled(self, message_id: MessageId, success: bool) -> None:
-        reservation = self._cancelled_calls.pop(message_id, None)
-        if reservation is not None:
-            await self._settle_reservation(reservation, success)
+    async def _settle_cancelled(self, message_id: MessageId) -> bool:
+        """Count a cancelled call whose id a new request reuses (its answers are now ambiguous);
+        True if there was one."""
+        cancelled = self._cancelled_calls.pop(message_id, None)
+        if cancelled is None:
+            return False
+        await self._settle(cancelled, refund=False)
+        return True
 
     # -- upstream -> client ------------------------------------------------------------------
 
@@ -279,7 +298,7 @@ class Router:
             log.error("upstream message dropped: %s", exc.message)
             if exc.message_id is not None and exc.message_id in self._pending:
                 unanswered = self._pending.pop(exc.message_id)
-                await self._settle(unanswered, success=True)  # no failure could be read: it counts
+                await self._settle(unanswered, refund=False)  # no failure could be read: it counts
                 return self._unrelayable(unanswered, exc.message_id)
             return None
         if env.kind != "response":
@@ -293,35 +312,44 @@ class Router:
             if not future.done():
                 future.set_result(env.obj)
             return None
-        pending = self._pending.pop(message_id, None) if message_id is not None else None
-        if pending is None:
-            if message_id is not None and message_id in self._cancelled_calls:
-                result = env.obj.get("result")
-                succeeded = isinstance(result, dict) and result.get("isError") is not True
-                await self._settle_cancelled(message_id, succeeded)
-            return encoded_already or self._encode_upstream(env)
+        pending = None
+        if message_id is not None:
+            pending = self._pending.pop(message_id, None)
+            if pending is None and self._cancelled_calls:
+                pending = self._cancelled_calls.pop(message_id, None)  # a cancelled call's late answer
         obj = env.obj
-        if pending.method == "tools/call":
-            result = obj.get("result")
-            success = isinstance(result, dict) and result.get("isError") is not True
-            await self._settle(pending, success)
-        elif pending.method == "tools/list" and "result" in obj:
-            filtered = self._filter_listing(obj["result"])
+        result = obj.get("result")
+        listing = pending is not None and pending.method == "tools/list"
+        if (listing and "result" in obj) or (isinstance(result, dict) and "tools" in result):
+            # Every listing is filtered, whatever it answers: an answer can outlive the tracking
+            # of its request (a cancelled or reused id, a late answer after a transport error).
+            filtered = self._filter_listing(result, learn=listing)
             if filtered is None:
                 log.error("upstream tools/list result is malformed; answered with an error")
+                if pending is not None and pending.method == "tools/call":
+                    await self._settle(pending, refund=False)
+                    assert message_id is not None  # it named a pending request
+                    return self._unrelayable(pending, message_id)
                 return jsonrpc.encode_error(
                     jsonrpc.UPSTREAM_ERROR, "the MCP server sent a malformed tools/list result", message_id
                 )
             obj = {**obj, "result": filtered}
             encoded_already = None
-        if encoded_already is not None:
-            return encoded_already
-        try:
-            return jsonrpc.encode(obj)
-        except MessageError as exc:
-            log.error("upstream response replaced by an error: %s", exc.message)
-            assert message_id is not None  # it named a pending request
-            return self._unrelayable(pending, message_id)
+        if encoded_already is None:
+            try:
+                encoded_already = jsonrpc.encode(obj)
+            except MessageError as exc:
+                log.error("upstream response replaced by an error: %s", exc.message)
+                if pending is None:
+                    return None
+                await self._settle(pending, refund=False)
+                assert message_id is not None  # it named a pending request
+                return self._unrelayable(pending, message_id)
+        if pending is not None and pending.reservation is not None:
+            # Only the server's own word that the tool failed gives the quota back.
+            refund = pending.refundable and isinstance(result, dict) and result.get("isError") is True
+            await self._settle_reservation(pending.reservation, refund)
+        return encoded_already
 
     @staticmethod
     def _unrelayable(pending: _Pending, message_id: MessageId) -> bytes:
@@ -338,8 +366,11 @@ class Router:
             log.error("upstream message dropped: %s", exc.message)
             return None
 
-    def _filter_listing(self, result: Any) -> dict[str, Any] | None:
-        """The result without hidden (or malformed) tools, every other field kept; None if malformed."""
+    def _filter_listing(self, result: Any, learn: bool = True) -> dict[str, Any] | None:
+        """The result without hidden (or malformed) tools, every other field kept; None if malformed.
+
+        `learn`: remember the tools' input schemas (only from answers known to be `tools/list`'s).
+        """
         if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
             return None
         engine = self.engine
@@ -348,24 +379,25 @@ class Router:
             if not isinstance(tool, dict) or not isinstance(name := tool.get("name"), str):
                 log.warning("upstream listed a tool without a string name; dropped")
                 continue
-            self.schemas[name] = ToolSchema.learn(tool.get("inputSchema"))
+            if learn:
+                self.schemas[name] = ToolSchema.learn(tool.get("inputSchema"))
             if not engine.hides(name):
                 kept.append(tool)
         return {**result, "tools": kept}
 
-    async def _settle(self, pending: _Pending, success: bool) -> None:
+    async def _settle(self, pending: _Pending, refund: bool) -> None:
         if pending.reservation is not None:
-            await self._settle_reservation(pending.reservation, success)
+            await self._settle_reservation(pending.reservation, refund)
 
-    async def _settle_reservation(self, reservation: Reservation, success: bool) -> None:
+    async def _settle_reservation(self, reservation: Reservation, refund: bool) -> None:
         try:
-            if success:
-                await self.store.commit(reservation)
-            else:
+            if refund:
                 await self.store.rollback(reservation)
+            else:
+                await self.store.commit(reservation)
         except StateError as exc:
             log.error(
-                "counter store failed to %s a reservation: %s", "commit" if success else "roll back", exc
+                "counter store failed to %s a reservation: %s", "roll back" if refund else "commit", exc
             )
 
     # -- the proxy's own requests --------------------------------------------------------------
@@ -434,11 +466,11 @@ class Router:
             if not future.done():
                 future.set_exception(ConnectionError("the server's answer exceeded the size limit"))
             return
-        await self._settle_cancelled(message_id, success=True)
+        await self._settle_cancelled(message_id)
         pending = self._pending.pop(message_id, None)
         if pending is None:
             return
-        await self._settle(pending, success=True)
+        await self._settle(pending, refund=False)
         await self._send_client(
             jsonrpc.encode_error(
                 jsonrpc.UPSTREAM_ERROR,
@@ -448,27 +480,27 @@ class Router:
             )
         )
 
-    async def upstream_closed(self) -> None:
-        """The upstream is gone: every pending request gets an error and its counters back."""
-        self._upstream_gone = True
+    async def upstream_closed(self, reason: str = SERVER_EXITED) -> None:
+        """The upstream is gone (`reason` says how): every pending request gets an error.
+
+        Every call in flight stays counted: the tool may have run, and a client could otherwise
+        get its quota back by hanging up mid-call.
+        """
+        self._upstream_gone = reason
         for future in self._own_waiting.values():
             if not future.done():
                 future.set_exception(ConnectionError("upstream closed"))
         self._own_waiting.clear()
         cancelled, self._cancelled_calls = self._cancelled_calls, collections.OrderedDict()
-        for reservation in cancelled.values():  # no answer will come: they stay counted
-            await self._settle_reservation(reservation, success=True)
         pending, self._pending = self._pending, {}
+        for entry in (*cancelled.values(), *pending.values()):
+            await self._settle(entry, refund=False)
         for message_id, entry in pending.items():
-            await self._settle(entry, success=False)
+            message = f"{reason} before this request was answered"
+            if entry.method == "tools/call":
+                message += "; the tool may have run"
             try:
-                await self._send_client(
-                    jsonrpc.encode_error(
-                        jsonrpc.UPSTREAM_ERROR,
-                        "the MCP server exited before answering this request",
-                        message_id,
-                    )
-                )
+                await self._send_client(jsonrpc.encode_error(jsonrpc.UPSTREAM_ERROR, message, message_id))
             except ConnectionError:
                 return
 
@@ -491,39 +523,19 @@ async def relay(router: Router, client: MessageChannel, upstream: MessageChannel
         getattr(router.store, "eager_safe", False) and hasattr(client, "pump") and hasattr(upstream, "pump")
     )
 
+    client_ended = False
+
     async def client_to_upstream() -> None:
-        pump = getattr(client, "pump", None)
-        if eager and pump is not None:
-            await pump(router.from_client, router.client_frame_too_large)
-            await upstream.close()
-            return
-        while True:
-            try:
-                raw = await client.receive()
-            except FrameTooLarge as exc:
-                await router.client_frame_too_large(exc)
-                continue
-            if raw is None:
-                break
-            await router.from_client(raw)
+        nonlocal client_ended
+        await _pump(client, router.from_client, router.client_frame_too_large, eager)
+        client_ended = True
         await upstream.close()
 
     async def upstream_to_client() -> None:
-        pump = getattr(upstream, "pump", None)
-        if eager and pump is not None:
-            await pump(router.from_upstream, router.upstream_frame_too_large)
-            await router.upstream_closed()
-            return
-        while True:
-            try:
-                raw = await upstream.receive()
-            except FrameTooLarge as exc:
-                await router.upstream_frame_too_large(exc)
-                continue
-            if raw is None:
-                break
-            await router.from_upstream(raw)
-        await router.upstream_closed()
+        await _pump(upstream, router.from_upstream, router.upstream_frame_too_large, eager)
+        # What the client is told about its unanswered requests must be what happened.
+        reason = CLIENT_LEFT if client_ended else getattr(upstream, "closed_reason", SERVER_EXITED)
+        await router.upstream_closed(reason)
 
     inbound = asyncio.create_task(client_to_upstream(), name="client->upstream")
     outbound = asyncio.create_task(upstream_to_client(), name="upstream->client")
@@ -539,3 +551,25 @@ async def relay(router: Router, client: MessageChannel, upstream: MessageChannel
     for task in (inbound, outbound):
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+async def _pump(
+    channel: MessageChannel,
+    handle: Callable[[bytes], Awaitable[None]],
+    too_large: Callable[[FrameTooLarge], Awaitable[None]],
+    eager: bool,
+) -> None:
+    """Hand every message of `channel` to `handle` until it ends."""
+    pump = getattr(channel, "pump", None)
+    if eager and pump is not None:
+        await pump(handle, too_large)
+        return
+    while True:
+        try:
+            raw = await channel.receive()
+        except FrameTooLarge as exc:
+            await too_large(exc)
+            continue
+        if raw is None:
+            return
+        await handle(raw)

@@ -1,9 +1,9 @@
 """The counter-store contract every state backend (memory, SQLite, Redis) implements.
 
 A call's counters are checked and incremented in one atomic step (`reserve`), before the
-call is forwarded. The proxy then either keeps the increments (`commit`, the upstream
-answered successfully) or undoes them (`rollback`, the call was denied elsewhere, failed,
-or got no answer). Two processes sharing a backend therefore share limits exactly.
+call is forwarded. The proxy then undoes them (`rollback`) only when the server's own result
+says the tool failed (`isError: true`), and keeps them (`commit`) otherwise (see
+`intercept.proxy`). Two processes sharing a backend therefore share limits exactly.
 """
 
 from __future__ import annotations

@@ -151,6 +151,9 @@ class SessionExpired(Exception):
 class HttpUpstream:
     """`MessageChannel` to a Streamable HTTP server."""
 
+    closed_reason = "the proxy closed its session with the upstream MCP server"
+    """What requests still pending are told when this channel ends: only the proxy ends it."""
+
     def __init__(
         self,
         url: str,

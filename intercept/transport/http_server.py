@@ -246,7 +246,10 @@ class ListenerChannel:
 
     async def send(self, data: bytes) -> None:
         if self.closed:
-            raise ConnectionError(f"client session {self.session_id[:8]} is closed")
+            # The client ended the session (DELETE, shutdown): nobody reads what comes next. Like
+            # a stdio client's closed stdout, not an error: the router still winds the session
+            # down, counting every call in flight, until the upstream ends.
+            return
         try:
             message = fastjson.loads(data)
         except ValueError:

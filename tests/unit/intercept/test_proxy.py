@@ -13,9 +13,10 @@ import pytest
 from intercept.audit import AuditLog
 from intercept.engine import Engine
 from intercept.policy import load_policy_text
-from intercept.proxy import Router
+from intercept.proxy import Router, relay
 from intercept.state.memory import MemoryStore
 from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge
+from tests.unit.intercept.transport.test_shared_child import FakeChild
 
 NOW = 1_764_115_200.0
 
@@ -235,30 +236,61 @@ async def test_rate_limit_denies_the_third_call_and_success_commits() -> None:
     assert len(h.upstream_got) == 2 and await h.rate_count() == 2
 
 
-@pytest.mark.parametrize(
-    "failure",
-    [
-        ok(1, "boom", is_error=True),
-        {"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "internal"}},
-    ],
-)
-async def test_failed_calls_consume_no_quota(failure: dict[str, Any]) -> None:
+async def test_a_result_the_server_marks_is_error_gives_the_quota_back() -> None:
     h = Harness()
     await h.client(call(1, "limited"))
     assert await h.rate_count() == 1
-    await h.upstream(failure)
+    await h.upstream(ok(1, "boom", is_error=True))
     assert await h.rate_count() == 0
-    assert h.client_messages() == [failure]
+    assert h.client_messages() == [ok(1, "boom", is_error=True)]
 
 
-async def test_a_cancelled_call_stays_counted_until_the_server_says_it_failed() -> None:
+def rpc_error(message_id: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": message_id, "error": {"code": code, "message": message}}
+
+
+# What servers answer a call they did not finish: a handler's crash, the Python SDK's answer to
+# every request in flight when its input closes (2.x) or to a cancelled request (1.x), a
+# transport's report that the upstream could not be reached. None says the tool did not run.
+JSON_RPC_ERRORS = [
+    rpc_error(1, -32603, "internal"),
+    rpc_error(1, -32000, "Connection closed"),
+    rpc_error(1, 0, "Request cancelled"),
+    rpc_error(1, -32800, "cancelled"),
+    rpc_error(1, -32000, "upstream http://127.0.0.1:9/mcp unreachable: ClientConnectorError"),
+]
+
+
+@pytest.mark.parametrize("error", JSON_RPC_ERRORS)
+async def test_a_json_rpc_error_leaves_a_forwarded_call_counted(error: dict[str, Any]) -> None:
     h = Harness()
-    await h.client(call("c1", "limited"))
-    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}}
+    await h.client(call(1, "limited"))
+    await h.upstream(error)
+    assert h.client_messages() == [error]
+    assert await h.rate_count() == 1
+    await h.client(call(2, "limited"))
+    await h.upstream(error | {"id": 2})
+    await h.client(call(3, "limited"))
+    assert "rate limit of 2 calls per 60 s reached" in denial_text(h.client_messages()[-1])
+
+
+@pytest.mark.parametrize("error", JSON_RPC_ERRORS)
+async def test_a_cancelled_call_stays_counted_whatever_error_answers_it(error: dict[str, Any]) -> None:
+    h = Harness()
+    await h.client(call(1, "limited"))
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
     await h.client(cancel)
     assert h.upstream_messages()[-1] == cancel
     assert await h.rate_count() == 1  # the server may finish it without answering
-    await h.upstream({"jsonrpc": "2.0", "id": "c1", "error": {"code": -32800, "message": "cancelled"}})
+    await h.upstream(error)
+    assert await h.rate_count() == 1
+
+
+async def test_a_cancelled_call_the_server_says_failed_gives_the_quota_back() -> None:
+    h = Harness()
+    await h.client(call("c1", "limited"))
+    await h.client({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}})
+    await h.upstream(ok("c1", is_error=True))
     assert await h.rate_count() == 0
 
 
@@ -274,17 +306,68 @@ async def test_call_and_cancel_cannot_run_a_limited_tool_past_its_limit() -> Non
     assert await h.rate_count() == 2
 
 
-async def test_upstream_death_errors_every_pending_request_and_rolls_back() -> None:
+async def test_upstream_death_errors_every_pending_request_and_counts_every_call() -> None:
     h = Harness()
     await h.client(call(1, "limited"))
-    await h.client({"jsonrpc": "2.0", "id": 2, "method": "resources/list"})
+    await h.client(call(2, "limited"))
+    await h.client({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}})
+    await h.client({"jsonrpc": "2.0", "id": 3, "method": "resources/list"})
     await h.router.upstream_closed()
-    errors = {m["id"]: m["error"]["code"] for m in h.client_messages()}
-    assert errors == {1: -32000, 2: -32000}
-    assert await h.rate_count() == 0
-    await h.client(call(3, "free"))
+    errors = {m["id"]: m["error"] for m in h.client_messages()}
+    assert sorted(errors) == [1, 3]  # a cancelled call expects no answer
+    assert {e["code"] for e in errors.values()} == {-32000}
+    assert (
+        errors[1]["message"]
+        == "the MCP server exited before this request was answered; the tool may have run"
+    )
+    assert await h.rate_count() == 2  # the tools may have run: a server crash gives nothing back
+    await h.client(call(4, "free"))
     assert h.client_messages()[-1]["error"]["code"] == -32000
-    assert len(h.upstream_got) == 2
+    assert len(h.upstream_got) == 4
+
+
+async def test_pending_requests_are_told_why_the_upstream_went_away() -> None:
+    h = Harness()
+    await h.client(call(1, "limited"))
+    await h.router.upstream_closed("the client ended the session")
+    [error] = h.client_messages()
+    assert error["error"]["message"] == (
+        "the client ended the session before this request was answered; the tool may have run"
+    )
+    assert await h.rate_count() == 1
+
+
+async def test_every_pending_call_is_counted_even_when_the_client_cannot_be_told() -> None:
+    async def gone(data: bytes) -> None:
+        raise ConnectionError("client session is closed")
+
+    h = Harness()
+    for number in (1, 2):
+        await h.client(call(number, "limited"))
+    h.router._send_client = gone
+    await h.router.upstream_closed()
+    assert await h.rate_count() == 2
+
+
+async def test_an_is_error_result_the_proxy_cannot_relay_stays_counted() -> None:
+    h = Harness()
+    await h.client(call(1, "limited"))
+    await h.upstream(
+        b'{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[{"type":"text","text":"\\ud800"}]}}'
+    )
+    [error] = h.client_messages()
+    assert error["error"]["code"] == -32000 and "the tool may have run" in error["error"]["message"]
+    assert await h.rate_count() == 1
+
+
+async def test_a_late_failure_of_a_cancelled_call_cannot_refund_the_call_that_reused_its_id() -> None:
+    h = Harness()
+    await h.client(call("c", "limited"))
+    await h.client({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c"}})
+    await h.client(call("c", "limited"))  # the id reused: the cancelled call is counted for good
+    await h.upstream(ok("c", is_error=True))  # whose failure is this? It refunds neither
+    await h.upstream(ok("c"))
+    assert await h.rate_count() == 2
 
 
 async def test_duplicate_pending_id_is_rejected() -> None:
@@ -484,3 +567,110 @@ async def test_a_schema_denial_leaves_no_argument_value_in_the_audit_log(tmp_pat
 
 async def _discard(data: bytes) -> None:
     return None
+
+
+LISTING = {
+    "tools": [{"name": "secret"}, {"name": "free", "inputSchema": {"type": "object"}}],
+    "nextCursor": "n",
+}
+
+
+def listing_answer(message_id: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": message_id, "result": LISTING}
+
+
+def cancel(request_id: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": request_id}}
+
+
+def listed_names(message: Any) -> list[str]:
+    return [tool["name"] for tool in message["result"]["tools"]]
+
+
+async def test_a_cancelled_tools_list_is_still_answered_filtered() -> None:
+    h = Harness()
+    await h.client({"jsonrpc": "2.0", "id": "l1", "method": "tools/list"})
+    await h.client(cancel("l1"))
+    await h.upstream(listing_answer("l1"))  # servers answer a cancelled listing anyway
+    [answer] = h.client_messages()
+    assert listed_names(answer) == ["free"] and answer["result"]["nextCursor"] == "n"
+    assert h.router.pending_count == 0
+
+
+async def test_a_tools_list_cancelled_in_its_own_batch_is_still_answered_filtered() -> None:
+    h = Harness()
+    await h.client([{"jsonrpc": "2.0", "id": 7, "method": "tools/list"}, cancel(7)])
+    await h.upstream([listing_answer(7)])
+    [[answer]] = h.client_messages()
+    assert listed_names(answer) == ["free"]
+
+
+async def test_a_listing_answering_an_untracked_id_is_filtered_and_teaches_no_schema() -> None:
+    h = Harness()
+    await h.upstream(listing_answer("never-asked"))
+    await h.upstream({"jsonrpc": "2.0", "id": "never-asked", "result": {"tools": {"secret": {}}}})
+    listed, malformed = h.client_messages()
+    assert listed_names(listed) == ["free"]
+    assert malformed["error"]["code"] == -32000 and "secret" not in json.dumps(malformed)
+    assert h.router.schemas == {}
+
+
+async def test_a_cancelled_calls_id_reused_for_tools_list_cannot_unfilter_the_listing() -> None:
+    """The Python SDK 1.x answers the cancelled call with an error, which now looks like the
+    answer to the listing; the real listing then arrives for an id no longer pending."""
+    h = Harness()
+    await h.client(call("r", "limited"))
+    await h.client(cancel("r"))
+    await h.client({"jsonrpc": "2.0", "id": "r", "method": "tools/list"})
+    await h.upstream(rpc_error("r", 0, "Request cancelled"))
+    await h.upstream(listing_answer("r"))
+    error, listed = h.client_messages()
+    assert error["error"]["code"] == 0 and listed_names(listed) == ["free"]
+    assert await h.rate_count() == 1
+
+
+async def test_a_listing_arriving_for_an_id_tracked_as_a_call_is_filtered_and_counts_the_call() -> None:
+    h = Harness()
+    await h.client(call(5, "limited"))
+    await h.upstream([listing_answer(5)])
+    [[answer]] = h.client_messages()
+    assert listed_names(answer) == ["free"]
+    assert await h.rate_count() == 1
+
+
+UPSTREAM_CLOSED = "the proxy closed its session with the upstream MCP server"
+
+
+@pytest.mark.parametrize(
+    ("client_leaves", "closed_reason", "told"),
+    [
+        (True, None, "the client ended the session"),
+        (True, UPSTREAM_CLOSED, "the client ended the session"),
+        (False, None, "the MCP server exited"),
+        (False, UPSTREAM_CLOSED, UPSTREAM_CLOSED),
+    ],
+)
+async def test_relay_tells_the_client_why_its_call_went_unanswered_and_counts_it(
+    client_leaves: bool, closed_reason: str | None, told: str
+) -> None:
+    h = Harness()
+    client, upstream = FakeChild(), FakeChild()
+    client.say(call(1, "limited"))
+    if client_leaves:
+        await client.close()
+    if closed_reason is not None:
+        upstream.closed_reason = closed_reason  # type: ignore[attr-defined]
+    h.router._send_client, h.router._send_upstream = client.send, upstream.send
+
+    async def upstream_ends_once_the_call_is_forwarded() -> None:
+        while not upstream.sent:
+            await asyncio.sleep(0)
+        if not client_leaves:
+            await upstream.close()
+
+    await asyncio.wait_for(
+        asyncio.gather(relay(h.router, client, upstream), upstream_ends_once_the_call_is_forwarded()), 10
+    )
+    [error] = client.sent
+    assert error["error"]["message"] == f"{told} before this request was answered; the tool may have run"
+    assert await h.rate_count() == 1

@@ -426,3 +426,10 @@ async def test_closing_a_session_gives_back_what_its_queue_held() -> None:
     assert budget.used == 10
     await channel.close()
     assert budget.used == 0 and await channel.receive() is None
+
+
+async def test_a_closed_session_drops_what_the_router_sends_instead_of_failing() -> None:
+    channel = ListenerChannel("s")
+    await channel.close()
+    await channel.send(b'{"jsonrpc":"2.0","id":1,"result":{}}')
+    assert await channel.receive() is None
