@@ -16,7 +16,7 @@ import anyio
 try:
     from mcp.server.mcpserver import MCPServer as Server
 except ImportError:  # the 1.x SDK
-    from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef]
+    from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef,attr-defined]
 
 RUNS = Path(sys.argv[1])
 server = Server("intercept-counting-test")

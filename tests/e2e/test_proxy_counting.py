@@ -75,7 +75,7 @@ def mcp1_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         return str(python)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     # mcp 1.12 imports a pydantic internal that pydantic 2.12 removed.
-    install = [python, "-m", "pip", "install", "--quiet", f"mcp=={MCP1_VERSION}", "pydantic<2.12"]
+    install = [str(python), "-m", "pip", "install", "--quiet", f"mcp=={MCP1_VERSION}", "pydantic<2.12"]
     subprocess.run(install, check=True)
     subprocess.run([python, "-c", probe], check=True)
     return str(python)
