@@ -14,7 +14,8 @@ duplicate key, which re-encoding would have dropped), so they are forwarded as t
 other message takes the strict path above; both paths give the same value for the same input.
 
 `classify` sorts one parsed element into request, notification or response and checks the
-envelope (`jsonrpc: "2.0"`, id types, params an object).
+envelope (`jsonrpc: "2.0"`, id types, params an object). `imitated_method` tells a look-alike of
+a policed method (`tools/call`, `tools/list`) from the real one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +36,46 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 UPSTREAM_ERROR = -32000
 """Server-defined code used when the upstream died or could not be reached."""
+
+POLICED_METHODS = frozenset({"tools/call", "tools/list"})
+"""Methods the router acts on: their look-alikes are refused, never forwarded."""
+
+KNOWN_METHODS = frozenset(
+    {
+        "initialize",
+        "ping",
+        "tools/call",
+        "tools/list",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "sampling/createMessage",
+        "roots/list",
+        "elicitation/create",
+        "tasks/get",
+        "tasks/result",
+        "tasks/list",
+        "tasks/cancel",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/message",
+        "notifications/resources/updated",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/roots/list_changed",
+        "notifications/elicitation/complete",
+        "notifications/tasks/status",
+    }
+)
+"""The MCP methods, spelled exactly: a method in here needs no look-alike check (the hot path)."""
 
 MessageId = str | int
 Kind = Literal["request", "notification", "response"]
@@ -172,6 +214,37 @@ def classify(element: Any) -> Envelope:
             raise MessageError(INVALID_REQUEST, "id must be a string or an integer", None)
         return Envelope(element, "response", message_id, None)
     raise MessageError(INVALID_REQUEST, "not a request, notification or response", message_id)
+
+
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+"""Hangul fillers: letters by category, but default-ignorable (rendered as nothing)."""
+
+
+def _folded(method: str) -> str:
+    """`method` as a lenient server might read it: compatibility-decomposed and case-folded, without
+    whitespace, control, format, combining or other invisible characters anywhere in it."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", method).casefold())
+    return "".join(
+        c
+        for c in text
+        if not c.isspace()
+        and c not in _INVISIBLE_LETTERS
+        and unicodedata.category(c) not in _INVISIBLE_CATEGORIES
+    )
+
+
+def imitated_method(method: str) -> str | None:
+    """The policed method that `method` imitates without being it byte for byte, else None.
+
+    `tool\u017f/call`, `Tools/List`, `\ufefftools/call` or `tools/call\x00` may each reach a
+    lenient server's `tools/call` or `tools/list` handler without the router having checked it.
+    Only methods outside `KNOWN_METHODS` are normalised, so the usual message costs one set lookup.
+    """
+    if method in KNOWN_METHODS:
+        return None
+    folded = _folded(method)
+    return folded if folded in POLICED_METHODS else None
 
 
 def error_object(code: int, message: str, message_id: MessageId | None) -> dict[str, Any]:

@@ -161,3 +161,53 @@ def test_the_id_of_a_dropped_message_is_found_where_the_sdks_write_it(
 )
 def test_no_id_is_made_up_for_a_dropped_message(head: bytes, tail: bytes) -> None:
     assert jsonrpc.id_from_edges(head, tail) is None
+
+
+LOOK_ALIKES = [
+    ("tool\u017f/call", "tools/call"),  # LATIN SMALL LETTER LONG S folds to s
+    ("\ufefftools/call", "tools/call"),  # a byte order mark in front
+    ("tools/call\x00", "tools/call"),
+    ("tools/\u200bcall", "tools/call"),  # a zero-width space inside
+    ("tools/call\u00ad", "tools/call"),  # a soft hyphen
+    ("Tools/Call", "tools/call"),
+    ("tools/call ", "tools/call"),
+    ("\ttools/call\r\n", "tools/call"),
+    ("\uff54\uff4f\uff4f\uff4c\uff53\uff0f\uff43\uff41\uff4c\uff4c", "tools/call"),  # fullwidth
+    ("tools/ca\u0301ll", "tools/call"),  # a combining accent
+    ("tools/\u3164call", "tools/call"),  # a Hangul filler (renders as nothing)
+    ("TOOLS/LIST", "tools/list"),
+    ("tools/list\u2028", "tools/list"),
+    ("tool\u017f/li\u017ft", "tools/list"),
+    ("tools/\u2060list", "tools/list"),  # a word joiner
+]
+
+
+@pytest.mark.parametrize(("method", "policed"), LOOK_ALIKES)
+def test_look_alikes_of_policed_methods_are_recognised(method: str, policed: str) -> None:
+    assert jsonrpc.imitated_method(method) == policed
+
+
+@pytest.mark.parametrize(
+    "method", [*sorted(jsonrpc.KNOWN_METHODS), "tools/calls", "tools/call/x", "x-vendor/ping", "tool/call"]
+)
+def test_exact_and_unrelated_methods_imitate_nothing(method: str) -> None:
+    assert jsonrpc.imitated_method(method) is None
+
+
+_invisible = st.sampled_from(["\x00", "\x1f", "\x7f", " ", "\u00a0", "\u200b", "\u200d", "\ufeff", "\u2060"])
+
+
+@given(
+    policed=st.sampled_from(sorted(jsonrpc.POLICED_METHODS)),
+    inserts=st.lists(st.tuples(st.integers(0, 10), _invisible), min_size=0, max_size=4),
+    upper=st.sets(st.integers(0, 9)),
+)
+@settings(max_examples=300)
+def test_a_policed_method_with_any_case_or_invisible_characters_is_a_look_alike(
+    policed: str, inserts: list[tuple[int, str]], upper: set[int]
+) -> None:
+    chars = [c.upper() if i in upper else c for i, c in enumerate(policed)]
+    for position, char in inserts:
+        chars.insert(min(position, len(chars)), char)
+    method = "".join(chars)
+    assert jsonrpc.imitated_method(method) == (None if method == policed else policed)
