@@ -30,7 +30,7 @@ from intercept.proxy import Router, relay
 from intercept.reload import watch_policy
 from intercept.state.base import CounterStore
 from intercept.transport.base import MessageChannel
-from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
+from intercept.transport.http_client import HttpUpstream, display_url, env_proxy
 from intercept.transport.http_connection import ConnectionPool
 from intercept.transport.http_server import (
     HttpListener,
@@ -39,6 +39,7 @@ from intercept.transport.http_server import (
     parse_listen,
     serve,
 )
+from intercept.transport.mcp_headers import parse_header_option
 from intercept.transport.shared_child import SharedChild
 from intercept.transport.stdio import StdioChild, StdioSelf
 
