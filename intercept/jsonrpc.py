@@ -95,26 +95,55 @@ class _DuplicateKey(ValueError):
     pass
 
 
+class _OutOfRange(ValueError):
+    pass
+
+
+class _Constant(ValueError):
+    pass
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _DuplicateKey(key)
+                raise _DuplicateKey
             seen.add(key)
     return obj
 
 
 def _constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _Constant
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):
-        raise ValueError(f"number {text[:40]} is out of range")
+        raise _OutOfRange
     return value
+
+
+_JSON_PROBLEMS = (
+    "Expecting value",
+    "Expecting ',' delimiter",
+    "Expecting ':' delimiter",
+    "Expecting property name enclosed in double quotes",
+    "Unterminated string",
+    "Invalid control character",
+    "Invalid \\uXXXX escape",
+    "Invalid \\escape",
+    "Extra data",
+    "Illegal trailing comma",
+)
+"""The decoder's own descriptions, kept word for word; anything after them (the pure-Python decoder
+quotes the offending character) is dropped, so an error never repeats message content."""
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    what = next((p for p in _JSON_PROBLEMS if exc.msg.startswith(p)), "malformed JSON")
+    return f"{what} at line {exc.lineno} column {exc.colno}"
 
 
 _decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant, parse_float=_finite_float)
@@ -150,14 +179,22 @@ def parse_strict(raw: bytes) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MessageError(PARSE_ERROR, f"message is not valid UTF-8 (byte {exc.start})") from None
+    # Error messages say where and what kind of problem, never the text at fault: it may be an
+    # argument value (a credential), and errors reach the client, stderr and the logs.
     try:
         return _decoder.decode(text)
-    except _DuplicateKey as exc:
-        raise MessageError(PARSE_ERROR, f"duplicate key {_short(str(exc))} in a JSON object") from None
+    except _DuplicateKey:
+        raise MessageError(PARSE_ERROR, "message has a duplicate key in a JSON object") from None
+    except _OutOfRange:
+        raise MessageError(PARSE_ERROR, "message has a number out of range (it overflows)") from None
+    except _Constant:
+        raise MessageError(PARSE_ERROR, "message is not valid JSON: NaN and Infinity are not JSON") from None
     except RecursionError:
         raise MessageError(PARSE_ERROR, "message is nested too deeply") from None
-    except ValueError as exc:
-        raise MessageError(PARSE_ERROR, f"message is not valid JSON: {_short(str(exc))}") from None
+    except json.JSONDecodeError as exc:
+        raise MessageError(PARSE_ERROR, f"message is not valid JSON: {_json_problem(exc)}") from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise MessageError(PARSE_ERROR, "message has a number with too many digits") from None
 
 
 def encode(message: Any) -> bytes:
@@ -166,12 +203,10 @@ def encode(message: Any) -> bytes:
         return _encoder.encode(message).encode("utf-8")
     except UnicodeEncodeError:
         raise MessageError(PARSE_ERROR, "message contains a lone surrogate (invalid Unicode)") from None
-    except (ValueError, RecursionError) as exc:
-        raise MessageError(PARSE_ERROR, f"message cannot be serialised: {_short(str(exc))}") from None
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
+    except ValueError:
+        raise MessageError(PARSE_ERROR, "message cannot be serialised: a number is not finite") from None
+    except RecursionError:
+        raise MessageError(PARSE_ERROR, "message cannot be serialised: it is nested too deeply") from None
 
 
 def valid_id(value: Any) -> bool:

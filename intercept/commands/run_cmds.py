@@ -83,8 +83,8 @@ def run_proxy(options: RunOptions) -> int:
         return 128 + signal.SIGINT
     except Exception as exc:  # the last line of defence: a message, never a traceback
         log.debug("proxy failed", exc_info=True)
-        detail = f"{type(exc).__name__}: {exc}"
-        return _fail(f"internal error: {detail} (run with --log-level debug for details)", 1)
+        # The type only: an unexpected exception's text may quote a message being relayed.
+        return _fail(f"internal error: {type(exc).__name__} (run with --log-level debug for details)", 1)
 
 
 async def _run(options: RunOptions) -> int:

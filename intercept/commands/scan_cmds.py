@@ -28,7 +28,8 @@ def _parse_env(pairs: tuple[str, ...], dummies: tuple[str, ...]) -> dict[str, st
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
+            # Not quoted: the value may be a credential.
+            raise click.BadParameter("each value must look like NAME=VALUE", param_hint="--env")
         env[name] = value
     env.update(dummy_env(dummies))
     return env

@@ -629,8 +629,11 @@ class HttpListener:
     async def _run_session(self, session: ListenerChannel) -> None:
         try:
             await self._runner(session)
-        except Exception:
-            log.exception("session %s failed", session.session_id[:8])
+        except Exception as exc:
+            # The type only: an exception's text may hold message content; the traceback is
+            # there for whoever asks for debug logs.
+            log.error("session %s failed (%s)", session.session_id[:8], type(exc).__name__)
+            log.debug("session %s failed", session.session_id[:8], exc_info=True)
         finally:
             self.sessions.pop(session.session_id, None)
             await session.close()

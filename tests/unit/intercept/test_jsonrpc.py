@@ -33,6 +33,27 @@ def test_parse_rejects(raw: bytes, fragment: str) -> None:
     assert fragment in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        (b'{"a":1234567890123e99999}', "number out of range"),
+        (b'{"a":"\\q1234567890123"}', "Invalid \\escape at line 1 column 7"),
+        (b'{"a":"\\u12Z4567890123"}', "Invalid \\uXXXX escape at line 1 column 8"),
+        (b'{"1234567890123":1,"1234567890123":2}', "duplicate key"),
+        (b'{"a":"1234567890123\x01"}', "Invalid control character at line 1 column 20"),
+        (b'{"a":1234567890123x}', "Expecting ',' delimiter at line 1 column 19"),
+        (b'{"a":1}1234567890123', "Extra data at line 1 column 8"),
+        (b'{"a":' + b"1234567890123" * 400 + b"}", "number with too many digits"),
+        (b'{"1234567890123":NaN}', "NaN and Infinity are not JSON"),
+    ],
+)
+def test_parse_errors_say_what_and_where_but_never_quote_the_message(raw: bytes, kind: str) -> None:
+    with pytest.raises(MessageError) as caught:
+        jsonrpc.parse(raw)
+    assert kind in caught.value.message
+    assert "1234567890123" not in caught.value.message and "123456" not in caught.value.message
+
+
 def test_lone_surrogate_escape_is_caught_when_re_serialised() -> None:
     parsed = jsonrpc.parse(b'{"a":"\\ud800"}')
     with pytest.raises(MessageError, match="lone surrogate"):
