@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.e2e.http_support import SSE_ACCEPT, Service, intercept_args, proxy
-from tests.e2e.proxy_helpers import EVERYTHING, INTERCEPT
+from tests.e2e.proxy_helpers import EVERYTHING, proxied
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +66,10 @@ REJECTED: dict[str, bytes] = {
 LAST = call("last", '{"message":"end"}')
 
 
+DEBUG = ("--log-level", "debug")
+"""Every log line the proxy can write, so none that would leak is missed."""
+
+
 def leaks(secret: str, *texts: str) -> bool:
     return any(secret in text for text in texts)
 
@@ -73,22 +77,15 @@ def leaks(secret: str, *texts: str) -> bool:
 def test_no_rejection_repeats_the_rejected_content(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("tools:\n  echo:\n    rules:\n      - validate: {schema: true}\n")
-    audit = tmp_path / "audit.jsonl"
-    command = [
-        INTERCEPT,
-        "run",
-        "-c",
-        str(policy),
-        "--state",
-        "memory",
-        "--audit-log",
-        str(audit),
-        "--log-level",
-        "debug",
-        "--",
-        *EVERYTHING,
-    ]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    params = proxied(policy, EVERYTHING, tmp_path, *DEBUG)
+    audit = tmp_path / "audit.jsonl"  # where `proxied` puts it
+    process = subprocess.Popen(
+        [params.command, *params.args],
+        env=params.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(INIT + b"\n".join(REJECTED.values()) + b"\n" + LAST + b"\n")
     process.stdin.flush()
@@ -142,8 +139,7 @@ def listener(tmp_path: Path) -> Any:
         "memory",
         "--audit-log",
         str(audit),
-        "--log-level",
-        "debug",
+        *DEBUG,
         "--",
         sys.executable,
         "-c",
