@@ -11,6 +11,11 @@ A `tool_call` event records the tool, the decision, the rule and a keyed hash of
 arguments (HMAC-SHA256 with a random key kept next to the log, mode 0600), so equal
 arguments can be correlated without the log revealing them, even low-entropy secrets that a
 plain hash would give away to a dictionary attack. Raw arguments are never written.
+
+The key and the log are trusted files (`intercept.util.fsutil`): a key or log another user owns
+or can write, a key others can read, or a directory another user controls refuses the log
+(`UnsafeFile`, an OSError naming the file and the fix). The directory is created 0700, the
+files 0600.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 import msgspec
 
 from intercept import __version__
+from intercept.util.fsutil import open_private, private_dir
 
 log = logging.getLogger("intercept.audit")
 
@@ -53,24 +59,40 @@ def default_log_path(now: dt.datetime | None = None, directory: Path = DEFAULT_E
     return directory.expanduser() / f"events-{day}.jsonl"
 
 
+_KEY_FILE = "audit log key file"
+
+
+def _read_key(path: Path) -> bytes:
+    """The key in `path`; FileNotFoundError if there is none, ValueError if it is not hex, UnsafeFile
+    if another user could have planted it or read it."""
+    fd = open_private(path, os.O_RDONLY, _KEY_FILE, secret=True)
+    with os.fdopen(fd, "r", encoding="ascii") as handle:
+        return bytes.fromhex(handle.read().strip())
+
+
 def _load_key(directory: Path) -> bytes:
     path = directory / KEY_FILENAME
     try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return _read_key(path)
     except (FileNotFoundError, ValueError):
         pass
     key = secrets.token_bytes(32)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another proxy created it first
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _KEY_FILE, secret=True)
+    except FileExistsError:  # another proxy created it first, or it is not a key
+        try:
+            return _read_key(path)
+        except ValueError:
+            raise OSError(
+                f"{_KEY_FILE} {path} does not hold a key (fix: remove it; a new one is made)"
+            ) from None
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(key.hex())
     return key
 
 
 def _open_append(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    return open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, "audit log")
 
 
 class AuditLog:
@@ -91,7 +113,7 @@ class AuditLog:
     ) -> None:
         self.path = path
         self.instance = instance or uuid.uuid4().hex[:12]
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent, "audit log directory")
         self._key = _load_key(path.parent)
         self._fd = _open_append(path)
         self._clock = clock

@@ -30,7 +30,7 @@ from intercept.proxy import Router, relay
 from intercept.reload import PolicyWatch, watch_policy
 from intercept.state.base import CounterStore
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, MessageChannel
-from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
+from intercept.transport.http_client import HttpUpstream, display_url, env_proxy
 from intercept.transport.http_connection import ConnectionPool
 from intercept.transport.http_limits import ListenerLimits, default_buffered_bytes
 from intercept.transport.http_server import (
@@ -40,6 +40,7 @@ from intercept.transport.http_server import (
     parse_listen,
     serve,
 )
+from intercept.transport.mcp_headers import parse_header_option
 from intercept.transport.shared_child import SharedChild
 from intercept.transport.stdio import StdioChild, StdioSelf
 

@@ -14,7 +14,8 @@ duplicate key, which re-encoding would have dropped), so they are forwarded as t
 other message takes the strict path above; both paths give the same value for the same input.
 
 `classify` sorts one parsed element into request, notification or response and checks the
-envelope (`jsonrpc: "2.0"`, id types, params an object).
+envelope (`jsonrpc: "2.0"`, id types, params an object). `imitated_method` tells a look-alike of
+a policed method (`tools/call`, `tools/list`) from the real one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +36,46 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 UPSTREAM_ERROR = -32000
 """Server-defined code used when the upstream died or could not be reached."""
+
+POLICED_METHODS = frozenset({"tools/call", "tools/list"})
+"""Methods the router acts on: their look-alikes are refused, never forwarded."""
+
+KNOWN_METHODS = frozenset(
+    {
+        "initialize",
+        "ping",
+        "tools/call",
+        "tools/list",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "sampling/createMessage",
+        "roots/list",
+        "elicitation/create",
+        "tasks/get",
+        "tasks/result",
+        "tasks/list",
+        "tasks/cancel",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/message",
+        "notifications/resources/updated",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/roots/list_changed",
+        "notifications/elicitation/complete",
+        "notifications/tasks/status",
+    }
+)
+"""The MCP methods, spelled exactly: a method in here needs no look-alike check (the hot path)."""
 
 MessageId = str | int
 Kind = Literal["request", "notification", "response"]
@@ -53,26 +95,55 @@ class _DuplicateKey(ValueError):
     pass
 
 
+class _OutOfRange(ValueError):
+    pass
+
+
+class _Constant(ValueError):
+    pass
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _DuplicateKey(key)
+                raise _DuplicateKey
             seen.add(key)
     return obj
 
 
 def _constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _Constant
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):
-        raise ValueError(f"number {text[:40]} is out of range")
+        raise _OutOfRange
     return value
+
+
+_JSON_PROBLEMS = (
+    "Expecting value",
+    "Expecting ',' delimiter",
+    "Expecting ':' delimiter",
+    "Expecting property name enclosed in double quotes",
+    "Unterminated string",
+    "Invalid control character",
+    "Invalid \\uXXXX escape",
+    "Invalid \\escape",
+    "Extra data",
+    "Illegal trailing comma",
+)
+"""The decoder's own descriptions, kept word for word; anything after them (the pure-Python decoder
+quotes the offending character) is dropped, so an error never repeats message content."""
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    what = next((p for p in _JSON_PROBLEMS if exc.msg.startswith(p)), "malformed JSON")
+    return f"{what} at line {exc.lineno} column {exc.colno}"
 
 
 _decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant, parse_float=_finite_float)
@@ -108,14 +179,22 @@ def parse_strict(raw: bytes) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MessageError(PARSE_ERROR, f"message is not valid UTF-8 (byte {exc.start})") from None
+    # Error messages say where and what kind of problem, never the text at fault: it may be an
+    # argument value (a credential), and errors reach the client, stderr and the logs.
     try:
         return _decoder.decode(text)
-    except _DuplicateKey as exc:
-        raise MessageError(PARSE_ERROR, f"duplicate key {_short(str(exc))} in a JSON object") from None
+    except _DuplicateKey:
+        raise MessageError(PARSE_ERROR, "message has a duplicate key in a JSON object") from None
+    except _OutOfRange:
+        raise MessageError(PARSE_ERROR, "message has a number out of range (it overflows)") from None
+    except _Constant:
+        raise MessageError(PARSE_ERROR, "message is not valid JSON: NaN and Infinity are not JSON") from None
     except RecursionError:
         raise MessageError(PARSE_ERROR, "message is nested too deeply") from None
-    except ValueError as exc:
-        raise MessageError(PARSE_ERROR, f"message is not valid JSON: {_short(str(exc))}") from None
+    except json.JSONDecodeError as exc:
+        raise MessageError(PARSE_ERROR, f"message is not valid JSON: {_json_problem(exc)}") from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise MessageError(PARSE_ERROR, "message has a number with too many digits") from None
 
 
 def encode(message: Any) -> bytes:
@@ -124,12 +203,10 @@ def encode(message: Any) -> bytes:
         return _encoder.encode(message).encode("utf-8")
     except UnicodeEncodeError:
         raise MessageError(PARSE_ERROR, "message contains a lone surrogate (invalid Unicode)") from None
-    except (ValueError, RecursionError) as exc:
-        raise MessageError(PARSE_ERROR, f"message cannot be serialised: {_short(str(exc))}") from None
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
+    except ValueError:
+        raise MessageError(PARSE_ERROR, "message cannot be serialised: a number is not finite") from None
+    except RecursionError:
+        raise MessageError(PARSE_ERROR, "message cannot be serialised: it is nested too deeply") from None
 
 
 def valid_id(value: Any) -> bool:
@@ -172,6 +249,37 @@ def classify(element: Any) -> Envelope:
             raise MessageError(INVALID_REQUEST, "id must be a string or an integer", None)
         return Envelope(element, "response", message_id, None)
     raise MessageError(INVALID_REQUEST, "not a request, notification or response", message_id)
+
+
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+"""Hangul fillers: letters by category, but default-ignorable (rendered as nothing)."""
+
+
+def _folded(method: str) -> str:
+    """`method` as a lenient server might read it: compatibility-decomposed and case-folded, without
+    whitespace, control, format, combining or other invisible characters anywhere in it."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", method).casefold())
+    return "".join(
+        c
+        for c in text
+        if not c.isspace()
+        and c not in _INVISIBLE_LETTERS
+        and unicodedata.category(c) not in _INVISIBLE_CATEGORIES
+    )
+
+
+def imitated_method(method: str) -> str | None:
+    """The policed method that `method` imitates without being it byte for byte, else None.
+
+    `tool\u017f/call`, `Tools/List`, `\ufefftools/call` or `tools/call\x00` may each reach a
+    lenient server's `tools/call` or `tools/list` handler without the router having checked it.
+    Only methods outside `KNOWN_METHODS` are normalised, so the usual message costs one set lookup.
+    """
+    if method in KNOWN_METHODS:
+        return None
+    folded = _folded(method)
+    return folded if folded in POLICED_METHODS else None
 
 
 def error_object(code: int, message: str, message_id: MessageId | None) -> dict[str, Any]:

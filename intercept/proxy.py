@@ -167,11 +167,15 @@ class Router:
             if env.kind == "request":
                 return await self._client_request(env, encoded)
             if env.kind == "notification":
-                if env.method is not None and env.method.strip().lower() == "tools/call":
+                method = env.method
+                assert method is not None
+                if method == "tools/call":
                     # A call without an id would run unanswered and uncounted: never forward it.
                     raise MessageError(jsonrpc.INVALID_REQUEST, "tools/call must have an id")
-                if env.method == "notifications/cancelled":
+                if method == "notifications/cancelled":
                     await self._cancelled(env)
+                elif method not in jsonrpc.KNOWN_METHODS:
+                    _refuse_look_alike(method, None)
             return encoded, None
         except MessageError as exc:
             log.warning("client message rejected: %s", exc.message)
@@ -193,9 +197,8 @@ class Router:
         reused = await self._settle_cancelled(message_id) if self._cancelled_calls else False
         if env.method == "tools/call":
             return await self._tools_call(env, message_id, encoded, refundable=not reused)
-        if env.method.strip().lower() == "tools/call":
-            # A lenient server could route a look-alike method to tools/call, unchecked.
-            raise MessageError(jsonrpc.METHOD_NOT_FOUND, "method must be exactly 'tools/call'", message_id)
+        if env.method not in jsonrpc.KNOWN_METHODS:
+            _refuse_look_alike(env.method, message_id)
         self._pending[message_id] = _Pending(env.method)
         return encoded, None
 
@@ -507,6 +510,14 @@ class Router:
     @property
     def pending_count(self) -> int:
         return len(self._pending)
+
+
+def _refuse_look_alike(method: str, message_id: MessageId | None) -> None:
+    """MessageError if `method` imitates a policed method: a lenient server could run it as
+    `tools/call` (unchecked, uncounted) or `tools/list` (hidden tools shown)."""
+    imitated = jsonrpc.imitated_method(method)
+    if imitated is not None:
+        raise MessageError(jsonrpc.METHOD_NOT_FOUND, f"method must be exactly '{imitated}'", message_id)
 
 
 def _expire(future: asyncio.Future[Any]) -> None:

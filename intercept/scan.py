@@ -202,7 +202,7 @@ async def _list_all(read: Any, write: Any) -> ScanResult:
             if cursor is None:
                 break
             if cursor in seen_cursors:
-                raise ScanError(f"tools/list returned the cursor {cursor[:40]!r} twice; the server loops")
+                raise ScanError("tools/list returned a cursor it had already returned; the server loops")
             seen_cursors.add(cursor)
         else:
             raise ScanError(f"tools/list still had more pages after {MAX_PAGES}; giving up")

@@ -32,6 +32,7 @@ from intercept.transport import http_limits as limits
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
 from intercept.transport.stdio import CHILD_EXIT_GRACE_SECONDS, StdioChild, StdioSelf
 from intercept.util.errors import InputError
+from intercept.util.fsutil import open_private
 
 log = logging.getLogger("intercept.run")
 
@@ -60,10 +61,17 @@ class RunOptions:
 
 
 def configure_logging(level: str, log_file: Path | None) -> None:
-    """Logs go to stderr or `log_file`, never stdout (stdout carries only protocol messages)."""
-    handler: logging.Handler = (
-        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    )
+    """Logs go to stderr or `log_file`, never stdout (stdout carries only protocol messages).
+
+    A log file is created 0600 and must be this user's alone, like the proxy's other files;
+    OSError (naming the file and the fix) otherwise.
+    """
+    if log_file is not None:
+        fd = open_private(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, "log file")
+        stream = open(fd, "a", encoding="utf-8", errors="backslashreplace", buffering=1)  # noqa: SIM115
+        handler: logging.Handler = logging.StreamHandler(stream)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger("intercept")
     root.handlers[:] = [handler]
@@ -85,8 +93,8 @@ def run_proxy(options: RunOptions) -> int:
         return 128 + signal.SIGINT
     except Exception as exc:  # the last line of defence: a message, never a traceback
         log.debug("proxy failed", exc_info=True)
-        detail = f"{type(exc).__name__}: {exc}"
-        return _fail(f"internal error: {detail} (run with --log-level debug for details)", 1)
+        # The type only: an unexpected exception's text may quote a message being relayed.
+        return _fail(f"internal error: {type(exc).__name__} (run with --log-level debug for details)", 1)
 
 
 async def _run(options: RunOptions) -> int:
@@ -394,7 +402,11 @@ def run(
 
     Example: intercept run -c policy.yaml -- npx -y @modelcontextprotocol/server-everything stdio
     """
-    configure_logging(log_level, log_file)
+    try:
+        configure_logging(log_level, log_file)
+    except OSError as exc:
+        message = f"cannot open log file {log_file}: {exc.strerror}" if exc.strerror else str(exc)
+        sys.exit(_fail(message, EXIT_INVALID))
     source = click.get_current_context().get_parameter_source("client_token")
     if transport.get("listen") is None and source is click.core.ParameterSource.ENVIRONMENT:
         transport["client_token"] = None  # an exported INTERCEPT_CLIENT_TOKEN only matters to --listen

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan, terminal_safe
+from intercept.transport.mcp_headers import parse_header_option
 from intercept.util.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ def _parse_env(pairs: tuple[str, ...], dummies: tuple[str, ...]) -> dict[str, st
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
+            # Not quoted: the value may be a credential.
+            raise click.BadParameter("each value must look like NAME=VALUE", param_hint="--env")
         env[name] = value
     env.update(dummy_env(dummies))
     return env
@@ -36,10 +38,11 @@ def _parse_env(pairs: tuple[str, ...], dummies: tuple[str, ...]) -> dict[str, st
 def _parse_headers(headers: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for header in headers:
-        key, sep, value = header.partition(":")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{header!r} is not 'Name: value'", param_hint="--header")
-        out[key.strip()] = value.strip()
+        try:
+            key, value = parse_header_option(header)
+        except ValueError as exc:  # its text never quotes the value: it is usually a credential
+            raise click.UsageError(str(exc)) from None
+        out[key] = value
     return out
 
 

@@ -21,6 +21,12 @@ Statements run synchronously on the event loop: a reserve takes tens of microsec
 than a thread hop would. New databases use 1 KiB pages, which makes each commit's WAL write cheaper.
 A transaction blocked by another process waits at most `BUSY_TIMEOUT_MS` and then raises
 StateError, and the proxy applies `--state-fail-mode`.
+
+The counters decide what runs, so their files must be this user's alone: the directory and every
+file SQLite uses (`counters.sqlite3`, `-wal`, `-shm`, `-journal`) are checked before SQLite
+opens them (`intercept.util.fsutil`), and a file another user owns or can write refuses the
+store. The database is created 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm`
+the database's mode), under a 077 umask, and every file is checked and made 0600 afterwards.
 """
 
 from __future__ import annotations
@@ -43,8 +49,11 @@ from intercept.state.base import (
     calendar_bucket,
     first_refusal,
 )
+from intercept.util.fsutil import UnsafeFile, check_private_path, private_dir
 
 DB_FILENAME = "counters.sqlite3"
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+"""The database and the files SQLite keeps next to it."""
 BUSY_TIMEOUT_MS = 2000
 PAGE_SIZE = 1024
 WAL_AUTOCHECKPOINT_PAGES = 10_000
@@ -101,18 +110,36 @@ class SqliteStore:
         self._seqs = random.Random(secrets.randbits(128))
         self._trimmed_at: dict[tuple[str, int], float] = {}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            # Small pages make each commit's WAL frames cheaper to write (new databases only).
-            self._db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
-            self._db.executescript(_SCHEMA)
-            os.chmod(path, 0o600)
+            private_dir(path.parent, "state directory")
+            files = [path.with_name(path.name + suffix) for suffix in SQLITE_SUFFIXES]
+            for file in files:
+                check_private_path(file, "state file")
+            umask = os.umask(0o077)
+            try:
+                with contextlib.suppress(FileExistsError):  # another proxy may create it first
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+                self._db = self._connect(path)
+            finally:
+                os.umask(umask)
+            for file in files:  # older versions, or another proxy, may have left them readable
+                if check_private_path(file, "state file"):
+                    os.chmod(file, 0o600)
+        except UnsafeFile as exc:
+            raise StateError(str(exc)) from None
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"cannot open state database {path}: {exc}") from None
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Small pages make each commit's WAL frames cheaper to write (new databases only).
+        db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+        db.executescript(_SCHEMA)
+        return db
 
     @classmethod
     def in_directory(cls, directory: Path) -> SqliteStore:

@@ -14,6 +14,12 @@ bodies are turned back into messages for `receive()`. What the transport tracks:
   `_meta` (2026-07-28, no session), else the one `initialize` negotiated;
 * `--header` values on every request.
 
+Values learned from the server are checked before they go into a header (see
+`intercept.transport.mcp_headers`): an `initialize` answer whose `protocolVersion` is not a
+revision date, or a session id that is not visible ASCII, fails the `initialize` with a JSON-RPC
+error instead of starting a session; an SSE event id that could not be a header value is not
+used to resume.
+
 A request that cannot be delivered (connection refused, timeout, an HTTP error status, a body
 that is not JSON-RPC) is answered with a JSON-RPC error carrying its id, so the client never
 waits on silence.
@@ -43,13 +49,19 @@ from yarl import URL
 from intercept.transport import fastjson
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
 from intercept.transport.fastjson import id_key
-from intercept.transport.http_connection import ConnectionPool
+from intercept.transport.http_connection import ConnectionPool, HeaderInjection, check_fields
 from intercept.transport.mailbox import Mailbox
 from intercept.transport.mcp_headers import (
     PROTOCOL_VERSION_META_KEY,
+    PROTOCOL_VERSION_RULE,
+    SESSION_ID_RULE,
+    UnsafeHeader,
     add_envelope,
     envelope_of,
     request_headers,
+    valid_field_value,
+    valid_protocol_version,
+    valid_session_id,
 )
 from intercept.transport.sse import SseEvent, decode_body, decode_stream
 
@@ -69,13 +81,10 @@ HTTP_ERRORS = (aiohttp.ClientError, OSError)
 """What a failed exchange raises (TimeoutError is an OSError)."""
 
 
-def parse_header_option(value: str) -> tuple[str, str]:
-    """`"Name: value"` (the `--header` option) to a pair; ValueError naming the problem."""
-    name, sep, content = value.partition(":")
-    name = name.strip()
-    if not sep or not name or any(c in name for c in " \t\r\n") or any(c in content for c in "\r\n\0"):
-        raise ValueError(f"--header {name or value!r} must look like 'Name: value'")
-    return name, content.strip()
+BAD_SESSION_ID = f"upstream assigned an Mcp-Session-Id that is not {SESSION_ID_RULE}; the session is not used"
+BAD_PROTOCOL_VERSION = (
+    f"upstream initialize result.protocolVersion is not {PROTOCOL_VERSION_RULE}; the session is not used"
+)
 
 
 def error_response(request_id: Any, message: str, code: int = UPSTREAM_UNAVAILABLE) -> bytes:
@@ -319,6 +328,9 @@ class HttpUpstream:
             )
         except HTTP_ERRORS as exc:
             self._fail(ids, f"upstream {self.display} unreachable: {type(exc).__name__}")
+        except (UnsafeHeader, HeaderInjection) as exc:
+            log.error("request to the upstream not sent: %s", exc)
+            self._fail(ids, f"request not sent to the upstream: {exc}")
         finally:
             if first:
                 self._ready.set()
@@ -328,6 +340,7 @@ class HttpUpstream:
             if self._pool is None:
                 self._pool = ConnectionPool(self.url, limit=256, connect_timeout=self._timeout)
             return await self._pool.request("POST", headers.items(), data)
+        check_fields(headers.items())
         response = await self._client().post(
             self._url, data=data, headers=headers, allow_redirects=False, proxy=self._proxy
         )
@@ -347,7 +360,12 @@ class HttpUpstream:
             if status == 404 and sent_session is not None and not first:
                 raise SessionExpired(sent_session)
             if first and status < 400:
-                self._session_id = answer.headers.get(SESSION_HEADER) or self._session_id
+                assigned = answer.headers.get(SESSION_HEADER)
+                if assigned is not None and not valid_session_id(assigned):
+                    log.error("%s", BAD_SESSION_ID)
+                    self._fail(ids, BAD_SESSION_ID)
+                    return
+                self._session_id = assigned or self._session_id
             if status == 202 or (not ids and status < 400):
                 if isinstance(message, dict) and message.get("method") == "notifications/initialized":
                     self._open_get_stream()
@@ -401,7 +419,9 @@ class HttpUpstream:
                 self._inbox.put_nowait(json.dumps(rekeyed, separators=(",", ":")).encode())
                 return True
             return False
-        self._note_protocol(items)
+        if not self._note_protocol(items):
+            self._fail(ids, BAD_PROTOCOL_VERSION)
+            return True
         self._inbox.put_nowait(body)
         return True
 
@@ -427,7 +447,7 @@ class HttpUpstream:
             self._inbox.put_nowait(item)
             return None
         self._accept_event(item, pending)
-        return item.id
+        return _resumable(item.id)
 
     def _accept_event(self, event: SseEvent, pending: set[str]) -> None:
         if event.event != "message" or not event.data:
@@ -440,7 +460,9 @@ class HttpUpstream:
         for item in parsed if isinstance(parsed, list) else [parsed]:
             if isinstance(item, dict) and "method" not in item:
                 pending.discard(id_key(item.get("id")))
-                self._note_protocol([item])
+                if not self._note_protocol([item]):
+                    self._inbox.put_nowait(error_response(item.get("id"), BAD_PROTOCOL_VERSION))
+                    return
         self._inbox.put_nowait(event.data.encode())
 
     async def _resume(self, last_id: str, pending: set[str]) -> None:
@@ -460,12 +482,14 @@ class HttpUpstream:
                         if isinstance(item, FrameTooLarge):
                             self._inbox.put_nowait(item)
                             continue
-                        last_id = item.id or last_id
+                        last_id = _resumable(item.id) or last_id
                         self._accept_event(item, pending)
             except HTTP_ERRORS:
                 await asyncio.sleep(delay)
 
-    def _note_protocol(self, items: list[Any]) -> None:
+    def _note_protocol(self, items: list[Any]) -> bool:
+        """Learn the version an `initialize` answer negotiated (sent as a header from then on);
+        False if it is not a revision date: it must never reach a header, and the session is unusable."""
         for item in items:
             result = item.get("result") if isinstance(item, dict) else None
             if (
@@ -474,7 +498,13 @@ class HttpUpstream:
                 and self._initialize is not None
                 and id_key(item.get("id")) in {id_key(self._initialize.get("id")), id_key(_REINIT_ID)}
             ):
-                self._protocol_version = result["protocolVersion"]
+                version = result["protocolVersion"]
+                if not valid_protocol_version(version):
+                    log.error("%s", BAD_PROTOCOL_VERSION)
+                    self._session_id = None
+                    return False
+                self._protocol_version = version
+        return True
 
     def _fail(self, ids: list[Any], reason: str) -> None:
         if not ids:
@@ -509,7 +539,11 @@ class HttpUpstream:
                 ) as response:
                     if response.status >= 400:
                         return False
-                    self._session_id = response.headers.get(SESSION_HEADER)
+                    assigned = response.headers.get(SESSION_HEADER)
+                    if assigned is not None and not valid_session_id(assigned):
+                        log.error("%s", BAD_SESSION_ID)
+                        return False
+                    self._session_id = assigned
                     await response.read()
                 if self._initialized_note is not None:
                     headers = self._base_headers()
@@ -552,7 +586,7 @@ class HttpUpstream:
                         if isinstance(item, FrameTooLarge):
                             self._inbox.put_nowait(item)
                             continue
-                        last_id = item.id or last_id
+                        last_id = _resumable(item.id) or last_id
                         if item.event == "message" and item.data:
                             self._inbox.put_nowait(item.data.encode())
             except HTTP_ERRORS:
@@ -562,6 +596,12 @@ class HttpUpstream:
                 return
             await asyncio.sleep(_GET_RETRY_SECONDS[attempt])
             attempt += 1
+
+
+def _resumable(event_id: str | None) -> str | None:
+    """An SSE event id fit to send back as `Last-Event-ID`, else None (the stream resumes from an
+    earlier id, or not at all)."""
+    return event_id if event_id and valid_field_value(event_id) else None
 
 
 def stateless_envelope(data: bytes) -> dict[str, Any] | None:

@@ -7,7 +7,9 @@ CPU than the exchange itself; this client does only what the upstream POST needs
 * one pool of keep-alive connections to one origin (`http://` or `https://`), at most `limit`;
 * requests with a body and a fixed set of headers; responses read with `httptools` (chunked or
   length-delimited bodies, or until close), handed over as they arrive, so SSE streams work;
-* a connection whose response did not end cleanly, or whose server asked to close, is not reused.
+* a connection whose response did not end cleanly, or whose server asked to close, is not reused;
+* a request head with a CR, LF or NUL inside a header is never written (HeaderInjection): on a
+  keep-alive connection a line break in a value would start a second, smuggled request.
 
 Redirects are not followed (the upstream transport refuses them anyway) and proxies are not
 supported: `HttpUpstream` keeps aiohttp for a proxied upstream and for its GET stream and DELETE.
@@ -27,6 +29,21 @@ import httptools
 
 _READ_HIGH_WATER = 256 * 1024
 """Buffered response bytes at which reading pauses until the consumer catches up."""
+
+
+class HeaderInjection(ValueError):
+    """A header name or value holds a CR, LF, NUL or a character HTTP cannot carry; the request is
+    not sent."""
+
+    def __init__(self) -> None:
+        super().__init__("a header would hold a line break, NUL or non-Latin-1 text; refused")
+
+
+def check_fields(headers: Iterable[tuple[str, str]]) -> None:
+    """HeaderInjection if any name or value holds CR, LF or NUL."""
+    for name, value in headers:
+        if "\r" in name or "\n" in name or "\0" in name or "\r" in value or "\n" in value or "\0" in value:
+            raise HeaderInjection
 
 
 class _Connection(asyncio.Protocol):
@@ -289,9 +306,18 @@ class ConnectionPool:
         """Looked up on first use, not per request: each lookup is a system call on Python 3.11."""
 
     def request_head(self, method: str, headers: Iterable[tuple[str, str]]) -> bytes:
+        """The request line and headers; HeaderInjection if a header holds CR, LF or NUL."""
         lines = [f"{method} {self.target} HTTP/1.1\r\nhost: {self.host_header}\r\n"]
         lines.extend(f"{name}: {value}\r\n" for name, value in headers)
-        return "".join(lines).encode("latin-1")
+        head = "".join(lines)
+        # Each line ends in exactly one CRLF, so any CR or LF inside a field shows in the counts
+        # (cheaper than a scan of every field; this runs once per call).
+        if head.count("\r") != len(lines) + 1 or head.count("\n") != len(lines) + 1 or "\0" in head:
+            raise HeaderInjection
+        try:
+            return head.encode("latin-1")
+        except UnicodeEncodeError:
+            raise HeaderInjection from None
 
     async def _connection(self, reuse: bool = True) -> _Connection:
         while reuse and self._idle:

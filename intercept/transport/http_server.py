@@ -72,10 +72,13 @@ from intercept.transport.http_limits import (
 from intercept.transport.mailbox import Mailbox
 from intercept.transport.mcp_headers import (
     HEADER_MISMATCH,
+    PROTOCOL_VERSION_META_KEY,
+    PROTOCOL_VERSION_RULE,
     envelope_of,
     is_stateless_version,
     mismatch,
     protocol_version,
+    valid_protocol_version,
 )
 from intercept.transport.sse import encode_event
 
@@ -466,6 +469,17 @@ class ListenerOptions:
     limits: ListenerLimits = field(default_factory=ListenerLimits)
 
 
+def _malformed_version(headers: Headers, message: Any) -> str | None:
+    """What is wrong with the protocol version a request names, if anything (never the value)."""
+    header = headers.get("mcp-protocol-version")
+    if header is not None and not valid_protocol_version(header):
+        return f"the MCP-Protocol-Version header must be {PROTOCOL_VERSION_RULE}"
+    items = message if isinstance(message, list) else [message]
+    if any((v := protocol_version(m)) is not None and not valid_protocol_version(v) for m in items):
+        return f'params._meta["{PROTOCOL_VERSION_META_KEY}"] must be {PROTOCOL_VERSION_RULE}'
+    return None
+
+
 def _error(
     status: int, message: str, code: int = jsonrpc.INVALID_REQUEST, headers: dict[str, str] | None = None
 ) -> Reply:
@@ -537,7 +551,11 @@ class HttpListener:
     def _refuse(self, headers: Headers) -> Reply | None:
         host = headers.get("host", "").lower()
         if host not in self._hosts:
-            return _error(421, f"Host {host[:100]!r} is not served here (DNS rebinding protection)")
+            return _error(
+                421,
+                "the Host header names an address not served here (DNS rebinding protection); "
+                "serve it with --allowed-host HOST:PORT",
+            )
         origin = headers.get("origin")
         if origin is not None and not self._origin_allowed(origin):
             return _error(403, "Origin not allowed (DNS rebinding protection)")
@@ -591,6 +609,9 @@ class HttpListener:
             # The router parses what it is given again: hand it the checked message in the
             # compact form its fast parser accepts, not the client's bytes a second time.
             body = fastjson.compact(message) or body
+        malformed = _malformed_version(headers, message)
+        if malformed is not None:
+            return _error(400, malformed)
         mismatch = self._header_mismatch(headers, message)
         if mismatch is not None:
             return mismatch
@@ -607,7 +628,7 @@ class HttpListener:
         if stateless:
             # 2026-07-28: no sessions; a stray Mcp-Session-Id is ignored, as the revision says.
             if not self.options.stateless:
-                return _error(400, f"protocol {version} (stateless) is not served here")
+                return _error(400, "stateless protocol revisions (2026-07-28 and later) are not served here")
             if not isinstance(message, dict):
                 return _error(400, "a stateless request carries one JSON-RPC message, not a batch")
             if not requests:
@@ -650,8 +671,7 @@ class HttpListener:
         wrong = mismatch(sent, message)
         if wrong is None:
             return None
-        shown = sent.get(wrong, "")[:100]
-        return _error(400, f"{wrong} header {shown!r} does not match the request body", HEADER_MISMATCH)
+        return _error(400, f"the {wrong} header does not match the request body", HEADER_MISMATCH)
 
     def _start_session(
         self, one_shot: bool = False, envelope: dict[str, Any] | None = None
@@ -676,8 +696,11 @@ class HttpListener:
     async def _run_session(self, session: ListenerChannel) -> None:
         try:
             await self._runner(session)
-        except Exception:
-            log.exception("session %s failed", session.session_id[:8])
+        except Exception as exc:
+            # The type only: an exception's text may hold message content; the traceback is
+            # there for whoever asks for debug logs.
+            log.error("session %s failed (%s)", session.session_id[:8], type(exc).__name__)
+            log.debug("session %s failed", session.session_id[:8], exc_info=True)
         finally:
             self.sessions.pop(session.session_id, None)
             await session.close()

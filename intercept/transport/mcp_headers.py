@@ -6,6 +6,11 @@ request names in `params._meta["io.modelcontextprotocol/protocolVersion"]`. A va
 not survive as an HTTP field (non-ASCII, control characters, edge whitespace) travels as
 `=?base64?<base64 of its UTF-8>?=`. The upstream client writes these headers; the listener
 compares them with the body and refuses a request whose headers say something else.
+
+Every value the proxy writes into a request header is checked first, so no peer can smuggle a
+line break (and with it a second request) into the upstream connection: protocol revisions must
+be `YYYY-MM-DD` dates, session ids visible ASCII (0x21-0x7E, as the MCP spec requires), and
+`--header` options an HTTP token name with a value free of control characters.
 """
 
 from __future__ import annotations
@@ -23,6 +28,76 @@ HEADER_MISMATCH = -32020
 """JSON-RPC error code for headers that disagree with the body (the MCP SDKs' `HEADER_MISMATCH`)."""
 
 NAME_PARAMS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+PROTOCOL_VERSION_RULE = "a YYYY-MM-DD revision date"
+SESSION_ID_RULE = "visible ASCII (0x21-0x7E)"
+_PROTOCOL_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_SESSION_ID = re.compile(r"[\x21-\x7e]+")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20\x09]*[\x21-\x7e])*)?")
+"""Printable ASCII and inner spaces or tabs: no control characters (CR, LF, NUL), no edge whitespace."""
+
+PROXY_SET_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+        "accept",
+        "last-event-id",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "mcp-method",
+        "mcp-name",
+    }
+)
+"""Headers the proxy writes itself (framing, content negotiation, MCP session and mirroring)."""
+
+
+class UnsafeHeader(ValueError):
+    """A value that cannot go into a request header; the message names where it came from, not the value."""
+
+
+def valid_protocol_version(value: object) -> bool:
+    return isinstance(value, str) and _PROTOCOL_VERSION.fullmatch(value) is not None
+
+
+def valid_session_id(value: object) -> bool:
+    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
+
+
+def valid_field_value(value: str) -> bool:
+    return _FIELD_VALUE.fullmatch(value) is not None
+
+
+def parse_header_option(option: str) -> tuple[str, str]:
+    """`"Name: value"` (a `--header` option) to a pair; ValueError naming the problem, never the value
+    (it is usually a credential)."""
+    name, sep, content = option.partition(":")
+    name, content = name.strip(" \t"), content.strip(" \t")
+    if not sep or not name:
+        raise ValueError("--header must look like 'Name: value', e.g. 'Authorization: Bearer TOKEN'")
+    if _TOKEN.fullmatch(name) is None:
+        raise ValueError(
+            "--header: the name before ':' must be an HTTP token (letters, digits and "
+            "!#$%&'*+-.^_`|~, no spaces or control characters), e.g. 'Authorization: Bearer TOKEN'"
+        )
+    if name.lower() in PROXY_SET_HEADERS:
+        raise ValueError(f"--header {name}: the proxy sets this header itself; remove the option")
+    if not valid_field_value(content):
+        raise ValueError(
+            f"--header {name}: the value may hold only printable ASCII, spaces and tabs "
+            "(no CR, LF, NUL or other control characters, no non-ASCII text)"
+        )
+    return name, content
+
 
 _SENTINEL = re.compile(r"=\?base64\?(?P<payload>[A-Za-z0-9+/=]*)\?=")
 _SENTINEL_START = "=?base64?"
@@ -67,7 +142,7 @@ def protocol_version(message: Any) -> str | None:
 
 def is_stateless_version(version: str | None) -> bool:
     # Revisions are dates, so they compare as strings.
-    return version is not None and version >= FIRST_STATELESS_VERSION
+    return version is not None and version >= FIRST_STATELESS_VERSION and valid_protocol_version(version)
 
 
 ENVELOPE_KEYS = (
@@ -105,7 +180,10 @@ def add_envelope(message: Any, envelope: dict[str, Any]) -> Any:
 
 
 def request_headers(message: Any) -> dict[str, str]:
-    """The mirrored headers for one message: empty for responses and batches."""
+    """The mirrored headers for one message: empty for responses and batches.
+
+    UnsafeHeader if the request names a protocol version that is not a revision date.
+    """
     if not isinstance(message, dict) or not isinstance(message.get("method"), str):
         return {}
     method: str = message["method"]
@@ -116,7 +194,9 @@ def request_headers(message: Any) -> dict[str, str]:
         headers["mcp-name"] = encode_value(params[field])
     version = protocol_version(message)
     if version is not None:
-        headers["mcp-protocol-version"] = encode_value(version)
+        if not valid_protocol_version(version):
+            raise UnsafeHeader(f'params._meta["{PROTOCOL_VERSION_META_KEY}"] must be {PROTOCOL_VERSION_RULE}')
+        headers["mcp-protocol-version"] = version
     return headers
 
 
@@ -126,7 +206,10 @@ def mismatch(sent: dict[str, str], message: Any) -> str | None:
     A header that is absent is not a mismatch, except `Mcp-Name` when `Mcp-Method` is sent for a
     method that names something: a request must not be able to hide its target from a gateway.
     """
-    expected = request_headers(message)
+    try:
+        expected = request_headers(message)
+    except UnsafeHeader:
+        return "mcp-protocol-version"
     for header in ("mcp-method", "mcp-name", "mcp-protocol-version"):
         value = sent.get(header)
         if value is None:

@@ -167,7 +167,7 @@ class SharedChild:
         token = params.get("progressToken") if isinstance(params, dict) else None
         target = self._tokens.get(_key(token)) if token is not None else None
         if target is None or not isinstance(params, dict):
-            log.debug("notification %s names no request in flight; dropped", method[:100])
+            log.debug("a notification from the shared MCP server names no request in flight; dropped")
             return
         lane, own_token = target
         lane.deliver(_dumps({**message, "params": {**params, "progressToken": own_token}}))

@@ -103,6 +103,36 @@ def test_malformed_and_smuggled_calls_never_reach_the_server(tmp_path: Path) -> 
     assert '[{"jsonrpc":"2.0","id":"b3","method":"tools/call"' in received
 
 
+LOOK_ALIKE_METHODS = [
+    "tool\u017f/call",
+    "\ufefftools/call",
+    "tools/call\u0000",
+    "Tools/List",
+    "tools/\u200blist",
+]
+
+
+def test_look_alike_methods_are_answered_with_errors_and_never_reach_the_server(tmp_path: Path) -> None:
+    attacks = [
+        json.dumps(
+            {"jsonrpc": "2.0", "id": f"look-{n}", "method": method, "params": {"name": "get-env"}}
+        ).encode()
+        for n, method in enumerate(LOOK_ALIKE_METHODS)
+    ]
+    notifications = [
+        json.dumps({"jsonrpc": "2.0", "method": method, "params": {"name": "get-env"}}).encode()
+        for method in LOOK_ALIKE_METHODS
+    ]
+    messages, received = run_raw(tmp_path, INIT + b"\n".join([*attacks, *notifications, ATTACKS[-1]]) + b"\n")
+    by_id = {m.get("id"): m for m in messages if isinstance(m, dict)}
+    for n in range(len(LOOK_ALIKE_METHODS)):
+        assert by_id[f"look-{n}"]["error"]["code"] == -32601
+    unanswered = [m for m in messages if isinstance(m, dict) and m.get("id") is None and "error" in m]
+    assert [m["error"]["code"] for m in unanswered] == [-32601] * len(LOOK_ALIKE_METHODS)
+    assert by_id["last"]["result"]["content"][0]["text"] == "Echo: end"
+    assert "look-" not in received and "get-env" not in received
+
+
 def test_oversized_line_is_answered_and_dropped(tmp_path: Path) -> None:
     huge = (
         b'{"jsonrpc":"2.0","id":"huge","method":"ping","params":{"pad":"'

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import secrets
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from intercept.audit import KEY_FILENAME, AuditLog
 from intercept.cli import main
 from intercept.status import clean, log_files, read_events, render, summarise
+from intercept.util.fsutil import UnsafeFile
 
 
 def events(path: Path) -> list[dict[str, object]]:
@@ -154,3 +158,51 @@ def test_a_daily_log_moves_to_the_next_days_file_at_midnight_utc(tmp_path: Path)
     assert [e["event"] for e in events(day3)] == ["shutdown"]
     assert events(day2)[0]["ts"] == "2026-11-27T00:00:00.250Z"
     assert {e["instance"] for e in events(day1) + events(day2) + events(day3)} == {"inst"}
+
+
+def test_new_audit_directories_are_0700_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        AuditLog(tmp_path / "a" / "events" / "audit.jsonl").close()
+    finally:
+        os.umask(old)
+    for directory in (tmp_path / "a", tmp_path / "a" / "events"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def _give_away(path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    os.chown(path, 65534, 65534)
+
+
+@pytest.mark.parametrize("name", [KEY_FILENAME, "audit.jsonl"])
+def test_a_key_or_log_planted_by_another_user_is_refused(tmp_path: Path, name: str) -> None:
+    planted = tmp_path / name
+    planted.write_text(secrets.token_hex(32))
+    planted.chmod(0o600)
+    _give_away(planted)
+    with pytest.raises(UnsafeFile) as refused:
+        AuditLog(tmp_path / "audit.jsonl")
+    assert f"{planted} belongs to another user (uid 65534)" in str(refused.value)
+    assert "remove it" in str(refused.value)
+
+
+@pytest.mark.parametrize(("mode", "problem"), [(0o644, "readable"), (0o620, "writable"), (0o606, "writable")])
+def test_a_key_others_can_read_or_write_is_refused(tmp_path: Path, mode: int, problem: str) -> None:
+    key = tmp_path / KEY_FILENAME
+    key.write_text(secrets.token_hex(32))
+    key.chmod(mode)
+    with pytest.raises(UnsafeFile, match=problem) as refused:
+        AuditLog(tmp_path / "audit.jsonl")
+    assert f"audit log key file {key}" in str(refused.value) and "chmod 600" in str(refused.value)
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
+def test_an_audit_log_in_a_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(UnsafeFile, match=r"audit log directory .* is writable by group or others"):
+        AuditLog(shared / "audit.jsonl")
+    assert list(shared.iterdir()) == []

@@ -33,6 +33,27 @@ def test_parse_rejects(raw: bytes, fragment: str) -> None:
     assert fragment in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        (b'{"a":1234567890123e99999}', "number out of range"),
+        (b'{"a":"\\q1234567890123"}', "Invalid \\escape at line 1 column 7"),
+        (b'{"a":"\\u12Z4567890123"}', "Invalid \\uXXXX escape at line 1 column 8"),
+        (b'{"1234567890123":1,"1234567890123":2}', "duplicate key"),
+        (b'{"a":"1234567890123\x01"}', "Invalid control character at line 1 column 20"),
+        (b'{"a":1234567890123x}', "Expecting ',' delimiter at line 1 column 19"),
+        (b'{"a":1}1234567890123', "Extra data at line 1 column 8"),
+        (b'{"a":' + b"1234567890123" * 400 + b"}", "number with too many digits"),
+        (b'{"1234567890123":NaN}', "NaN and Infinity are not JSON"),
+    ],
+)
+def test_parse_errors_say_what_and_where_but_never_quote_the_message(raw: bytes, kind: str) -> None:
+    with pytest.raises(MessageError) as caught:
+        jsonrpc.parse(raw)
+    assert kind in caught.value.message
+    assert "1234567890123" not in caught.value.message and "123456" not in caught.value.message
+
+
 def test_lone_surrogate_escape_is_caught_when_re_serialised() -> None:
     parsed = jsonrpc.parse(b'{"a":"\\ud800"}')
     with pytest.raises(MessageError, match="lone surrogate"):
@@ -161,3 +182,53 @@ def test_the_id_of_a_dropped_message_is_found_where_the_sdks_write_it(
 )
 def test_no_id_is_made_up_for_a_dropped_message(head: bytes, tail: bytes) -> None:
     assert jsonrpc.id_from_edges(head, tail) is None
+
+
+LOOK_ALIKES = [
+    ("tool\u017f/call", "tools/call"),  # LATIN SMALL LETTER LONG S folds to s
+    ("\ufefftools/call", "tools/call"),  # a byte order mark in front
+    ("tools/call\x00", "tools/call"),
+    ("tools/\u200bcall", "tools/call"),  # a zero-width space inside
+    ("tools/call\u00ad", "tools/call"),  # a soft hyphen
+    ("Tools/Call", "tools/call"),
+    ("tools/call ", "tools/call"),
+    ("\ttools/call\r\n", "tools/call"),
+    ("\uff54\uff4f\uff4f\uff4c\uff53\uff0f\uff43\uff41\uff4c\uff4c", "tools/call"),  # fullwidth
+    ("tools/ca\u0301ll", "tools/call"),  # a combining accent
+    ("tools/\u3164call", "tools/call"),  # a Hangul filler (renders as nothing)
+    ("TOOLS/LIST", "tools/list"),
+    ("tools/list\u2028", "tools/list"),
+    ("tool\u017f/li\u017ft", "tools/list"),
+    ("tools/\u2060list", "tools/list"),  # a word joiner
+]
+
+
+@pytest.mark.parametrize(("method", "policed"), LOOK_ALIKES)
+def test_look_alikes_of_policed_methods_are_recognised(method: str, policed: str) -> None:
+    assert jsonrpc.imitated_method(method) == policed
+
+
+@pytest.mark.parametrize(
+    "method", [*sorted(jsonrpc.KNOWN_METHODS), "tools/calls", "tools/call/x", "x-vendor/ping", "tool/call"]
+)
+def test_exact_and_unrelated_methods_imitate_nothing(method: str) -> None:
+    assert jsonrpc.imitated_method(method) is None
+
+
+_invisible = st.sampled_from(["\x00", "\x1f", "\x7f", " ", "\u00a0", "\u200b", "\u200d", "\ufeff", "\u2060"])
+
+
+@given(
+    policed=st.sampled_from(sorted(jsonrpc.POLICED_METHODS)),
+    inserts=st.lists(st.tuples(st.integers(0, 10), _invisible), min_size=0, max_size=4),
+    upper=st.sets(st.integers(0, 9)),
+)
+@settings(max_examples=300)
+def test_a_policed_method_with_any_case_or_invisible_characters_is_a_look_alike(
+    policed: str, inserts: list[tuple[int, str]], upper: set[int]
+) -> None:
+    chars = [c.upper() if i in upper else c for i, c in enumerate(policed)]
+    for position, char in inserts:
+        chars.insert(min(position, len(chars)), char)
+    method = "".join(chars)
+    assert jsonrpc.imitated_method(method) == (None if method == policed else policed)

@@ -486,13 +486,35 @@ async def test_a_cancelled_call_the_server_completes_anyway_is_counted() -> None
     assert await h.rate_count() == 1
 
 
-@pytest.mark.parametrize("method", ["Tools/Call", "tools/call ", "TOOLS/CALL"])
-async def test_look_alike_tools_call_methods_are_refused(method: str) -> None:
+@pytest.mark.parametrize(
+    "method",
+    [
+        "Tools/Call",
+        "tools/call ",
+        "TOOLS/CALL",
+        "tool\u017f/call",
+        "\ufefftools/call",
+        "tools/call\x00",
+        "tools/\u200bcall",
+        "Tools/List",
+        "tools/list\ufeff",
+        "tool\u017f/list",
+    ],
+)
+async def test_look_alike_policed_methods_are_refused(method: str) -> None:
     h = Harness()
     await h.client({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"name": "secret"}})
     await h.client({"jsonrpc": "2.0", "method": method, "params": {"name": "secret"}})
-    assert h.upstream_got == []
-    assert [m["error"]["code"] for m in h.client_messages()] == [-32601, -32600]
+    await h.client(
+        [{"jsonrpc": "2.0", "id": 2, "method": method}, {"jsonrpc": "2.0", "id": 3, "method": "ping"}]
+    )
+    assert h.upstream_got == [b'[{"jsonrpc":"2.0","id":3,"method":"ping"}]']
+    answers = h.client_messages()
+    assert [answers[0]["error"]["code"], answers[1]["error"]["code"]] == [-32601, -32601]
+    assert [m["error"]["code"] for m in answers[2]] == [-32601]
+    for answer in (answers[0], answers[1], answers[2][0]):
+        assert answer["error"]["message"].startswith("method must be exactly 'tools/")
+        assert method not in answer["error"]["message"]
 
 
 def dropped(message: Any, limit: int = 1024) -> FrameTooLarge:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,69 @@ async def test_lazy_trimming_keeps_the_event_table_bounded(tmp_path: Path) -> No
     assert 40 <= rows <= 61
     assert await store.value("bounded", "sliding", 2, DAY0 + 399 * 0.05) == 40.0
     await store.close()
+
+
+def _modes(directory: Path) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir()}
+
+
+async def test_every_state_file_and_directory_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        store = SqliteStore.in_directory(tmp_path / "a" / "state")
+        assert os.umask(0o022) == 0o022  # the store put the caller's umask back
+        await store.reserve([LIMIT], DAY0)
+        modes = _modes(tmp_path / "a" / "state")
+        assert {"counters.sqlite3", "counters.sqlite3-wal", "counters.sqlite3-shm"} <= modes.keys()
+        assert set(modes.values()) == {0o600}
+        assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "a" / "state").stat().st_mode) == 0o700
+        await store.close()
+    finally:
+        os.umask(old)
+
+
+async def test_files_an_older_version_left_readable_are_made_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        db = sqlite3.connect(tmp_path / "counters.sqlite3")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE t (x)")  # keeps the -wal and -shm while this connection is open
+        assert _modes(tmp_path)["counters.sqlite3-wal"] == 0o644
+        store = SqliteStore.in_directory(tmp_path)
+        assert set(_modes(tmp_path).values()) == {0o600}
+        await store.close()
+        db.close()
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("name", ["counters.sqlite3", "counters.sqlite3-wal", "counters.sqlite3-shm"])
+def test_a_state_file_planted_by_another_user_is_refused(tmp_path: Path, name: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    planted = tmp_path / name
+    planted.write_bytes(b"")
+    os.chown(planted, 65534, 65534)
+    with pytest.raises(StateError) as refused:
+        SqliteStore.in_directory(tmp_path)
+    message = str(refused.value)
+    assert f"state file {planted} belongs to another user (uid 65534)" in message
+    assert "remove it" in message and "chown" in message
+    assert not (tmp_path / "counters.sqlite3").exists() or name == "counters.sqlite3"
+
+
+def test_a_state_file_others_can_write_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "counters.sqlite3").write_bytes(b"")
+    (tmp_path / "counters.sqlite3").chmod(0o666)
+    with pytest.raises(StateError, match=r"writable by group or others \(mode 0666\).*chmod 600"):
+        SqliteStore.in_directory(tmp_path)
+
+
+def test_a_state_directory_another_user_controls_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    with pytest.raises(StateError, match=r"state directory .*shared is writable by group or others"):
+        SqliteStore.in_directory(shared)
+    assert list(shared.iterdir()) == []

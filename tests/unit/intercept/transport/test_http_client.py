@@ -16,9 +16,9 @@ import pytest
 from aiohttp import web
 
 from intercept.transport.base import FrameTooLarge
-from intercept.transport.http_client import HttpUpstream, display_url, env_proxy, parse_header_option
+from intercept.transport.http_client import HttpUpstream, display_url, env_proxy
 from intercept.transport.http_connection import ConnectionPool
-from intercept.transport.mcp_headers import decode_value, request_headers
+from intercept.transport.mcp_headers import UnsafeHeader, decode_value, parse_header_option, request_headers
 from intercept.transport.sse import decode_events, decode_stream, encode_event
 from tests.conftest import free_port
 
@@ -295,9 +295,90 @@ def test_request_headers_follow_the_2026_07_28_rules() -> None:
 
 def test_header_option_parsing() -> None:
     assert parse_header_option("Authorization: Bearer abc") == ("Authorization", "Bearer abc")
-    for bad in ("no colon", ": empty", "Bad Name: v", "X: a\r\nInjected: 1"):
-        with pytest.raises(ValueError, match="Name: value"):
-            parse_header_option(bad)
+    assert parse_header_option("X-Key:\ta\tb ") == ("X-Key", "a\tb")
+    assert parse_header_option("X-Empty:") == ("X-Empty", "")
+
+
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        ("no colon s3cret", "Name: value"),
+        (": s3cret", "Name: value"),
+        ("Bad Name: s3cret", "HTTP token"),
+        ("X\r\nInjected: s3cret", "HTTP token"),
+        ("Caf\u00e9: s3cret", "HTTP token"),
+        ("X: s3cret\r\nInjected: 1", "control characters"),
+        ("X: s3cret\n", "control characters"),
+        ("X: s3\x00cret", "control characters"),
+        ("X: s3cret\x1b[2J", "control characters"),
+        ("X: s3cret\x7f", "control characters"),
+        ("X: s3cr\u00e9t", "non-ASCII"),
+        ("Host: s3cret", "sets this header itself"),
+        ("Transfer-Encoding: s3cret", "sets this header itself"),
+        ("MCP-Session-Id: s3cret", "sets this header itself"),
+    ],
+)
+def test_header_options_that_could_break_a_request_are_refused_without_quoting_the_value(
+    option: str, problem: str
+) -> None:
+    with pytest.raises(ValueError, match="--header") as refused:
+        parse_header_option(option)
+    assert problem in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
+def test_a_protocol_version_that_is_not_a_revision_date_never_becomes_a_header() -> None:
+    for version in ("2026-07-28\r\nX: 1", "latest", "2026-07-28 ", "\u0662\u0660\u0662\u0666-07-28"):
+        message = {
+            "method": "tools/list",
+            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": version}},
+        }
+        with pytest.raises(UnsafeHeader, match="YYYY-MM-DD") as refused:
+            request_headers(message)
+        assert version not in str(refused.value)
+
+
+async def test_an_initialize_answer_with_a_malformed_protocol_version_is_refused() -> None:
+    server = FakeServer()
+    evil = "2025-11-25\r\ncontent-length: 0\r\n\r\nGET /smuggled HTTP/1.1"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        reply = server(request)
+        message = json.loads(request.content)
+        if message.get("method") == "initialize":
+            body = init_result(message["id"])
+            body["result"]["protocolVersion"] = evil
+            return httpx.Response(200, json=body, headers={"mcp-session-id": "s1"})
+        return reply
+
+    channel = await upstream(answer)
+    await channel.send(dumps(INIT))
+    refused = await next_message(channel)
+    assert refused["id"] == 0 and "protocolVersion" in refused["error"]["message"]
+    assert "smuggled" not in refused["error"]["message"]
+    await channel.send(dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+    await next_message(channel)
+    later = server.requests[-1]
+    assert "mcp-protocol-version" not in later.headers and "mcp-session-id" not in later.headers
+    await channel.close()
+
+
+@pytest.mark.parametrize("session_id", ["s 1", "s\t1"])
+async def test_a_session_id_that_is_not_visible_ascii_is_refused(session_id: str) -> None:
+    server = FakeServer()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        reply = server(request)
+        if json.loads(request.content).get("method") == "initialize":
+            return httpx.Response(200, json=init_result(0), headers={"mcp-session-id": session_id})
+        return reply
+
+    channel = await upstream(answer)
+    await channel.send(dumps(INIT))
+    refused = await next_message(channel)
+    assert "Mcp-Session-Id" in refused["error"]["message"] and "0x21-0x7E" in refused["error"]["message"]
+    assert channel.session_id is None
+    await channel.close()
 
 
 def test_display_url_drops_credentials_and_query() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from intercept.transport.http_connection import ConnectionPool
+from intercept.transport.http_connection import ConnectionPool, HeaderInjection
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -272,3 +272,25 @@ async def test_https_verifies_the_servers_certificate(servers: list[ScriptedServ
     finally:
         server.close()
     assert b"secret" not in b"".join(served)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("x-version", "2025-06-18\r\ncontent-length: 0\r\n\r\nGET /smuggled HTTP/1.1"),
+        ("x-version", "a\rb"),
+        ("x-version", "a\nb"),
+        ("x-version", "a\x00b"),
+        ("x-bad\r\nname", "v"),
+        ("x-version", "\u2028\u65e5"),  # not Latin-1: cannot be written at all
+    ],
+)
+async def test_a_header_that_would_break_the_request_head_is_never_written(
+    servers: list[ScriptedServer], header: tuple[str, str]
+) -> None:
+    server, url = await start(servers, answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"))
+    pool = ConnectionPool(url)
+    with pytest.raises(HeaderInjection):
+        await pool.request("POST", [("content-type", "application/json"), header], b"{}")
+    assert server.requests == []
+    pool.close()

@@ -212,6 +212,48 @@ async def test_an_mcp_name_header_that_disagrees_with_the_body_is_rejected(
     assert sse_messages(ok)[0]["id"] == 4
 
 
+async def test_header_errors_name_the_header_never_its_value(
+    client: httpx.AsyncClient, sessions: EchoSessions
+) -> None:
+    sid = await initialize(client)
+    headers = {**SSE_ACCEPT, "mcp-session-id": sid, "mcp-method": "tools/call", "mcp-name": "s3cret-tool"}
+    mismatch = await client.post("/mcp", content=rpc("tools/call", 4, name="other"), headers=headers)
+    host = await client.post("/mcp", content=rpc("ping"), headers={**SSE_ACCEPT, "host": "s3cret.example:80"})
+    for response in (mismatch, host):
+        assert response.status_code in (400, 421)
+        assert "s3cret" not in response.text
+    assert "mcp-name" in mismatch.json()["error"]["message"]
+    assert "Host" in host.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("version_header", "meta_version", "field"),
+    [
+        ("2025-06-18 s3cret", None, "MCP-Protocol-Version header"),
+        ("s3cret", None, "MCP-Protocol-Version header"),
+        (None, "2026-07-28\r\ns3cret", "params._meta"),
+        (None, "9999-s3cret", "params._meta"),
+    ],
+)
+async def test_a_protocol_version_that_is_not_a_revision_date_is_refused(
+    sessions: EchoSessions, version_header: str | None, meta_version: str | None, field: str
+) -> None:
+    listener = make_listener(sessions, stateless=True)
+    headers = dict(SSE_ACCEPT)
+    if version_header is not None:
+        headers["mcp-protocol-version"] = version_header
+    params = (
+        {} if meta_version is None else {"_meta": {"io.modelcontextprotocol/protocolVersion": meta_version}}
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
+        response = await c.post("/mcp", content=rpc("tools/list", 1, **params), headers=headers)
+    await listener.shutdown()
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert field in message and "YYYY-MM-DD" in message and "s3cret" not in message
+    assert sessions.seen == []
+
+
 @pytest.mark.parametrize(
     "body",
     [b'{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}', b"\xff\xfe", b"{not json"],

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from intercept.transport.mcp_headers import decode_value, encode_value, is_stateless_version, mismatch
+from intercept.transport.mcp_headers import (
+    decode_value,
+    encode_value,
+    is_stateless_version,
+    mismatch,
+    valid_field_value,
+    valid_protocol_version,
+    valid_session_id,
+)
 
 CALL = {
     "jsonrpc": "2.0",
@@ -53,3 +61,24 @@ def test_a_session_version_header_is_not_compared_with_a_body_that_names_none() 
 def test_stateless_versions() -> None:
     assert is_stateless_version("2026-07-28") and is_stateless_version("2027-01-01")
     assert not is_stateless_version("2025-11-25") and not is_stateless_version(None)
+
+
+def test_only_revision_dates_and_visible_ascii_session_ids_are_valid() -> None:
+    assert valid_protocol_version("2025-06-18")
+    for bad in (
+        "2025-06-18\r\n",
+        "2025-6-18",
+        "latest",
+        "",
+        "\u0662\u0660\u0662\u0665-06-18",
+        None,
+        20250618,
+    ):
+        assert not valid_protocol_version(bad)
+    assert not is_stateless_version("9999-junk")  # would compare above 2026-07-28 as a string
+    assert valid_session_id("a-Z_0.9~!")
+    for bad in ("", "a b", "a\tb", "a\x7fb", "caf\u00e9", "a\r\nb", None):
+        assert not valid_session_id(bad)
+    assert valid_field_value("Bearer a\tb") and valid_field_value("")
+    for bad in (" lead", "trail ", "a\rb", "a\nb", "a\x00b", "a\x1bb", "\u00e9"):
+        assert not valid_field_value(bad)
