@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.registry import Category, load_server_file
+from generator.catalog.models import Category, load_server_file
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
