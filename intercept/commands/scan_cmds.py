@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 
 
 def _parse_env(pairs: tuple[str, ...], dummies: tuple[str, ...]) -> dict[str, str]:
-    from generator.catalog.refresh import dummy_env
+    from generator.catalog.entry import dummy_env
 
     env: dict[str, str] = {}
     for pair in pairs:
@@ -96,7 +96,8 @@ def scan_cmd(
 
     Without -o or --update the entry is printed to standard output.
     """
-    from generator.catalog.refresh import build_server_data, diff_tools, dump_yaml
+    from generator.catalog.diff import diff_tools
+    from generator.catalog.entry import build_server_data, dump_yaml
 
     if output is not None and update is not None:
         _fail("use either -o or --update, not both", EXIT_USAGE)
