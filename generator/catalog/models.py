@@ -1,23 +1,22 @@
-"""Registry file models and loading: one YAML file per MCP server, every error located."""
+"""Registry file models: what one YAML file per MCP server may hold, validated as data only.
+
+A file may leave a tool's category out; the models accept that (`ToolEntry`, `ServerEntry`) and never
+classify. The load step (`generator.catalog.load`) turns entries into `Tool`s and `Server`s, whose
+every tool has a category, curated or classified, and the evidence for it."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from intercept.policy import TOOL_NAME_RE
-from intercept.util.errors import LocatedError, fail, from_validation_error
-from intercept.util.safeyaml import YamlInputError, read_yaml_file
-
-REGISTRY_FILE_MAX_BYTES = 8 * 1024 * 1024
-"""The largest real server file (hundreds of tools with schemas) is well under 2 MiB."""
+from intercept.util.errors import fail
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -140,13 +139,28 @@ class Evidence(_Strict):
     detail: str
 
 
-class Tool(_Strict):
+def unexplained_risk(
+    category: Category, risk: Risk | None, risk_reason: str | None
+) -> tuple[str, str] | None:
+    """(message, hint) when a tool's risk differs from the one its category implies and no reason says why."""
+    if risk is not None and risk != DEFAULT_RISK[category] and not risk_reason:
+        return (
+            f"risk '{risk.value}' differs from the '{DEFAULT_RISK[category].value}' "
+            f"that category '{category.value}' implies",
+            "add risk_reason explaining the override, or remove risk",
+        )
+    return None
+
+
+class ToolEntry(_Strict):
+    """A tool as a registry file holds it: `category` is there only when a person curated it."""
+
     name: str
     title: str | None = None
     description: str = ""
     summary: Annotated[str | None, Field(max_length=200)] = None
-    category: Category
-    """Curated when the file sets it; otherwise filled at load time by `generator.catalog.classify`."""
+    category: Category | None = None
+    """Curated when the file sets it; left out, the load step classifies the tool."""
     category_reason: str | None = None
     risk: Risk | None = None
     risk_reason: str | None = None
@@ -157,21 +171,9 @@ class Tool(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _fill_category(cls, data: Any) -> Any:
-        """A file may leave `category` out: the classifier fills it and its evidence.
-
-        A category the file sets is curated and always wins; its reason becomes the first evidence.
-        """
-        if not isinstance(data, dict):
-            return data
-        from generator.catalog.classify import classify
-
-        name = data.get("name")
-        description = data.get("description")
-        schema = data.get("input_schema")
-        annotations = data.get("annotations")
-        category = data.get("category")
-        if category is None:
+    def _curation_needs_a_category(cls, data: Any) -> Any:
+        """A reason or evidence belongs to a curated category; without one the classifier decides."""
+        if isinstance(data, dict) and data.get("category") is None:
             if data.get("category_reason") is not None:
                 raise fail(
                     "category_reason is set but category is not",
@@ -182,28 +184,7 @@ class Tool(_Strict):
                     "evidence is set but category is not",
                     "remove evidence: the classifier computes it when category is absent",
                 )
-        if category is None:
-            result = classify(
-                name if isinstance(name, str) else "",
-                description if isinstance(description, str) else "",
-                schema if isinstance(schema, dict) else None,
-                annotations if isinstance(annotations, dict) else None,
-            )
-            return {**data, "category": result.category, "evidence": list(result.evidence)}
-        if data.get("evidence"):
-            return data
-        try:
-            curated = Category(category)
-        except ValueError:
-            return data
-        # The classifier is not consulted for a curated tool: its answer would not be used, and
-        # large registries are mostly curated.
-        reason = data.get("category_reason")
-        note = reason if isinstance(reason, str) and reason else "set by hand in the registry"
-        first = Evidence.model_construct(
-            signal=CURATED_SIGNAL, category=curated, weight=CURATED_WEIGHT, detail=note
-        )
-        return {**data, "evidence": [first]}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -223,14 +204,17 @@ class Tool(_Strict):
         return summary
 
     @model_validator(mode="after")
-    def _risk_override(self) -> Tool:
-        if self.risk is not None and self.risk != DEFAULT_RISK[self.category] and not self.risk_reason:
-            raise fail(
-                f"risk '{self.risk.value}' differs from the '{DEFAULT_RISK[self.category].value}' "
-                f"that category '{self.category.value}' implies",
-                "add risk_reason explaining the override, or remove risk",
-            )
+    def _risk_override(self) -> ToolEntry:
+        problem = unexplained_risk(self.category, self.risk, self.risk_reason) if self.category else None
+        if problem is not None:
+            raise fail(*problem)
         return self
+
+
+class Tool(ToolEntry):
+    """A loaded tool: its category is known, curated or classified, and `evidence` says why."""
+
+    category: Category
 
     @property
     def category_curated(self) -> bool:
@@ -254,7 +238,9 @@ class Tool(_Strict):
         return first_sentence(self.description) or (self.title or self.name)
 
 
-class Server(_Strict):
+class _ServerFields(_Strict):
+    """What a server entry holds besides its tools."""
+
     slug: str
     name: Annotated[str, Field(min_length=1, max_length=100)]
     description: str | None = None
@@ -263,7 +249,6 @@ class Server(_Strict):
     tags: list[str] = Field(default_factory=list)
     run: RunSpec
     provenance: Provenance
-    tools: list[Tool]
 
     @field_validator("slug")
     @classmethod
@@ -279,37 +264,29 @@ class Server(_Strict):
             raise fail(f"{url!r} is not an http(s) URL", "use a full https:// address")
         return url
 
-    @field_validator("tools")
+    @field_validator("tools", check_fields=False)
     @classmethod
-    def _unique_tools(cls, tools: list[Tool]) -> list[Tool]:
+    def _unique_tools(cls, tools: list[ToolEntry]) -> list[ToolEntry]:
         seen: set[str] = set()
         dupes = [t.name for t in tools if t.name in seen or seen.add(t.name)]  # type: ignore[func-returns-value]
         if dupes:
             raise fail(f"duplicate tool names: {', '.join(sorted(set(dupes)))}", "list each tool once")
         return tools
 
+
+class ServerEntry(_ServerFields):
+    """A registry file as written: its tools' categories may still be missing."""
+
+    tools: list[ToolEntry]
+
+
+class Server(_ServerFields):
+    """A loaded server: every tool classified."""
+
+    tools: list[Tool]
+
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryProblem:
-    path: Path
-    error: LocatedError
-
-    def render(self) -> str:
-        return self.error.render(str(self.path))
-
-
-class RegistryError(Exception):
-    """Every problem found across the registry, reported at once."""
-
-    def __init__(self, problems: Sequence[RegistryProblem]) -> None:
-        self.problems = list(problems)
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        return "\n".join(p.render() for p in self.problems)
 
 
 @dataclass
@@ -328,96 +305,13 @@ class Registry:
 
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "Server": tuple(Server.model_fields),
-    "Tool": tuple(Tool.model_fields),
+    "Server": tuple(ServerEntry.model_fields),
+    "Tool": tuple(ToolEntry.model_fields),
     "RunSpec": tuple(RunSpec.model_fields),
     "Provenance": tuple(Provenance.model_fields),
     "Evidence": tuple(Evidence.model_fields),
 }
-
-
-def _model_at(loc: tuple[int | str, ...]) -> str | None:
-    """The model of the mapping at a pydantic location, read from the location's shape."""
-    shapes: dict[tuple[str, ...], str] = {
-        (): "Server",
-        ("run",): "RunSpec",
-        ("provenance",): "Provenance",
-        ("tools", "#"): "Tool",
-        ("tools", "#", "evidence", "#"): "Evidence",
-    }
-    return shapes.get(tuple("#" if isinstance(p, int) else p for p in loc))
-
-
-def load_server_file(path: Path) -> tuple[Server | None, list[LocatedError]]:
-    """Load one registry file; return the server or every error in it."""
-    try:
-        data = read_yaml_file(path, REGISTRY_FILE_MAX_BYTES)
-    except YamlInputError as exc:
-        return None, [LocatedError("", str(exc))]
-    if not isinstance(data, dict):
-        return None, [LocatedError("(top level)", "a registry file must be a mapping", "start with `slug:`")]
-    errors: list[LocatedError] = []
-    slug = data.get("slug")
-    if isinstance(slug, str) and slug != path.stem:
-        errors.append(
-            LocatedError(
-                "slug",
-                f"slug '{slug}' does not match the file name '{path.name}'",
-                f"rename the file to {slug}.yaml or set slug: {path.stem}",
-            )
-        )
-    try:
-        server = Server.model_validate(data)
-    except ValidationError as exc:
-        structural = from_validation_error(exc, dict(KNOWN_KEYS), _model_at)
-        return None, errors + _name_tools(structural, data)
-    if errors:
-        return None, errors
-    return server, []
-
-
-def _name_tools(errors: list[LocatedError], data: dict[str, Any]) -> list[LocatedError]:
-    """Rewrite `tools[3].risk` as `tools[3] (cancel_run).risk` so the error names the tool."""
-    tools = data.get("tools")
-    if not isinstance(tools, list):
-        return errors
-    out = []
-    for err in errors:
-        match = re.match(r"^tools\[(\d+)\]", err.location)
-        if match:
-            idx = int(match.group(1))
-            entry = tools[idx] if idx < len(tools) else None
-            name = entry.get("name") if isinstance(entry, dict) else None
-            if isinstance(name, str):
-                safe = name[:60].encode("unicode_escape").decode("ascii")
-                loc = f"tools[{idx}] ({safe})" + err.location[match.end() :]
-                err = LocatedError(loc, err.message, err.hint)
-        out.append(err)
-    return out
-
-
-def registry_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.yaml") if p.is_file())
-
-
-def load_registry(directory: Path) -> Registry:
-    """Load every `*.yaml` in directory, sorted by slug. Raises RegistryError listing all problems."""
-    if not directory.is_dir():
-        missing = LocatedError(
-            "", "registry directory not found", "pass --registry pointing at a folder of <slug>.yaml files"
-        )
-        raise RegistryError([RegistryProblem(directory, missing)])
-    problems: list[RegistryProblem] = []
-    servers: list[Server] = []
-    for path in registry_files(directory):
-        server, errors = load_server_file(path)
-        problems.extend(RegistryProblem(path, e) for e in errors)
-        if server is not None:
-            servers.append(server)
-    if problems:
-        raise RegistryError(problems)
-    servers.sort(key=lambda s: s.slug)
-    return Registry(servers)
+"""The keys each part of a registry file accepts, for "did you mean" hints."""
 
 
 def first_sentence(text: str, limit: int = 160) -> str:

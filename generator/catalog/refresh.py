@@ -8,11 +8,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from generator.catalog.diff import diff_tools
 from generator.catalog.entry import build_server_data, dummy_env, dump_yaml
-from generator.catalog.models import REGISTRY_FILE_MAX_BYTES, Server, load_server_file
+from generator.catalog.load import REGISTRY_FILE_MAX_BYTES, load_server_file, validate_server_data
 from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan
 from intercept.util.fsutil import atomic_write_text
 from intercept.util.safeyaml import read_yaml_file
@@ -55,10 +53,11 @@ def refresh_entry(path: Path, timeout: float) -> RefreshOutcome:
         # Record the command as a user would type it, not the resolved path of our uvx.
         result = dataclasses.replace(result, command=server.run.command())
     data = build_server_data(result, server.slug, existing, env_names=server.provenance.env_names)
-    try:
-        Server.model_validate(data)
-    except ValidationError as exc:
-        return RefreshOutcome(False, "re-scan produced an invalid entry", str(exc))
+    _, problems = validate_server_data(data)
+    if problems:
+        return RefreshOutcome(
+            False, "re-scan produced an invalid entry", "\n".join(e.render(str(path)) for e in problems)
+        )
     changes = diff_tools(existing, data)
     atomic_write_text(path, dump_yaml(data))
     if changes.empty:

@@ -19,17 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from generator.catalog.models import (
-    CATEGORY_ORDER,
-    RISK_ORDER,
-    Category,
-    RegistryError,
-    RegistryProblem,
-    Risk,
-    Server,
-    first_sentence,
-    load_server_file,
-)
+from generator.catalog.load import RegistryError, RegistryProblem, load_server_file
+from generator.catalog.models import CATEGORY_ORDER, RISK_ORDER, Category, Risk, Server, first_sentence
 from generator.catalog.recommend import recommend
 from generator.site.fingerprint import code_fingerprint
 from intercept.util.errors import LocatedError

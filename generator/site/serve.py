@@ -12,7 +12,7 @@ import watchfiles
 from starlette.applications import Starlette
 from starlette.staticfiles import StaticFiles
 
-from generator.catalog.models import RegistryError
+from generator.catalog.load import RegistryError
 from generator.site.build import BuildOptions, BuildResult, build_site
 
 

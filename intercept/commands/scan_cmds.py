@@ -121,7 +121,7 @@ def scan_cmd(
         result, slug or _slug_guess(result.server_name), existing, env_names=env_names, notes=notes, name=name
     )
     text = dump_yaml(data)
-    from generator.catalog.models import REGISTRY_FILE_MAX_BYTES
+    from generator.catalog.load import REGISTRY_FILE_MAX_BYTES
 
     if len(text.encode("utf-8")) > REGISTRY_FILE_MAX_BYTES:
         _fail(
@@ -142,7 +142,7 @@ def scan_cmd(
 
 
 def _read_existing(path: Path) -> dict[str, Any]:
-    from generator.catalog.models import REGISTRY_FILE_MAX_BYTES
+    from generator.catalog.load import REGISTRY_FILE_MAX_BYTES
     from intercept.util.safeyaml import YamlInputError, read_yaml_file
 
     try:
@@ -155,19 +155,11 @@ def _read_existing(path: Path) -> dict[str, Any]:
 
 
 def _validate(data: dict[str, Any], dest: Path | None) -> str:
-    from pydantic import ValidationError
+    from generator.catalog.load import validate_server_data
 
-    from generator.catalog.models import KNOWN_KEYS, Server
-    from intercept.util.errors import from_validation_error
-
-    try:
-        Server.model_validate(data)
-    except ValidationError as exc:
-        source = str(dest) if dest else "(output)"
-        return "\n".join(
-            terminal_safe(e.render(source)) for e in from_validation_error(exc, dict(KNOWN_KEYS))
-        )
-    return ""
+    source = str(dest) if dest else "(output)"
+    _, errors = validate_server_data(data)
+    return "\n".join(terminal_safe(e.render(source)) for e in errors)
 
 
 def _slug_guess(server_name: str | None) -> str:
@@ -274,7 +266,7 @@ def _registry_dir(path: Path | None) -> Path:
 
 
 def _load(path: Path | None) -> Registry:
-    from generator.catalog.models import RegistryError, load_registry
+    from generator.catalog.load import RegistryError, load_registry
 
     try:
         return load_registry(_registry_dir(path))

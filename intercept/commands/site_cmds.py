@@ -53,7 +53,7 @@ def _run_build(options: BuildOptions) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from generator.catalog.models import RegistryError
+    from generator.catalog.load import RegistryError
     from generator.site.build import BuildSettingsError, build_site
     from generator.site.search import SearchIndexError
 
@@ -218,7 +218,7 @@ def serve(
     registry: Path | None, port: int, out: Path, search: bool, workers: int, cache_dir: Path | None
 ) -> None:
     """Build the site, serve it on 127.0.0.1, and rebuild when registry or template files change."""
-    from generator.catalog.models import RegistryError
+    from generator.catalog.load import RegistryError
     from generator.site.serve import serve as run_server
 
     options = _options(registry, out, f"http://127.0.0.1:{port}", search, workers, cache_dir, False)

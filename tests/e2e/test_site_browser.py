@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from generator.catalog.models import load_registry
+from generator.catalog.load import load_registry
 from generator.catalog.policyfile import tool_snippet
 from generator.site.search import plan_shards
 from generator.site.serve import make_app

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.catalog.models import load_registry
+from generator.catalog.load import load_registry
 from generator.catalog.policyfile import render_policy_file
 from generator.resources import registry_dir
 from generator.site import urls as pages

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.catalog.models import load_registry
+from generator.catalog.load import load_registry
 from generator.catalog.policyfile import render_policy_file
 from generator.resources import registry_dir
 from intercept.policy import load_policy_text

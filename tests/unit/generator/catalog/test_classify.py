@@ -9,7 +9,8 @@ import pytest
 
 from bench.classifier_eval import evaluate, load_labels
 from generator.catalog.classify import classify, name_tokens, verb_category
-from generator.catalog.models import CURATED_SIGNAL, Category, Risk, Tool, load_server_file
+from generator.catalog.load import classify_tool, load_server_file
+from generator.catalog.models import CURATED_SIGNAL, Category, Risk, Tool, ToolEntry
 
 READ_ONLY = {"readOnlyHint": True}
 DESTRUCTIVE_HINT = {"readOnlyHint": False, "destructiveHint": True}
@@ -188,7 +189,9 @@ def test_classification_is_deterministic() -> None:
 
 
 def _tool(**fields: object) -> Tool:
-    return Tool.model_validate({"name": "delete_widget", "description": "Deletes a widget.", **fields})
+    return classify_tool(
+        ToolEntry.model_validate({"name": "delete_widget", "description": "Deletes a widget.", **fields})
+    )
 
 
 def test_the_loader_fills_a_missing_category_from_the_classifier() -> None:

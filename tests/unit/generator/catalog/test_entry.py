@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from generator.catalog.entry import DUMMY_URL, build_server_data, dummy_value, dump_yaml, run_info_for
-from generator.catalog.models import load_server_file
+from generator.catalog.load import load_server_file
 from tests.unit.generator.catalog.scan_support import result, tool
 
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.catalog.models import Category, Server, load_server_file, registry_files
+from generator.catalog.load import load_server_file, registry_files
+from generator.catalog.models import Category, Server
 from generator.catalog.policyfile import comment_text, recommended_policy, render_policy_file
 from generator.catalog.recommend import recommend
 from generator.resources import registry_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from generator.catalog.entry import build_server_data, dump_yaml
-from generator.catalog.models import load_server_file
+from generator.catalog.load import load_server_file
 from generator.catalog.refresh import refresh_entry
 from tests.unit.generator.catalog.scan_support import result, tool
 

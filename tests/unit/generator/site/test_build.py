@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from generator.catalog.models import Category, Registry, RegistryError, load_registry
+from generator.catalog.load import RegistryError, load_registry
+from generator.catalog.models import Category, Registry
 from generator.catalog.policyfile import render_policy_file, tool_snippet
 from generator.catalog.recommend import recommend
 from generator.site import urls as pages

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from generator.catalog.models import Category, Server, Tool, load_registry
+from generator.catalog.load import load_registry
+from generator.catalog.models import Category, Server, Tool
 from generator.catalog.policyfile import policy_file_name, render_policy_file, tool_snippet
 from generator.catalog.recommend import recommend
 from generator.site.faq import EXAMPLE_LIMIT_MAX, EXAMPLE_LIMIT_WINDOW, tool_faq, usage_text, why_text

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.catalog.models import Category, Risk, Tool, load_registry
+from generator.catalog.load import load_registry
+from generator.catalog.models import Category, Risk, Tool
 from generator.catalog.policyfile import render_policy_file, tool_snippet
 from generator.site.parsecache import ToolRef
 from generator.site.render import (

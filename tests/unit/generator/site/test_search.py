@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generator.catalog.models import load_registry
+from generator.catalog.load import load_registry
 from generator.site.search import SearchIndexError, SearchShard, merge_bundles, plan_shards, run_pagefind
 from intercept.cli import main
 from tests.unit.generator.site.site_support import SMALL_REGISTRY, build, parse_page, tree_hashes
