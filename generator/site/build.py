@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 from generator.resources import templates_dir
 from generator.site import urls as pages
-from generator.site import views
 from generator.site.fingerprint import code_fingerprint, tree_digest
 from generator.site.output import (
     Manifest,
@@ -64,6 +63,9 @@ from generator.site.search import (
 )
 from generator.site.similar import SimilarIndex, build_similar_index
 from generator.site.sitemap import robots_txt, sitemap_files
+from generator.site.views import home, indexes, llms, registry_json, simple, unit
+from generator.site.views.context import SiteContext
+from generator.site.views.listing import listing_header, listing_items, listing_page, listing_urls, listings
 
 DEFAULT_BASE_URL = "https://example.com"
 PARALLEL_MIN_UNITS = 40
@@ -151,7 +153,7 @@ def settings_key(options: BuildOptions, templates: Path, absolute: str) -> str:
 
 
 # Worker state: set in the parent before the pool forks, so workers share it copy-on-write.
-_CTX: views.SiteContext | None = None
+_CTX: SiteContext | None = None
 _ROOT: Path | None = None
 _PREVIOUS: dict[str, str] | None = None
 _STOP: multiprocessing.synchronize.Event | None = None  # shared with the pool's workers
@@ -176,7 +178,7 @@ def _render_unit_job(slug: str) -> tuple[str, dict[str, str], int, int]:
     if _STOP is not None and _STOP.is_set():
         return slug, {}, 0, 0
     writer = Writer(_ROOT, _PREVIOUS)
-    for rel, data in views.render_unit(_CTX, slug):
+    for rel, data in unit.render_unit(_CTX, slug):
         writer.write(rel, data)
     return slug, writer.files, writer.written, writer.size
 
@@ -242,7 +244,7 @@ def build_site(options: BuildOptions, progress: ProgressFn | None = None) -> Bui
         read_manifest(cache, options.out, settings) if options.incremental and options.out.is_dir() else None
     )
     plan, similar, changes = _plan(catalog, previous)
-    ctx = views.SiteContext(
+    ctx = SiteContext(
         make_environment(templates, cache / "templates"),
         catalog,
         similar,
@@ -426,7 +428,7 @@ def _unit_keys(
 
 
 def _write_site_pages(
-    ctx: views.SiteContext,
+    ctx: SiteContext,
     writer: Writer,
     settings: str,
     plan: SitePlan,
@@ -459,27 +461,29 @@ def _write_site_pages(
     group(
         "@catalogue",
         catalogue_key(settings, catalog),
-        lambda: [("registry.json", "".join(views.registry_json_chunks(catalog, ctx.absolute)).encode())],
+        lambda: [
+            ("registry.json", "".join(registry_json.registry_json_chunks(catalog, ctx.absolute)).encode())
+        ],
     )
     writer.write_text("robots.txt", robots_txt(ctx.absolute))
     _write_assets(ctx, writer)
     return page_keys
 
 
-def _overview_files(ctx: views.SiteContext) -> Iterator[tuple[str, bytes]]:
-    yield "index.html", views.home_page(ctx)
-    yield from views.servers_pages(ctx)
-    yield "categories/index.html", views.index_page(ctx, "category")
-    yield "risk/index.html", views.index_page(ctx, "risk")
+def _overview_files(ctx: SiteContext) -> Iterator[tuple[str, bytes]]:
+    yield "index.html", home.home_page(ctx)
+    yield from indexes.servers_pages(ctx)
+    yield "categories/index.html", indexes.index_page(ctx, "category")
+    yield "risk/index.html", indexes.index_page(ctx, "risk")
     yield (
         "search/index.html",
-        views.simple_page(
+        simple.simple_page(
             ctx, "search.html", pages.search_url(), "Search", "Search every MCP tool, server and policy."
         ),
     )
     yield (
         pages.output_path(pages.policy_reference_url()),
-        views.simple_page(
+        simple.simple_page(
             ctx,
             "policy-language.html",
             pages.policy_reference_url(),
@@ -487,12 +491,12 @@ def _overview_files(ctx: views.SiteContext) -> Iterator[tuple[str, bytes]]:
             "The rules Intercept policies use: allow, deny, rate limits and argument checks.",
         ),
     )
-    yield "404.html", views.not_found_page(ctx)
-    yield "llms.txt", views.llms_txt(ctx).encode("utf-8")
+    yield "404.html", simple.not_found_page(ctx)
+    yield "llms.txt", llms.llms_txt(ctx).encode("utf-8")
 
 
 def _write_listing_pages(
-    ctx: views.SiteContext,
+    ctx: SiteContext,
     writer: Writer,
     plan: SitePlan,
     previous: Manifest | None,
@@ -519,28 +523,28 @@ def _write_listing_pages(
             if not reuse(rel, key):
                 todo[rel] = key
         if todo:
-            for listing in views.listings(ctx.catalog):
+            for listing in listings(ctx.catalog):
                 for number in range(1, listing.pages + 1):
                     rel = pages.output_path(listing.url(number))
                     if rel in todo:
                         page_keys[rel] = todo[rel]
-                        writer.write(rel, views.listing_page(ctx, listing, number))
+                        writer.write(rel, listing_page(ctx, listing, number))
         return page_keys
-    for listing in views.listings(ctx.catalog):
-        header = views.listing_header(listing)
+    for listing in listings(ctx.catalog):
+        header = listing_header(listing)
         for number in range(1, listing.pages + 1):
             rel = pages.output_path(listing.url(number))
-            items = views.listing_items(listing, number)
+            items = listing_items(listing, number)
             deps = page_deps(header, listing.pages, ((t.slug, t.name) for t in items))
             plan.pages[rel] = deps
             key = page_key(deps, plan.displays)
             if not reuse(rel, key):
                 page_keys[rel] = key
-                writer.write(rel, views.listing_page(ctx, listing, number))
+                writer.write(rel, listing_page(ctx, listing, number))
     return page_keys
 
 
-def _sitemap_files(ctx: views.SiteContext) -> Iterator[tuple[str, bytes]]:
+def _sitemap_files(ctx: SiteContext) -> Iterator[tuple[str, bytes]]:
     catalog = ctx.catalog
     absolute = ctx.absolute
     urls: list[tuple[str, str | None]] = [
@@ -555,7 +559,7 @@ def _sitemap_files(ctx: views.SiteContext) -> Iterator[tuple[str, bytes]]:
     ]
     server_pages = pages.page_count(len(catalog.servers), pages.SERVERS_PAGE_SIZE)
     urls.extend((absolute + pages.servers_url(n), None) for n in range(2, server_pages + 1))
-    urls.extend((absolute + url, None) for url in views.listing_urls(catalog))
+    urls.extend((absolute + url, None) for url in listing_urls(catalog))
     for server in catalog.servers:
         urls.append((absolute + pages.server_url(server.slug), server.obtained_at))
         for tool in server.tools:
@@ -564,7 +568,7 @@ def _sitemap_files(ctx: views.SiteContext) -> Iterator[tuple[str, bytes]]:
         yield rel, text.encode("utf-8")
 
 
-def _write_assets(ctx: views.SiteContext, writer: Writer) -> None:
+def _write_assets(ctx: SiteContext, writer: Writer) -> None:
     assets = Path(ctx.env.loader.searchpath[0]) / "assets"  # type: ignore[union-attr]
     for path in sorted(p for p in assets.rglob("*") if p.is_file()):
         writer.write(f"assets/{path.relative_to(assets).as_posix()}", path.read_bytes())

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 from generator.catalog.load import RegistryError, RegistryProblem, load_server_file
 from generator.catalog.models import CATEGORY_ORDER, RISK_ORDER, Category, Risk, Server, first_sentence
-from generator.catalog.recommend import recommend
 from generator.site.fingerprint import code_fingerprint
+from generator.site.views.registry_json import catalogue_entry
 from intercept.util.errors import LocatedError
 
 
@@ -167,46 +167,6 @@ class Catalog:
     def load_server(self, slug: str) -> Server:
         """The full model of one server, from the parse cache."""
         return load_cached_server(self.cache_dir, slug, self._by_slug[slug].file_hash)
-
-
-def catalogue_entry(server: Server) -> dict[str, Any]:
-    from generator.site import urls as pages
-
-    tools = []
-    for tool in sorted(server.tools, key=lambda t: t.name):
-        rec = recommend(tool)
-        tools.append(
-            {
-                "name": tool.name,
-                "url": pages.tool_url(server.slug, tool.name),
-                "summary": tool.one_line,
-                "category": tool.category.value,
-                "risk": tool.effective_risk.value,
-                "pattern": rec.pattern,
-                "required_params": tool.required_params,
-                "rules": [
-                    r.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-                    for r in rec.rules
-                ],
-            }
-        )
-    return {
-        "slug": server.slug,
-        "name": server.name,
-        "url": pages.server_url(server.slug),
-        "policy_url": pages.policy_url(server.slug),
-        "repository": server.repository,
-        "homepage": server.homepage,
-        "run": {
-            "package_manager": server.run.package_manager,
-            "package": server.run.package,
-            "version": server.run.version,
-            "transport": server.run.transport,
-            "command": server.run.command(),
-        },
-        "tool_count": len(server.tools),
-        "tools": tools,
-    }
 
 
 def server_ref(server: Server, file_hash: str) -> ServerRef:

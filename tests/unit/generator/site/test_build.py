@@ -21,7 +21,7 @@ from generator.catalog.models import Category, Registry
 from generator.catalog.policyfile import render_policy_file, tool_snippet
 from generator.catalog.recommend import recommend
 from generator.site import urls as pages
-from generator.site.parsecache import catalogue_entry
+from generator.site.views.registry_json import catalogue_entry
 from intercept.cli import main
 from intercept.policy import load_policy_text
 from tests.unit.generator.site.site_support import (

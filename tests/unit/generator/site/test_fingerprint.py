@@ -24,7 +24,7 @@ def test_a_copy_of_the_package_has_the_same_fingerprint(tmp_path: Path) -> None:
 def test_adding_a_module_anywhere_changes_the_fingerprint(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     before = package_fingerprint(root)
-    (root / "site" / "newpage.py").write_text('"""A page kind nobody listed."""\n')
+    (root / "site" / "views" / "newpage.py").write_text('"""A page kind nobody listed."""\n')
     assert package_fingerprint(root) != before
 
 
