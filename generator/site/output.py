@@ -22,7 +22,7 @@ from typing import Any
 MANIFEST_NAME = "manifest.marshal"
 """marshal, not JSON: a 250,000-page manifest loads and saves in a fraction of the time."""
 WRITING_MARKER = "manifest.writing"
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3
 
 
 def content_hash(data: bytes) -> str:
@@ -74,8 +74,8 @@ class Manifest:
     """Server slug to [unit key, [files]]."""
     pages: dict[str, str] = field(default_factory=dict)
     """Browse page path to the key of the items it lists."""
-    plan: dict[str, Any] = field(default_factory=dict)
-    """The build's dependency record (`generator.plan.SitePlan.dump`)."""
+    record: dict[str, Any] = field(default_factory=dict)
+    """The build's dependency record (`generator.site.record.DependencyRecord.dump`)."""
 
     def dump(self) -> bytes:
         return marshal.dumps(
@@ -87,7 +87,7 @@ class Manifest:
                 "files": self.files,
                 "units": self.units,
                 "pages": self.pages,
-                "plan": self.plan,
+                "record": self.record,
                 "python": list(sys.version_info[:2]),
             }
         )
@@ -120,7 +120,7 @@ def read_manifest(cache_dir: Path, out: Path, settings: str) -> Manifest | None:
         data["files"],
         data["units"],
         data.get("pages", {}),
-        data.get("plan", {}),
+        data.get("record", {}),
     )
     index = out / "index.html"
     try:

@@ -17,9 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator.catalog.models import Category
-from generator.site import urls as pages
 from generator.site.parsecache import Catalog
-from generator.site.similar import SIMILAR_LIMIT, GroupKey, SimilarIndex, ToolId, name_words
+from generator.site.similar import (
+    SIMILAR_LIMIT,
+    GroupKey,
+    SimilarIndex,
+    ToolId,
+    build_similar_index,
+    name_words,
+)
 
 Deps = tuple[str, tuple[str, ...]]
 """(identity digest, slugs of the servers whose tools are shown), slugs sorted."""
@@ -36,7 +42,9 @@ def structure_key(catalog: Catalog) -> str:
 
 
 @dataclass
-class SitePlan:
+class DependencyRecord:
+    """What every unit and browse page showed at one build, and the rankings they showed it from."""
+
     structure: str
     file_hashes: dict[str, str]
     """Server slug to its registry file's hash at this build."""
@@ -61,12 +69,12 @@ class SitePlan:
         }
 
     @staticmethod
-    def load(data: Any) -> SitePlan | None:
+    def load(data: Any) -> DependencyRecord | None:
         if not isinstance(data, dict):
             return None
         try:
             similar = {(_CATEGORIES[c], words): ids for (c, words), ids in data["similar"].items()}
-            return SitePlan(
+            return DependencyRecord(
                 data["structure"],
                 data["file_hashes"],
                 data["displays"],
@@ -124,27 +132,59 @@ def page_deps(header: str, page_total: int, items: Iterable[tuple[str, str]]) ->
     )
 
 
-def overview_key(settings: str, catalog: Catalog, search_merge: Iterable[str]) -> str:
-    """Home, server index, category and risk indexes, llms.txt: names, summaries and counts."""
-    return digest(
-        [
-            settings,
-            str(pages.SERVERS_PAGE_SIZE),
-            " ".join(search_merge),
-            *(f"{s.slug}\0{s.name}\0{s.summary}\0{s.structure}" for s in catalog.servers),
-        ]
-    )
+@dataclass(frozen=True)
+class Changes:
+    """What changed since the previous build, when its dependency record still holds."""
+
+    files: frozenset[str]
+    """Servers whose registry file changed."""
+    displays: frozenset[str]
+    """Servers whose tools other pages show differently."""
 
 
-def sitemap_key(settings: str, catalog: Catalog) -> str:
-    return digest(
-        [
-            settings,
-            f"{pages.PAGE_SIZE} {pages.SERVERS_PAGE_SIZE}",
-            *(f"{s.slug}\0{s.structure}\0{s.obtained_at}" for s in catalog.servers),
-        ]
-    )
+def compare(catalog: Catalog, stored: Any) -> tuple[DependencyRecord, SimilarIndex, Changes | None]:
+    """This build's dependency record, its similar-tools index, and what changed since `stored`.
+
+    While the registry's structure is what the previous build saw, its record and rankings hold;
+    otherwise both are computed again and the changes are None (every key is computed).
+    """
+    displays = {server.slug: server.display for server in catalog.servers}
+    hashes = {server.slug: server.file_hash for server in catalog.servers}
+    structure = structure_key(catalog)
+    before = DependencyRecord.load(stored) if stored is not None else None
+    if before is not None and before.structure == structure:
+        similar = SimilarIndex.from_ids(before.similar, catalog.tool_ref)
+        changes = Changes(
+            frozenset(slug for slug, digest in hashes.items() if before.file_hashes.get(slug) != digest),
+            frozenset(slug for slug, display in displays.items() if before.displays.get(slug) != display),
+        )
+        kept = DependencyRecord(structure, hashes, displays, before.units, before.pages, before.similar)
+        return kept, similar, changes
+    similar = build_similar_index(catalog.tools())
+    fresh = DependencyRecord(structure, hashes, displays, unit_deps(catalog, similar), {}, similar.ids())
+    return fresh, similar, None
 
 
-def catalogue_key(settings: str, catalog: Catalog) -> str:
-    return digest([settings, *(f"{s.slug}\0{s.file_hash}" for s in catalog.servers)])
+def unit_keys(
+    catalog: Catalog,
+    settings: str,
+    record: DependencyRecord,
+    previous: Mapping[str, str],
+    changes: Changes | None,
+) -> dict[str, str]:
+    """Every unit's key; a unit whose inputs did not change keeps its `previous` key uncomputed."""
+    keys: dict[str, str] = {}
+    for server in catalog.servers:
+        slug = server.slug
+        deps = record.units[slug]
+        old = previous.get(slug)
+        if (
+            changes is not None
+            and old is not None
+            and slug not in changes.files
+            and changes.displays.isdisjoint(deps[1])
+        ):
+            keys[slug] = old
+        else:
+            keys[slug] = unit_key(settings, server.file_hash, deps, record.displays)
+    return keys

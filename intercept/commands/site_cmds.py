@@ -111,8 +111,8 @@ def _exit_cleanly_on_termination() -> Iterator[None]:
     exit once the build has. Forked workers inherit the handler and fall back to the default
     action.
     """
-    from generator.site.build import stop_rendering
     from generator.site.output import discard_all_staging
+    from generator.site.workers import stop_rendering
 
     builder = os.getpid()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from generator.catalog.models import CATEGORY_ORDER, RISK_ORDER, Category, Risk
@@ -47,17 +46,6 @@ def listings(catalog: Catalog) -> list[Listing]:
 def listing_header(listing: Listing) -> str:
     """What every page of a listing shows about the whole listing: its size and patterns."""
     return f"{len(listing.tools)}\0{'|'.join(listing.patterns)}"
-
-
-def listing_urls(catalog: Catalog) -> Iterator[str]:
-    """Every browse page's URL, in the order of `listings`, from tool counts alone."""
-    cats, risks = catalog.distribution()
-    for category in CATEGORY_ORDER:
-        for number in range(1, urls.page_count(cats[category.value]) + 1):
-            yield urls.category_url(category, number)
-    for risk in RISK_ORDER:
-        for number in range(1, urls.page_count(risks[risk.value]) + 1):
-            yield urls.risk_url(risk, number)
 
 
 def listing_items(listing: Listing, number: int) -> list[ToolRef]:
