@@ -291,6 +291,8 @@ class Server(_ServerFields):
 
 @dataclass
 class Registry:
+    """Every server of a registry folder, sorted by slug (see `generator.catalog.load.load_registry`)."""
+
     servers: list[Server] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Server]:
