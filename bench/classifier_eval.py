@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from generator.classify import classify, clear_caches  # noqa: E402
-from generator.registry import CATEGORY_ORDER, Category  # noqa: E402
+from generator.catalog.classify import classify, clear_caches  # noqa: E402
+from generator.catalog.models import CATEGORY_ORDER, Category  # noqa: E402
 from intercept.util.safeyaml import read_yaml_file  # noqa: E402
 
 LABELS = ROOT / "tests" / "data" / "classifier_labels.yaml"

@@ -21,8 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import generator.registry as registry_module  # noqa: E402
-from generator.catalog import load_catalog  # noqa: E402
+import generator.catalog.load as registry_module  # noqa: E402
+from generator.site.parsecache import load_catalog  # noqa: E402
 from intercept.util import safeyaml  # noqa: E402
 
 

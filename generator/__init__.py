@@ -1,1 +1,2 @@
-"""Site generator: registry models, classifier, recommended policies, and the static site build."""
+"""The tool reference: `generator.catalog` (registry models, classifier, recommended policies) and
+`generator.site` (the static site built from them). Importing this package imports neither."""

@@ -75,8 +75,8 @@ def scaffold(
     server: str, output: Path | None, default: Literal["allow", "deny"], registry: Path | None
 ) -> None:
     """Print the recommended policy for SERVER (a registry slug, e.g. trigger-dev)."""
-    from generator.policyfile import render_policy_file
-    from generator.registry import RegistryError, load_registry
+    from generator.catalog.load import RegistryError, load_registry
+    from generator.catalog.policyfile import render_policy_file
     from generator.resources import registry_dir
 
     try:

@@ -15,14 +15,14 @@ from intercept.transport.mcp_headers import parse_header_option
 from intercept.util.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
-    from generator.registry import Registry
+    from generator.catalog.models import Registry
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
 def _parse_env(pairs: tuple[str, ...], dummies: tuple[str, ...]) -> dict[str, str]:
-    from generator.registry_io import dummy_env
+    from generator.catalog.entry import dummy_env
 
     env: dict[str, str] = {}
     for pair in pairs:
@@ -99,7 +99,8 @@ def scan_cmd(
 
     Without -o or --update the entry is printed to standard output.
     """
-    from generator.registry_io import build_server_data, diff_tools, dump_yaml
+    from generator.catalog.diff import diff_tools
+    from generator.catalog.entry import build_server_data, dump_yaml
 
     if output is not None and update is not None:
         _fail("use either -o or --update, not both", EXIT_USAGE)
@@ -123,7 +124,7 @@ def scan_cmd(
         result, slug or _slug_guess(result.server_name), existing, env_names=env_names, notes=notes, name=name
     )
     text = dump_yaml(data)
-    from generator.registry import REGISTRY_FILE_MAX_BYTES
+    from generator.catalog.load import REGISTRY_FILE_MAX_BYTES
 
     if len(text.encode("utf-8")) > REGISTRY_FILE_MAX_BYTES:
         _fail(
@@ -144,7 +145,7 @@ def scan_cmd(
 
 
 def _read_existing(path: Path) -> dict[str, Any]:
-    from generator.registry import REGISTRY_FILE_MAX_BYTES
+    from generator.catalog.load import REGISTRY_FILE_MAX_BYTES
     from intercept.util.safeyaml import YamlInputError, read_yaml_file
 
     try:
@@ -157,19 +158,11 @@ def _read_existing(path: Path) -> dict[str, Any]:
 
 
 def _validate(data: dict[str, Any], dest: Path | None) -> str:
-    from pydantic import ValidationError
+    from generator.catalog.load import validate_server_data
 
-    from generator.registry import KNOWN_KEYS, Server
-    from intercept.util.errors import from_validation_error
-
-    try:
-        Server.model_validate(data)
-    except ValidationError as exc:
-        source = str(dest) if dest else "(output)"
-        return "\n".join(
-            terminal_safe(e.render(source)) for e in from_validation_error(exc, dict(KNOWN_KEYS))
-        )
-    return ""
+    source = str(dest) if dest else "(output)"
+    _, errors = validate_server_data(data)
+    return "\n".join(terminal_safe(e.render(source)) for e in errors)
 
 
 def _slug_guess(server_name: str | None) -> str:
@@ -199,7 +192,7 @@ def classify_cmd(
     name: str | None, description: str, schema: str | None, annotations: str | None, jsonl: Any
 ) -> None:
     """Print a tool's category, risk and the evidence for it."""
-    from generator.classify import classify
+    from generator.catalog.classify import classify
 
     if jsonl is not None:
         if name is not None:
@@ -276,7 +269,7 @@ def _registry_dir(path: Path | None) -> Path:
 
 
 def _load(path: Path | None) -> Registry:
-    from generator.registry import RegistryError, load_registry
+    from generator.catalog.load import RegistryError, load_registry
 
     try:
         return load_registry(_registry_dir(path))
@@ -289,7 +282,7 @@ def _load(path: Path | None) -> Registry:
 @_registry_option
 def registry_check(registry_path: Path | None) -> None:
     """Validate every entry and report servers, tools and category counts."""
-    from generator.registry import CATEGORY_ORDER
+    from generator.catalog.models import CATEGORY_ORDER
 
     reg = _load(registry_path)
     counts = {c: 0 for c in CATEGORY_ORDER}
@@ -328,7 +321,7 @@ def registry_list(registry_path: Path | None) -> None:
 )
 def registry_refresh(slugs: tuple[str, ...], registry_path: Path | None, timeout: float, jobs: int) -> None:
     """Re-scan entries (all, or the SLUGS given) and rewrite them, printing each diff."""
-    from generator.registry_io import refresh_entry
+    from generator.catalog.refresh import refresh_entry
 
     directory = _registry_dir(registry_path)
     paths = [directory / f"{s}.yaml" for s in slugs] if slugs else sorted(directory.glob("*.yaml"))

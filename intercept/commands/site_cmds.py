@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from generator.site import BuildOptions
+    from generator.site.build import BuildOptions
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -33,8 +33,8 @@ def _options(
     search_shard_pages: int | None = None,
 ) -> BuildOptions:
     from generator.resources import registry_dir, templates_dir
-    from generator.search import DEFAULT_SHARD_PAGES
-    from generator.site import BuildOptions
+    from generator.site.build import BuildOptions
+    from generator.site.search import DEFAULT_SHARD_PAGES
 
     return BuildOptions(
         registry=registry or registry_dir(),
@@ -53,9 +53,9 @@ def _run_build(options: BuildOptions) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    from generator.registry import RegistryError
-    from generator.search import SearchIndexError
-    from generator.site import BuildSettingsError, build_site
+    from generator.catalog.load import RegistryError
+    from generator.site.build import BuildSettingsError, build_site
+    from generator.site.search import SearchIndexError
 
     console = Console(stderr=True)
     progress = Progress(
@@ -111,8 +111,8 @@ def _exit_cleanly_on_termination() -> Iterator[None]:
     exit once the build has. Forked workers inherit the handler and fall back to the default
     action.
     """
-    from generator.output import discard_all_staging
-    from generator.site import stop_rendering
+    from generator.site.output import discard_all_staging
+    from generator.site.workers import stop_rendering
 
     builder = os.getpid()
 
@@ -218,8 +218,8 @@ def serve(
     registry: Path | None, port: int, out: Path, search: bool, workers: int, cache_dir: Path | None
 ) -> None:
     """Build the site, serve it on 127.0.0.1, and rebuild when registry or template files change."""
-    from generator.registry import RegistryError
-    from generator.serve import serve as run_server
+    from generator.catalog.load import RegistryError
+    from generator.site.serve import serve as run_server
 
     options = _options(registry, out, f"http://127.0.0.1:{port}", search, workers, cache_dir, False)
     try:

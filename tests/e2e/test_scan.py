@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.registry import Category, load_server_file
+from generator.catalog.load import load_server_file
+from generator.catalog.models import Category
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import uvicorn
 
-from generator.policyfile import tool_snippet
-from generator.registry import load_registry
-from generator.search import plan_shards
-from generator.serve import make_app
+from generator.catalog.load import load_registry
+from generator.catalog.policyfile import tool_snippet
+from generator.site.search import plan_shards
+from generator.site.serve import make_app
 from tests.conftest import free_port
-from tests.unit.generator.site_support import SMALL_REGISTRY, build
+from tests.unit.generator.site.site_support import SMALL_REGISTRY, build
 
 pytestmark = pytest.mark.e2e
 

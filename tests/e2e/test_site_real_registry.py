@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from generator import pages
-from generator.policyfile import render_policy_file
-from generator.registry import load_registry
+from generator.catalog.load import load_registry
+from generator.catalog.policyfile import render_policy_file
 from generator.resources import registry_dir
+from generator.site import urls as pages
 from intercept.policy import load_policy
-from tests.unit.generator.site_support import build
+from tests.unit.generator.site.site_support import build
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from generator.policyfile import render_policy_file
-from generator.registry import load_registry
+from generator.catalog.load import load_registry
+from generator.catalog.policyfile import render_policy_file
 from generator.resources import registry_dir
 from intercept.policy import load_policy_text
 from tests.golden.update_scaffold import GOLDEN, SLUGS, scaffold_output

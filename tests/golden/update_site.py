@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from generator.resources import templates_dir
-from generator.site import BuildOptions, build_site
+from generator.site.build import BuildOptions, build_site
 
 ROOT = Path(__file__).resolve().parent
 GOLDEN = ROOT / "site"

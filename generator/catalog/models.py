@@ -1,0 +1,326 @@
+"""Registry file models: what one YAML file per MCP server may hold, validated as data only.
+
+A file may leave a tool's category out; the models accept that (`ToolEntry`, `ServerEntry`) and never
+classify. The load step (`generator.catalog.load`) turns entries into `Tool`s and `Server`s, whose
+every tool has a category, curated or classified, and the evidence for it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from intercept.policy import TOOL_NAME_RE
+from intercept.util.errors import fail
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+class Category(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+    DESTRUCTIVE = "destructive"
+    FINANCIAL = "financial"
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+CATEGORY_ORDER: tuple[Category, ...] = tuple(Category)
+RISK_ORDER: tuple[Risk, ...] = tuple(Risk)
+
+DEFAULT_RISK: dict[Category, Risk] = {
+    Category.READ: Risk.LOW,
+    Category.WRITE: Risk.MEDIUM,
+    Category.EXECUTE: Risk.HIGH,
+    Category.DESTRUCTIVE: Risk.CRITICAL,
+    Category.FINANCIAL: Risk.CRITICAL,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]{0,63})>")
+
+
+class RunSpec(_Strict):
+    """How to start the server.
+
+    An argument may hold a placeholder such as `<STRIPE_SECRET_KEY>`, shown to users as written;
+    `scan_values` gives each placeholder the harmless value a scan starts the server with.
+    """
+
+    package_manager: Literal["npm", "pypi", "docker", "binary", "remote"]
+    package: Annotated[str, Field(min_length=1, max_length=214)]
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    args: list[str] = Field(default_factory=list)
+    transport: Literal["stdio", "streamable-http", "sse"] = "stdio"
+    url: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    scan_values: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _placeholders_have_scan_values(self) -> RunSpec:
+        used = {name for arg in self.args for name in PLACEHOLDER.findall(arg)}
+        if missing := sorted(used - self.scan_values.keys()):
+            raise fail(
+                f"args use {', '.join(f'<{n}>' for n in missing)} but scan_values has no value for it",
+                "add a harmless value under run.scan_values, e.g. a test key",
+            )
+        if unused := sorted(self.scan_values.keys() - used):
+            raise fail(
+                f"scan_values has {', '.join(unused)}, which no argument uses",
+                "write the placeholder into an argument as <NAME>, or remove the value",
+            )
+        return self
+
+    @field_validator("package", "version")
+    @classmethod
+    def _no_shell(cls, value: str) -> str:
+        if any(ch.isspace() for ch in value) or value.startswith("-"):
+            raise fail(f"{value!r} must be a single token", "write the package name and version only")
+        return value
+
+    def command(self) -> list[str]:
+        """The argv that starts this server, as a user would type it (placeholders as written)."""
+        return self._argv(self.args)
+
+    def scan_command(self) -> list[str]:
+        """The argv a scan starts the server with: placeholders replaced by their scan values."""
+        values = self.scan_values
+        return self._argv([PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.args])
+
+    def _argv(self, args: list[str]) -> list[str]:
+        if self.package_manager == "npm":
+            return ["npx", "-y", f"{self.package}@{self.version}", *args]
+        if self.package_manager == "pypi":
+            return ["uvx", f"{self.package}=={self.version}", *args]
+        if self.package_manager == "docker":
+            return ["docker", "run", "-i", "--rm", f"{self.package}:{self.version}", *args]
+        return [self.package, *args]
+
+
+class Provenance(_Strict):
+    """How and when the tool list was obtained."""
+
+    method: Literal["scan", "manual"]
+    obtained_at: datetime
+    command: list[str] = Field(default_factory=list)
+    server_name: str | None = None
+    server_version: str | None = None
+    protocol_version: str | None = None
+    env_names: list[str] = Field(default_factory=list)
+    """Environment variables set for the scan. Names only: their values were dummies."""
+    notes: str | None = None
+
+
+CURATED_SIGNAL = "curated"
+CURATED_WEIGHT = 100.0
+
+
+class Evidence(_Strict):
+    """One classifier signal that fired, kept so a page can say why a tool got its category."""
+
+    signal: str
+    category: Category
+    weight: float
+    detail: str
+
+
+def unexplained_risk(
+    category: Category, risk: Risk | None, risk_reason: str | None
+) -> tuple[str, str] | None:
+    """(message, hint) when a tool's risk differs from the one its category implies and no reason says why."""
+    if risk is not None and risk != DEFAULT_RISK[category] and not risk_reason:
+        return (
+            f"risk '{risk.value}' differs from the '{DEFAULT_RISK[category].value}' "
+            f"that category '{category.value}' implies",
+            "add risk_reason explaining the override, or remove risk",
+        )
+    return None
+
+
+class ToolEntry(_Strict):
+    """A tool as a registry file holds it: `category` is there only when a person curated it."""
+
+    name: str
+    title: str | None = None
+    description: str = ""
+    summary: Annotated[str | None, Field(max_length=200)] = None
+    category: Category | None = None
+    """Curated when the file sets it; left out, the load step classifies the tool."""
+    category_reason: str | None = None
+    risk: Risk | None = None
+    risk_reason: str | None = None
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    output_schema: dict[str, Any] | None = None
+    annotations: dict[str, Any] = Field(default_factory=dict)
+    evidence: list[Evidence] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _curation_needs_a_category(cls, data: Any) -> Any:
+        """A reason or evidence belongs to a curated category; without one the classifier decides."""
+        if isinstance(data, dict) and data.get("category") is None:
+            if data.get("category_reason") is not None:
+                raise fail(
+                    "category_reason is set but category is not",
+                    "add the curated category, or remove category_reason to let the classifier decide",
+                )
+            if data.get("evidence"):
+                raise fail(
+                    "evidence is set but category is not",
+                    "remove evidence: the classifier computes it when category is absent",
+                )
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not TOOL_NAME_RE.match(name):
+            raise fail(
+                f"tool name {name!r} is invalid",
+                "MCP tool names are 1-128 characters of A-Z a-z 0-9 _ . -",
+            )
+        return name
+
+    @field_validator("summary")
+    @classmethod
+    def _one_line(cls, summary: str | None) -> str | None:
+        if summary is not None and ("\n" in summary or "\r" in summary):
+            raise fail("summary must be one line", "remove the line breaks")
+        return summary
+
+    @model_validator(mode="after")
+    def _risk_override(self) -> ToolEntry:
+        problem = unexplained_risk(self.category, self.risk, self.risk_reason) if self.category else None
+        if problem is not None:
+            raise fail(*problem)
+        return self
+
+
+class Tool(ToolEntry):
+    """A loaded tool: its category is known, curated or classified, and `evidence` says why."""
+
+    category: Category
+
+    @property
+    def category_curated(self) -> bool:
+        """True when a person set the category in the registry file (it overrides the classifier)."""
+        return bool(self.evidence) and self.evidence[0].signal == CURATED_SIGNAL
+
+    @property
+    def effective_risk(self) -> Risk:
+        return self.risk if self.risk is not None else DEFAULT_RISK[self.category]
+
+    @property
+    def required_params(self) -> list[str]:
+        required = self.input_schema.get("required", [])
+        return [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
+
+    @property
+    def one_line(self) -> str:
+        """The curated summary, else the first sentence of the server's description."""
+        if self.summary:
+            return self.summary
+        return first_sentence(self.description) or (self.title or self.name)
+
+
+class _ServerFields(_Strict):
+    """What a server entry holds besides its tools."""
+
+    slug: str
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    description: str | None = None
+    repository: str | None = None
+    homepage: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    run: RunSpec
+    provenance: Provenance
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, slug: str) -> str:
+        if not SLUG_RE.match(slug):
+            raise fail(f"slug {slug!r} is invalid", "use lowercase letters, digits and '-' (max 64)")
+        return slug
+
+    @field_validator("repository", "homepage")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^\s<>\"']+$", url):
+            raise fail(f"{url!r} is not an http(s) URL", "use a full https:// address")
+        return url
+
+    @field_validator("tools", check_fields=False)
+    @classmethod
+    def _unique_tools(cls, tools: list[ToolEntry]) -> list[ToolEntry]:
+        seen: set[str] = set()
+        dupes = [t.name for t in tools if t.name in seen or seen.add(t.name)]  # type: ignore[func-returns-value]
+        if dupes:
+            raise fail(f"duplicate tool names: {', '.join(sorted(set(dupes)))}", "list each tool once")
+        return tools
+
+
+class ServerEntry(_ServerFields):
+    """A registry file as written: its tools' categories may still be missing."""
+
+    tools: list[ToolEntry]
+
+
+class Server(_ServerFields):
+    """A loaded server: every tool classified."""
+
+    tools: list[Tool]
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+@dataclass
+class Registry:
+    """Every server of a registry folder, sorted by slug (see `generator.catalog.load.load_registry`)."""
+
+    servers: list[Server] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Server]:
+        return iter(self.servers)
+
+    def by_slug(self, slug: str) -> Server | None:
+        return next((s for s in self.servers if s.slug == slug), None)
+
+    @property
+    def tool_count(self) -> int:
+        return sum(len(s.tools) for s in self.servers)
+
+
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "Server": tuple(ServerEntry.model_fields),
+    "Tool": tuple(ToolEntry.model_fields),
+    "RunSpec": tuple(RunSpec.model_fields),
+    "Provenance": tuple(Provenance.model_fields),
+    "Evidence": tuple(Evidence.model_fields),
+}
+"""The keys each part of a registry file accepts, for "did you mean" hints."""
+
+
+def first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of free text, on one line, at most `limit` characters."""
+    flat = " ".join(text.split())
+    match = re.match(r"^(.+?[.!?])(?:\s|$)", flat)
+    sentence = match.group(1) if match else flat
+    if len(sentence) > limit:
+        sentence = sentence[: limit - 1].rstrip() + "…"
+    return sentence

@@ -1,0 +1,202 @@
+"""FAQ and explanatory text for tool and server pages, derived from the Recommendation object.
+
+Every statement here is about what `intercept run` does with the recommended rules; the tests check
+the statements against the engine. Text that depends on the tool's category or risk lives here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.catalog.models import Category, Risk, Server, Tool
+from generator.catalog.recommend import Recommendation
+
+EXAMPLE_LIMIT_MAX = 10
+EXAMPLE_LIMIT_WINDOW = 60
+
+
+@dataclass(frozen=True, slots=True)
+class QA:
+    question: str
+    answer: str
+
+
+USAGE: dict[Category, str] = {
+    Category.READ: "Agents call {tool} to look things up: it reads from {server} and changes nothing. "
+    "Expect it early in a task, often many times in a row, while the agent gathers context.",
+    Category.WRITE: "Agents call {tool} to change something in {server} on the user's behalf. "
+    "It usually follows a few reads, once the agent has decided what to change.",
+    Category.EXECUTE: "Agents call {tool} to start or control work in {server}: runs, jobs or deployments "
+    "that use real compute. It tends to come at the end of a task, or in a retry loop "
+    "when something fails.",
+    Category.DESTRUCTIVE: "Agents reach for {tool} when a task seems to call for removing or irreversibly "
+    "changing something in {server}, for example while cleaning up after a failure.",
+    Category.FINANCIAL: "Agents call {tool} when a task involves money in {server}: charges, payments, "
+    "refunds or transfers.",
+}
+
+WHY: dict[Category, str] = {
+    Category.READ: "{tool} only reads, so the risk is low. It can still return sensitive data or run up API "
+    "quotas in a loop; the recommended policy allows it and records every call, and you can "
+    "add a rate limit if quotas matter.",
+    Category.WRITE: "{tool} changes state in {server}. One call is usually harmless; a confused agent in a "
+    "loop can make hundreds of changes a minute. The recommended policy allows it at "
+    "{max} calls per {window} seconds, which no interactive session needs to exceed.",
+    Category.EXECUTE: "{tool} starts or stops real work in {server}. A retry loop can launch jobs or cancel "
+    "the wrong ones faster than anyone can react. The recommended policy allows {max} "
+    "calls per {window} seconds and refuses calls that omit a required argument, so the "
+    "agent cannot act on a default it did not choose.",
+    Category.DESTRUCTIVE: "{tool} can destroy data or resources in {server}, and an undo may not exist. The "
+    "recommended policy blocks it outright; a person can run it, or you can allow it "
+    "explicitly once you have decided when an agent may.",
+    Category.FINANCIAL: "{tool} moves money through {server}. Mistakes cost real money and may not be "
+    "reversible, so the recommended policy blocks it; allow it explicitly, with limits, "
+    "only if an agent must handle payments.",
+}
+
+RISK_TEXT: dict[Risk, str] = {
+    Risk.LOW: "low: it does not change anything",
+    Risk.MEDIUM: "medium: it changes state, but one call does limited harm",
+    Risk.HIGH: "high: it starts or stops real work, and repeated calls add up quickly",
+    Risk.CRITICAL: "critical: a single call can destroy data or move money",
+}
+
+
+def _fill(template: str, tool: Tool, server: Server, rec: Recommendation) -> str:
+    limit = rec.rate_limit
+    return template.format(
+        tool=tool.name,
+        server=server.name,
+        max=limit.max if limit else EXAMPLE_LIMIT_MAX,
+        window=limit.window if limit else EXAMPLE_LIMIT_WINDOW,
+    )
+
+
+def usage_text(tool: Tool, server: Server, rec: Recommendation) -> str:
+    return _fill(USAGE[rec.category], tool, server, rec)
+
+
+def why_text(tool: Tool, server: Server, rec: Recommendation) -> str:
+    return _fill(WHY[rec.category], tool, server, rec)
+
+
+def _per(window: int) -> str:
+    return {60: "minute", 3600: "hour", 86400: "day"}.get(window, f"{window} seconds")
+
+
+def rate_limit_answer(tool: Tool, rec: Recommendation) -> str:
+    limit = rec.rate_limit
+    if limit is not None:
+        return (
+            f"Yes, and the recommended policy already does: rate_limit with max: {limit.max} and "
+            f"window: {limit.window} lets through at most {limit.max} calls to {tool.name} in any "
+            f"{limit.window}-second window ({limit.max} calls per {_per(limit.window)}). The proxy denies "
+            f"call number {limit.max + 1} inside that window without forwarding it, and admits calls again "
+            "as older ones leave the window. Denied and failed calls use up none of the limit."
+        )
+    if rec.denied:
+        return (
+            f"It can, but the recommended policy blocks {tool.name} entirely instead. To allow it at a "
+            f"limited rate, replace the deny rule with action: allow and rate_limit with "
+            f"max: {EXAMPLE_LIMIT_MAX} and window: {EXAMPLE_LIMIT_WINDOW}; the proxy then admits "
+            f"{EXAMPLE_LIMIT_MAX} calls in any {EXAMPLE_LIMIT_WINDOW} seconds and denies the "
+            f"{EXAMPLE_LIMIT_MAX + 1}th."
+        )
+    return (
+        f"Yes. The recommended policy allows {tool.name} without a limit because it only reads. Add "
+        f"rate_limit with max: {EXAMPLE_LIMIT_MAX} and window: {EXAMPLE_LIMIT_WINDOW} to its rule and the "
+        f"proxy admits {EXAMPLE_LIMIT_MAX} calls in any {EXAMPLE_LIMIT_WINDOW} seconds and denies the "
+        f"{EXAMPLE_LIMIT_MAX + 1}th."
+    )
+
+
+def block_answer(tool: Tool, rec: Recommendation) -> str:
+    hide = (
+        f" To also remove it from the tool list the agent sees, add {tool.name} to the policy's hide list; "
+        "a hidden tool is refused if called anyway."
+    )
+    if rec.denied:
+        return (
+            f"The recommended policy already blocks it: its only rule is action: deny, so the proxy refuses "
+            f"every call to {tool.name} and never forwards it to the server. The agent receives an error "
+            f"result that gives the reason: {rec.deny_reason}." + hide
+        )
+    return (
+        f"Replace its rules with a single rule, action: deny, and a reason. The proxy then refuses every "
+        f"call to {tool.name} with that reason and never forwards it to the server." + hide
+    )
+
+
+def enforce_answer(tool: Tool, server: Server, rec: Recommendation, file_name: str) -> str:
+    checks = []
+    if rec.denied:
+        checks.append("refuses the call")
+    else:
+        checks.append("admits the call")
+        if rec.rate_limit is not None:
+            checks.append(f"at most {rec.rate_limit.max} times per {rec.rate_limit.window} seconds")
+        if rec.requires_args:
+            checks.append("and only when every required argument is present")
+    return (
+        f"Save the recommended policy as {file_name} and start the server through Intercept: "
+        f"intercept run -c {file_name} -- <server command>. Intercept sits between the agent and "
+        f"{server.name} and checks every call to {tool.name} before it reaches the server; with the "
+        f"recommended rules it {' '.join(checks)}."
+    )
+
+
+def tool_faq(tool: Tool, server: Server, rec: Recommendation, file_name: str) -> list[QA]:
+    return [
+        QA(
+            f"What does the {tool.name} tool do?",
+            f"{tool.one_line} It is {_article(rec.category.value)} {rec.category.value} tool of the "
+            f"{server.name} MCP server.",
+        ),
+        QA(f"How do I enforce a policy on {tool.name}?", enforce_answer(tool, server, rec, file_name)),
+        QA(
+            f"What is the risk level of {tool.name}?",
+            f"{rec.risk.value.capitalize()}. It is classified as {_article(rec.category.value)} "
+            f"{rec.category.value} tool, and its risk is "
+            f"{RISK_TEXT[rec.risk]}. The recommended pattern is: {rec.pattern}.",
+        ),
+        QA(f"Can {tool.name} be rate-limited?", rate_limit_answer(tool, rec)),
+        QA(f"How do I block {tool.name} completely?", block_answer(tool, rec)),
+        QA(
+            f"Which MCP server provides {tool.name}?",
+            f"The {server.name} MCP server ({server.run.package_manager} package {server.run.package}, "
+            f"version {server.run.version}), which has {len(server.tools)} "
+            f"tool{'s' if len(server.tools) != 1 else ''}.",
+        ),
+    ]
+
+
+def server_faq(server: Server, file_name: str, denied: int, limited: int) -> list[QA]:
+    return [
+        QA(
+            f"How do I put a policy on the {server.name} MCP server?",
+            f"Download {file_name}, check it with intercept validate -c {file_name}, and start the server "
+            "with "
+            f"intercept run -c {file_name} -- followed by the server's command. Every tool call then "
+            "passes "
+            "through Intercept's policy checks before it reaches the server.",
+        ),
+        QA(
+            f"What does the recommended {server.name} policy block?",
+            f"It denies {denied} of {len(server.tools)} tools outright (the destructive and financial ones) "
+            f"and rate-limits {limited} more (writes and executions). Reads are allowed.",
+        ),
+        QA(
+            "Is this the same policy that intercept scaffold prints?",
+            f"Yes. intercept scaffold {server.slug} prints this file byte for byte; both come from the same "
+            "recommendation code.",
+        ),
+        QA(
+            "What happens to tools the policy does not list?",
+            "The file sets default: allow, so a tool the server adds later is allowed until you list it. Set "
+            "default: deny to refuse every tool the policy does not name.",
+        ),
+    ]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -1,0 +1,1 @@
+"""One module per page kind; `context` holds what they share."""

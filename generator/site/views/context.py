@@ -1,0 +1,168 @@
+"""What every page shares: the site context, page metadata, and pieces several pages show.
+
+Everything shown comes from the registry (untrusted) or from `recommend()`; templates autoescape,
+descriptions go through the safe Markdown renderer, and every URL comes from `generator.site.urls`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Environment
+from markupsafe import Markup, escape
+
+from generator.catalog.models import Category, Risk
+from generator.site import urls
+from generator.site.jsonld import breadcrumb_list, graph
+from generator.site.parsecache import Catalog, ServerRef, ToolRef
+from generator.site.render import json_ld
+from generator.site.similar import SimilarIndex
+
+SITE_NAME = "Intercept MCP Tool Reference"
+
+
+CATEGORY_BLURB: dict[Category, str] = {
+    Category.READ: "Tools that look things up and change nothing.",
+    Category.WRITE: "Tools that create or change data.",
+    Category.EXECUTE: "Tools that start, stop or control work: runs, jobs, deployments.",
+    Category.DESTRUCTIVE: "Tools that delete or irreversibly change data or resources.",
+    Category.FINANCIAL: "Tools that move money: charges, payments, refunds, transfers.",
+}
+
+
+RISK_BLURB: dict[Risk, str] = {
+    Risk.LOW: "Reads only; the worst case is data exposure or quota use.",
+    Risk.MEDIUM: "Changes state; one call does limited harm, a loop does more.",
+    Risk.HIGH: "Starts or stops real work; repeated calls add up quickly.",
+    Risk.CRITICAL: "One call can destroy data or move money.",
+}
+
+
+@dataclass(slots=True)
+class PageMeta:
+    """What base.html shows of every page. Attributes, not a dict: Jinja reads them directly."""
+
+    path: str
+    title: str
+    description: str
+    canonical: str | None
+    crumbs: list[tuple[str, str]]
+    json_ld: Markup
+    og_type: str
+    site_name: str
+    base: str
+    search: bool
+    search_merge: str
+
+
+@dataclass
+class SiteContext:
+    env: Environment
+    catalog: Catalog
+    similar: SimilarIndex
+    absolute: str
+    """The base URL without a trailing slash, for canonical URLs."""
+    base_path: str
+    """The base URL's path without a trailing slash ('' at a domain root), prefixed to every link."""
+    search: bool
+    search_merge: tuple[str, ...] = ()
+    """Search bundles under pagefind/ that the search box merges into the primary one."""
+    item_cache: dict[tuple[str, str, bool], str] = field(default_factory=dict)
+    """Rendered list items, by tool: a tool appears in many pages' similar and browse lists."""
+
+    def link(self, path: str) -> str:
+        return self.base_path + path
+
+    def page(
+        self,
+        path: str,
+        title: str,
+        description: str,
+        crumbs: Sequence[tuple[str, str]],
+        *extra_ld: dict[str, Any],
+        og_type: str = "website",
+    ) -> PageMeta:
+        ld = graph(breadcrumb_list(crumbs, self.absolute), *extra_ld)
+        return PageMeta(
+            path=path,
+            title=title,
+            description=clip(description, 200),
+            canonical=self.absolute + path,
+            crumbs=[(name, self.link(p)) for name, p in crumbs],
+            json_ld=json_ld(ld),
+            og_type=og_type,
+            site_name=SITE_NAME,
+            base=self.base_path,
+            search=self.search,
+            search_merge=" ".join(self.search_merge),
+        )
+
+    def render(self, template: str, **context: Any) -> bytes:
+        return self.env.get_template(template).render(**context).encode("utf-8")
+
+
+def clip(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+ITEM_CACHE_LIMIT = 100_000
+
+
+def tool_items(ctx: SiteContext, refs: Iterable[ToolRef], show_server: bool = True) -> Markup:
+    """A list of tools as HTML; each item is rendered once per process and reused."""
+    cache = ctx.item_cache
+    parts = ['<ul class="tool-list">\n']
+    for ref in refs:
+        key = (ref.slug, ref.name, show_server)
+        item = cache.get(key)
+        if item is None:
+            url = escape(ctx.link(urls.tool_url(ref.slug, ref.name)))
+            where = ""
+            if show_server:
+                where = (
+                    f' <span class="muted">on <a href="{escape(ctx.link(urls.server_url(ref.slug)))}">'
+                    f"{escape(ref.server_name)}</a></span>"
+                )
+            item = (
+                f'  <li>\n    <a class="tool-name" href="{url}"><code>{escape(ref.name)}</code></a>\n'
+                f'    <span class="badge risk-{ref.risk.value}">{ref.risk.value} risk</span>{where}\n'
+                f"    <p>{escape(ref.one_line)}</p>\n  </li>\n"
+            )
+            if len(cache) >= ITEM_CACHE_LIMIT:
+                cache.clear()
+            cache[key] = item
+        parts.append(item)
+    parts.append("</ul>\n")
+    return Markup("".join(parts))
+
+
+def bar_segments(counts: dict[str, int], total: int, width: int = 300) -> list[dict[str, Any]]:
+    """Widths for an inline SVG stacked bar; integer arithmetic so output is deterministic."""
+    segments = []
+    x = 0
+    items = [(k, v) for k, v in counts.items() if v]
+    for i, (key, value) in enumerate(items):
+        w = width - x if i == len(items) - 1 else (value * width) // max(total, 1)
+        segments.append({"key": key, "count": value, "x": x, "width": w})
+        x += w
+    return segments
+
+
+def server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": s.name,
+            "url": ctx.link(urls.server_url(s.slug)),
+            "summary": s.summary,
+            "tools": s.tool_count,
+            "slug": s.slug,
+        }
+        for s in servers
+    ]

@@ -1,0 +1,71 @@
+"""registry.json: every server and tool with its category, risk and recommended rules.
+
+Each server's entry is serialised once, when the parse cache reads its file (`catalogue_entry`);
+building the file joins the stored entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from generator.catalog.models import Server
+from generator.catalog.recommend import recommend
+from generator.site import urls
+
+if TYPE_CHECKING:
+    from generator.site.parsecache import Catalog
+
+
+def catalogue_entry(server: Server) -> dict[str, Any]:
+    tools = []
+    for tool in sorted(server.tools, key=lambda t: t.name):
+        rec = recommend(tool)
+        tools.append(
+            {
+                "name": tool.name,
+                "url": urls.tool_url(server.slug, tool.name),
+                "summary": tool.one_line,
+                "category": tool.category.value,
+                "risk": tool.effective_risk.value,
+                "pattern": rec.pattern,
+                "required_params": tool.required_params,
+                "rules": [
+                    r.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+                    for r in rec.rules
+                ],
+            }
+        )
+    return {
+        "slug": server.slug,
+        "name": server.name,
+        "url": urls.server_url(server.slug),
+        "policy_url": urls.policy_url(server.slug),
+        "repository": server.repository,
+        "homepage": server.homepage,
+        "run": {
+            "package_manager": server.run.package_manager,
+            "package": server.run.package,
+            "version": server.run.version,
+            "transport": server.run.transport,
+            "command": server.run.command(),
+        },
+        "tool_count": len(server.tools),
+        "tools": tools,
+    }
+
+
+def registry_json_chunks(catalog: Catalog, absolute: str) -> Iterable[str]:
+    yield (
+        '{"format":1,"site":'
+        + json.dumps(absolute)
+        + ',"tool_count":'
+        + str(catalog.tool_count)
+        + ',"server_count":'
+        + str(len(catalog.servers))
+        + ',"servers":['
+    )
+    for i, server in enumerate(catalog.servers):
+        yield ("," if i else "") + server.catalogue_json
+    yield "]}\n"

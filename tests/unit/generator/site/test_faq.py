@@ -1,0 +1,129 @@
+"""The FAQ's claims, checked against the real policy engine (intercept.engine) with the memory store."""
+
+from __future__ import annotations
+
+import re
+
+from generator.catalog.load import load_registry
+from generator.catalog.models import Category, Server, Tool
+from generator.catalog.policyfile import policy_file_name, render_policy_file, tool_snippet
+from generator.catalog.recommend import recommend
+from generator.site.faq import EXAMPLE_LIMIT_MAX, EXAMPLE_LIMIT_WINDOW, tool_faq, usage_text, why_text
+from intercept.engine import Admission, Denial, Engine, ToolCall, ToolSchema
+from intercept.policy import load_policy_text
+from intercept.state.memory import MemoryStore
+from tests.unit.generator.site.site_support import SMALL_REGISTRY
+
+
+def _tool(slug: str, name: str) -> tuple[Server, Tool]:
+    server = load_registry(SMALL_REGISTRY).by_slug(slug)
+    assert server is not None
+    tool = server.tool(name)
+    assert tool is not None
+    return server, tool
+
+
+async def _admitted_in_a_row(
+    policy_text: str, tool: Tool, arguments: dict[str, object], calls: int
+) -> list[bool]:
+    engine = Engine(load_policy_text(policy_text))
+    store = MemoryStore()
+    schemas = {tool.name: ToolSchema.learn(tool.input_schema)}
+    out = []
+    for i in range(calls):
+        decision = await engine.decide(ToolCall(tool.name, arguments), store, 1000.0 + i, schemas)
+        if isinstance(decision, Admission) and decision.reservation is not None:
+            await store.commit(decision.reservation)
+        out.append(isinstance(decision, Admission))
+    return out
+
+
+def _answer(server: Server, tool: Tool, starts: str) -> str:
+    faq = tool_faq(tool, server, recommend(tool), policy_file_name(server))
+    assert len(faq) == 6
+    return next(qa.answer for qa in faq if qa.question.startswith(starts))
+
+
+async def test_rate_limit_answer_max_10_window_60_denies_the_11th_call() -> None:
+    server, tool = _tool("acme-jobs", "cancel_run")
+    answer = _answer(server, tool, "Can ")
+    match = re.search(r"max: (\d+) and window: (\d+)", answer)
+    assert match is not None
+    limit, window = int(match.group(1)), int(match.group(2))
+    assert (limit, window) == (10, 60)
+    assert f"denies call number {limit + 1}" in answer
+    admitted = await _admitted_in_a_row(tool_snippet(tool), tool, {"runId": "run_1"}, limit + 1)
+    assert admitted == [True] * limit + [False]
+    # Once the first call leaves the window, one more is admitted, as the answer says.
+    engine = Engine(load_policy_text(tool_snippet(tool)))
+    store = MemoryStore()
+    schemas = {tool.name: ToolSchema.learn(tool.input_schema)}
+    for i in range(limit):
+        decision = await engine.decide(ToolCall(tool.name, {"runId": "r"}), store, 1000.0 + i, schemas)
+        assert isinstance(decision, Admission) and decision.reservation is not None
+        await store.commit(decision.reservation)
+    call = ToolCall(tool.name, {"runId": "r"})
+    assert isinstance(await engine.decide(call, store, 1000.0 + window - 1, schemas), Denial)
+    assert isinstance(await engine.decide(call, store, 1000.0 + window + 0.5, schemas), Admission)
+
+
+async def test_rate_limit_example_for_a_read_tool_is_true() -> None:
+    server, tool = _tool("acme-jobs", "list_runs")
+    answer = _answer(server, tool, "Can ")
+    assert f"max: {EXAMPLE_LIMIT_MAX} and window: {EXAMPLE_LIMIT_WINDOW}" in answer
+    text = (
+        f"tools:\n  {tool.name}:\n    rules:\n      - action: allow\n        rate_limit:\n"
+        f"          max: {EXAMPLE_LIMIT_MAX}\n          window: {EXAMPLE_LIMIT_WINDOW}\n"
+    )
+    admitted = await _admitted_in_a_row(text, tool, {}, EXAMPLE_LIMIT_MAX + 1)
+    assert admitted == [True] * EXAMPLE_LIMIT_MAX + [False]
+
+
+async def test_required_args_claim_holds_for_execute_tools() -> None:
+    server, tool = _tool("acme-jobs", "cancel_run")
+    assert "required argument" in _answer(server, tool, "How do I enforce")
+    assert await _admitted_in_a_row(tool_snippet(tool), tool, {}, 1) == [False]
+
+
+async def test_block_answer_for_a_denied_tool_matches_the_engine_denial() -> None:
+    server, tool = _tool("acme-jobs", "delete_project")
+    rec = recommend(tool)
+    answer = _answer(server, tool, "How do I block")
+    assert rec.deny_reason is not None and rec.deny_reason in answer
+    engine = Engine(load_policy_text(render_policy_file(server)))
+    decision = await engine.decide(ToolCall(tool.name, {"projectRef": "p"}), MemoryStore(), 0.0, {})
+    assert isinstance(decision, Denial)
+    assert rec.deny_reason in decision.text
+
+
+async def test_hide_claim_in_block_answer_holds() -> None:
+    server, tool = _tool("paybox", "get_balance")
+    answer = _answer(server, tool, "How do I block")
+    assert "hide" in answer
+    engine = Engine(load_policy_text(f"hide: [{tool.name}]\n"))
+    assert engine.hides(tool.name)
+    decision = await engine.decide(ToolCall(tool.name, {}), MemoryStore(), 0.0, {})
+    assert isinstance(decision, Denial)
+
+
+async def test_default_allow_claim_in_server_faq() -> None:
+    server, _ = _tool("paybox", "get_balance")
+    engine = Engine(load_policy_text(render_policy_file(server)))
+    decision = await engine.decide(ToolCall("a_tool_added_later", {}), MemoryStore(), 0.0, {})
+    assert isinstance(decision, Admission)
+    strict = Engine(load_policy_text(render_policy_file(server, default="deny")))
+    assert isinstance(await strict.decide(ToolCall("a_tool_added_later", {}), MemoryStore(), 0.0, {}), Denial)
+
+
+def test_text_is_specific_to_category_and_risk() -> None:
+    registry = load_registry(SMALL_REGISTRY)
+    seen: dict[Category, str] = {}
+    for server in registry:
+        for tool in server.tools:
+            rec = recommend(tool)
+            why = why_text(tool, server, rec)
+            assert tool.name in why and tool.name in usage_text(tool, server, rec)
+            if rec.rate_limit is not None:
+                assert f"{rec.rate_limit.max} calls per {rec.rate_limit.window} seconds" in why
+            seen[rec.category] = why.replace(tool.name, "T").replace(server.name, "S")
+    assert len(set(seen.values())) == len(seen) == len(Category)
