@@ -7,15 +7,27 @@ building the file joins the stored entries.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from generator.catalog.models import Server
 from generator.catalog.recommend import recommend
 from generator.site import urls
 
-if TYPE_CHECKING:
-    from generator.site.parsecache import Catalog
+
+class _StoredEntry(Protocol):
+    @property
+    def catalogue_json(self) -> str: ...
+
+
+class CatalogueEntries(Protocol):
+    """What registry.json needs of the parse cache's catalogue (here, so neither imports the other)."""
+
+    @property
+    def tool_count(self) -> int: ...
+
+    @property
+    def servers(self) -> Sequence[_StoredEntry]: ...
 
 
 def catalogue_entry(server: Server) -> dict[str, Any]:
@@ -56,7 +68,7 @@ def catalogue_entry(server: Server) -> dict[str, Any]:
     }
 
 
-def registry_json_chunks(catalog: Catalog, absolute: str) -> Iterable[str]:
+def registry_json_chunks(catalog: CatalogueEntries, absolute: str) -> Iterable[str]:
     yield (
         '{"format":1,"site":'
         + json.dumps(absolute)
