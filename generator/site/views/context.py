@@ -18,7 +18,7 @@ from generator.catalog.risk import MEANING
 from generator.site import urls
 from generator.site.jsonld import breadcrumb_list, graph
 from generator.site.parsecache import Catalog, ServerRef, ToolRef
-from generator.site.render import json_ld
+from generator.site.render import inline_markdown, json_ld, plain_text
 from generator.site.similar import SimilarIndex
 from generator.site.usage import DEFAULT_INSTALL_COMMAND
 
@@ -87,7 +87,7 @@ class SiteContext:
         return PageMeta(
             path=path,
             title=title,
-            description=clip(description, 200),
+            description=clip(plain_text(description), 200),
             canonical=self.absolute + path,
             crumbs=[(name, self.link(p)) for name, p in crumbs],
             json_ld=json_ld(ld),
@@ -132,7 +132,7 @@ def tool_items(ctx: SiteContext, refs: Iterable[ToolRef], show_server: bool = Tr
             item = (
                 f'  <li>\n    <a class="tool-name" href="{url}"><code>{escape(ref.name)}</code></a>\n'
                 f'    <span class="badge risk-{ref.risk.value}">{ref.risk.value} risk</span>{where}\n'
-                f"    <p>{escape(ref.one_line)}</p>\n  </li>\n"
+                f"    <p>{inline_markdown(ref.one_line)}</p>\n  </li>\n"
             )
             if len(cache) >= ITEM_CACHE_LIMIT:
                 cache.clear()
@@ -159,7 +159,7 @@ def server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str
         {
             "name": s.name,
             "url": ctx.link(urls.server_url(s.slug)),
-            "summary": s.summary,
+            "summary": inline_markdown(s.summary),
             "tools": s.tool_count,
             "slug": s.slug,
         }

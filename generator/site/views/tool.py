@@ -14,7 +14,7 @@ from generator.site import urls
 from generator.site.faq import tool_faq, usage_text, why_text
 from generator.site.jsonld import faq_page, tool_work
 from generator.site.parsecache import ServerRef, ToolRef
-from generator.site.render import highlight_snippet, markdown_html, safe_link
+from generator.site.render import highlight_snippet, inline_markdown, markdown_html, safe_link
 from generator.site.views.context import SiteContext, clip, tool_items
 from generator.site.views.use import optional_field, use_it
 
@@ -178,6 +178,7 @@ def tool_page(ctx: SiteContext, server: Server, server_ref: ServerRef, tool: Too
         server_url=ctx.link(urls.server_url(server.slug)),
         tool_count=len(server.tools),
         description_html=markdown_html(tool.description) if tool.description else Markup(""),
+        one_line_html=inline_markdown(tool.one_line),
         params=parameters(tool),
         annotations=[(str(k), _value_text(v)) for k, v in sorted(tool.annotations.items())],
         evidence=evidence,

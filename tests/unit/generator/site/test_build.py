@@ -24,7 +24,7 @@ from generator.catalog.recommend import recommend
 from generator.site import urls as pages
 from generator.site.views.registry_json import catalogue_entry
 from intercept.cli import main
-from intercept.policy import load_policy_text
+from intercept.policy import KNOWN_KEYS, OPERATORS, load_policy_text
 from tests.unit.generator.site.site_support import (
     BASE_URL,
     SMALL_REGISTRY,
@@ -513,3 +513,14 @@ def test_install_command_option_reaches_the_use_it_block(tmp_path: Path) -> None
     html = (tmp_path / "s" / "servers" / "acme-jobs" / "index.html").read_text()
     assert _code_text(html, "use-install") == command + "\n"
     assert "not published on PyPI" not in html
+
+
+def test_policy_language_page_names_every_key_and_operator(site: Path) -> None:
+    text = " ".join(" ".join(parse_page(_page(site, pages.policy_reference_url())).text).split())
+    for model, keys in KNOWN_KEYS.items():
+        for key in keys:
+            assert f"{key} " in text, (model, key)
+    for op in OPERATORS:
+        assert f"{op} " in text, op
+    for example in ('"*"', "120/minute", "on_deny", "conditions", "name"):
+        assert example in text
