@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generator.catalog.models import DEFAULT_RISK, Category, Evidence, Risk
+from generator.catalog.models import Category, Evidence
 
 READ, WRITE, EXECUTE, DESTRUCTIVE, FINANCIAL = (
     Category.READ,
@@ -196,14 +196,9 @@ class Classification:
     category: Category
     evidence: tuple[Evidence, ...]
 
-    @property
-    def risk(self) -> Risk:
-        return DEFAULT_RISK[self.category]
-
     def as_json(self) -> dict[str, Any]:
         return {
             "category": self.category.value,
-            "risk": self.risk.value,
             "evidence": [
                 {"signal": e.signal, "category": e.category.value, "weight": e.weight, "detail": e.detail}
                 for e in self.evidence

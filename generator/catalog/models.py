@@ -39,14 +39,6 @@ class Risk(StrEnum):
 CATEGORY_ORDER: tuple[Category, ...] = tuple(Category)
 RISK_ORDER: tuple[Risk, ...] = tuple(Risk)
 
-DEFAULT_RISK: dict[Category, Risk] = {
-    Category.READ: Risk.LOW,
-    Category.WRITE: Risk.MEDIUM,
-    Category.EXECUTE: Risk.HIGH,
-    Category.DESTRUCTIVE: Risk.CRITICAL,
-    Category.FINANCIAL: Risk.CRITICAL,
-}
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -142,12 +134,13 @@ class Evidence(_Strict):
 def unexplained_risk(
     category: Category, risk: Risk | None, risk_reason: str | None
 ) -> tuple[str, str] | None:
-    """(message, hint) when a tool's risk differs from the one its category implies and no reason says why."""
-    if risk is not None and risk != DEFAULT_RISK[category] and not risk_reason:
+    """(message, hint) when a tool's risk is set by hand and no reason says why.
+
+    A hand-set risk overrides the judgement of `generator.catalog.risk`, so it must say why."""
+    if risk is not None and not risk_reason:
         return (
-            f"risk '{risk.value}' differs from the '{DEFAULT_RISK[category].value}' "
-            f"that category '{category.value}' implies",
-            "add risk_reason explaining the override, or remove risk",
+            f"risk '{risk.value}' is set by hand for a {category.value} tool but risk_reason is missing",
+            "add risk_reason explaining the override, or remove risk to let the risk rules decide",
         )
     return None
 
@@ -220,10 +213,6 @@ class Tool(ToolEntry):
     def category_curated(self) -> bool:
         """True when a person set the category in the registry file (it overrides the classifier)."""
         return bool(self.evidence) and self.evidence[0].signal == CURATED_SIGNAL
-
-    @property
-    def effective_risk(self) -> Risk:
-        return self.risk if self.risk is not None else DEFAULT_RISK[self.category]
 
     @property
     def required_params(self) -> list[str]:

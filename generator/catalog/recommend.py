@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator.catalog.models import Category, Risk, Tool
+from generator.catalog.risk import RiskAssessment, assess
 from intercept.policy import Rule, SlidingRateLimit, ValidateSpec
 
 WRITE_LIMIT = SlidingRateLimit(max=30, window=60)
@@ -29,6 +30,8 @@ class Recommendation:
     rules: tuple[Rule, ...]
     pattern: str
     """One phrase naming the pattern: 'allow', 'allow, rate-limited', 'deny'."""
+    assessment: RiskAssessment
+    """How the risk level was reached: the category's baseline and each factor."""
 
     @property
     def denied(self) -> bool:
@@ -62,16 +65,17 @@ PATTERNS: dict[Category, str] = {
 }
 
 
-def deny_reason(tool: Tool) -> str:
+def deny_reason(tool: Tool, risk: Risk) -> str:
     what = "moves money" if tool.category is Category.FINANCIAL else "can destroy data or resources"
     return (
-        f"{tool.name} {what} ({tool.category.value}, {tool.effective_risk.value} risk) and is blocked "
+        f"{tool.name} {what} ({tool.category.value}, {risk.value} risk) and is blocked "
         "by policy; ask a human to run it, or allow it explicitly in the policy"
     )
 
 
 def recommend(tool: Tool) -> Recommendation:
     category = tool.category
+    assessment = assess(tool)
     if category is Category.READ:
         rules: tuple[Rule, ...] = (Rule(action="allow"),)
     elif category is Category.WRITE:
@@ -87,11 +91,12 @@ def recommend(tool: Tool) -> Recommendation:
             ),
         )
     else:
-        rules = (Rule(action="deny", reason=deny_reason(tool)),)
+        rules = (Rule(action="deny", reason=deny_reason(tool, assessment.level)),)
     return Recommendation(
         tool=tool.name,
         category=category,
-        risk=tool.effective_risk,
+        risk=assessment.level,
         rules=rules,
         pattern=PATTERNS[category],
+        assessment=assessment,
     )

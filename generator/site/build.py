@@ -47,6 +47,7 @@ from generator.site.search import (
     reindex,
     run_pagefind,
 )
+from generator.site.usage import DEFAULT_INSTALL_COMMAND
 from generator.site.views.context import SiteContext
 from generator.site.views.listing import listing_page
 from generator.site.workers import UnitRenderer, rendered_units
@@ -72,6 +73,8 @@ class BuildOptions:
     incremental: bool = True
     search_shard_pages: int = DEFAULT_SHARD_PAGES
     """Most pages one Pagefind run indexes; a larger site gets several search bundles."""
+    install_command: str = DEFAULT_INSTALL_COMMAND
+    """How the "Use it" blocks tell readers to install Intercept."""
 
     @property
     def cache(self) -> Path:
@@ -130,7 +133,14 @@ def normalise_base_url(url: str) -> tuple[str, str]:
 def settings_key(options: BuildOptions, templates: Path, absolute: str) -> str:
     """What every page depends on: the code, the templates, the base URL and whether search is on."""
     digest = hashlib.blake2b(digest_size=16)
-    for part in (code_fingerprint(), tree_digest(templates), absolute, str(options.search)):
+    parts = (
+        code_fingerprint(),
+        tree_digest(templates),
+        absolute,
+        str(options.search),
+        options.install_command,
+    )
+    for part in parts:
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
 
@@ -253,6 +263,7 @@ def _plan(options: BuildOptions, catalog: Catalog, absolute: str, base_path: str
         base_path,
         options.search,
         merge_bundles(shards) if options.search else (),
+        options.install_command,
     )
     kept = {name: str(entry[0]) for name, entry in previous.units.items() if entry} if previous else {}
     keys = unit_keys(catalog, settings, record, kept, changes)

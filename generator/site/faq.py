@@ -6,10 +6,13 @@ the statements against the engine. Text that depends on the tool's category or r
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
-from generator.catalog.models import Category, Risk, Server, Tool
-from generator.catalog.recommend import Recommendation
+from generator.catalog.models import CATEGORY_ORDER, Category, Server, Tool
+from generator.catalog.recommend import Recommendation, recommend
+from generator.catalog.risk import MEANING
+from generator.site.usage import run_command
 
 EXAMPLE_LIMIT_MAX = 10
 EXAMPLE_LIMIT_WINDOW = 60
@@ -52,13 +55,6 @@ WHY: dict[Category, str] = {
     Category.FINANCIAL: "{tool} moves money through {server}. Mistakes cost real money and may not be "
     "reversible, so the recommended policy blocks it; allow it explicitly, with limits, "
     "only if an agent must handle payments.",
-}
-
-RISK_TEXT: dict[Risk, str] = {
-    Risk.LOW: "low: it does not change anything",
-    Risk.MEDIUM: "medium: it changes state, but one call does limited harm",
-    Risk.HIGH: "high: it starts or stops real work, and repeated calls add up quickly",
-    Risk.CRITICAL: "critical: a single call can destroy data or move money",
 }
 
 
@@ -139,7 +135,7 @@ def enforce_answer(tool: Tool, server: Server, rec: Recommendation, file_name: s
             checks.append("and only when every required argument is present")
     return (
         f"Save the recommended policy as {file_name} and start the server through Intercept: "
-        f"intercept run -c {file_name} -- <server command>. Intercept sits between the agent and "
+        f"{run_command(server, file_name)}. Intercept sits between the agent and "
         f"{server.name} and checks every call to {tool.name} before it reaches the server; with the "
         f"recommended rules it {' '.join(checks)}."
     )
@@ -153,12 +149,7 @@ def tool_faq(tool: Tool, server: Server, rec: Recommendation, file_name: str) ->
             f"{server.name} MCP server.",
         ),
         QA(f"How do I enforce a policy on {tool.name}?", enforce_answer(tool, server, rec, file_name)),
-        QA(
-            f"What is the risk level of {tool.name}?",
-            f"{rec.risk.value.capitalize()}. It is classified as {_article(rec.category.value)} "
-            f"{rec.category.value} tool, and its risk is "
-            f"{RISK_TEXT[rec.risk]}. The recommended pattern is: {rec.pattern}.",
-        ),
+        QA(f"What is the risk level of {tool.name}?", risk_answer(tool, rec)),
         QA(f"Can {tool.name} be rate-limited?", rate_limit_answer(tool, rec)),
         QA(f"How do I block {tool.name} completely?", block_answer(tool, rec)),
         QA(
@@ -170,30 +161,74 @@ def tool_faq(tool: Tool, server: Server, rec: Recommendation, file_name: str) ->
     ]
 
 
-def server_faq(server: Server, file_name: str, denied: int, limited: int) -> list[QA]:
+def risk_answer(tool: Tool, rec: Recommendation) -> str:
+    """The level, what it means, and what set it: the hand-set reason or each factor found."""
+    assessment = rec.assessment
+    head = (
+        f"{rec.risk.value.capitalize()}: {MEANING[rec.risk][0].lower()}{MEANING[rec.risk][1:]} It is "
+        f"{_article(rec.category.value)} {rec.category.value} tool"
+    )
+    if assessment.hand_set:
+        why = f"; its risk is set by hand in the registry: {assessment.factors[0].detail}."
+    elif assessment.factors:
+        found = "; ".join(f"{f.signal} ({f.detail})" for f in assessment.factors)
+        why = f" (baseline {assessment.baseline.value}), raised by: {found}."
+    else:
+        why = f", and no risk factor raises it above the {assessment.baseline.value} baseline."
+    return head + why + f" The recommended pattern is: {rec.pattern}."
+
+
+def _counted(counts: Counter[Category]) -> str:
+    parts = [f"{counts[c]} {c.value}" for c in CATEGORY_ORDER if counts[c]]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)
+
+
+def _tools(count: int) -> str:
+    return f"{count} tool{'' if count == 1 else 's'}"
+
+
+def block_summary(server: Server) -> str:
+    """What the recommended policy does to the server's tools, from the actual recommendations."""
+    recs = [recommend(t) for t in server.tools]
+    denied = Counter(r.category for r in recs if r.denied)
+    limited = Counter(r.category for r in recs if not r.denied and r.rate_limit is not None)
+    free = Counter(r.category for r in recs if not r.denied and r.rate_limit is None)
+    total = len(recs)
+    parts = []
+    if denied:
+        parts.append(f"denies {sum(denied.values())} of {total} tools outright ({_counted(denied)})")
+    else:
+        parts.append(f"denies none of its {total} tools")
+    if limited:
+        parts.append(f"rate-limits {_tools(sum(limited.values()))} ({_counted(limited)})")
+    if free:
+        parts.append(f"allows {_tools(sum(free.values()))} without a limit ({_counted(free)})")
+    text = "It " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] + "."
+    if any(r.requires_args for r in recs):
+        checked = sum(1 for r in recs if r.requires_args)
+        text += f" For {_tools(checked)} it also refuses calls that omit a required argument."
+    return text
+
+
+def server_faq(server: Server, file_name: str) -> list[QA]:
     return [
         QA(
             f"How do I put a policy on the {server.name} MCP server?",
             f"Download {file_name}, check it with intercept validate -c {file_name}, and start the server "
-            "with "
-            f"intercept run -c {file_name} -- followed by the server's command. Every tool call then "
-            "passes "
-            "through Intercept's policy checks before it reaches the server.",
+            f"with {run_command(server, file_name)}. Every tool call then passes through Intercept's "
+            "policy checks before it reaches the server.",
         ),
-        QA(
-            f"What does the recommended {server.name} policy block?",
-            f"It denies {denied} of {len(server.tools)} tools outright (the destructive and financial ones) "
-            f"and rate-limits {limited} more (writes and executions). Reads are allowed.",
-        ),
+        QA(f"What does the recommended {server.name} policy block?", block_summary(server)),
         QA(
             "Is this the same policy that intercept scaffold prints?",
-            f"Yes. intercept scaffold {server.slug} prints this file byte for byte; both come from the same "
-            "recommendation code.",
+            f"Yes. intercept scaffold {server.slug} prints this file byte for byte, and intercept scaffold "
+            f"{server.slug} --default deny prints the strict variant; all come from the same recommendation "
+            "code.",
         ),
         QA(
             "What happens to tools the policy does not list?",
-            "The file sets default: allow, so a tool the server adds later is allowed until you list it. Set "
-            "default: deny to refuse every tool the policy does not name.",
+            "The recommended file sets default: allow, so a tool the server adds later is allowed until you "
+            "list it. The strict variant sets default: deny and refuses every tool the policy does not name.",
         ),
     ]
 

@@ -1,4 +1,5 @@
-"""Structured data for search engines: BreadcrumbList on every page, FAQPage where a page has an FAQ."""
+"""Structured data for search engines: BreadcrumbList on every page, FAQPage where a page has an FAQ,
+and the tool itself (server, version, date, ratings) on tool pages."""
 
 from __future__ import annotations
 
@@ -30,6 +31,29 @@ def faq_page(items: Sequence[QA]) -> dict[str, Any]:
             }
             for qa in items
         ],
+    }
+
+
+def tool_work(
+    name: str,
+    description: str,
+    server: str,
+    version: str,
+    modified: str,
+    repository: str | None,
+    facts: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
+    """A tool page's subject: the tool, part of its server at the scanned version, with its ratings."""
+    application: dict[str, Any] = {"@type": "SoftwareApplication", "name": server, "softwareVersion": version}
+    if repository:
+        application["codeRepository"] = repository
+    return {
+        "@type": "CreativeWork",
+        "name": name,
+        "description": description,
+        "isPartOf": application,
+        "dateModified": modified,
+        "additionalProperty": [{"@type": "PropertyValue", "name": k, "value": v} for k, v in facts],
     }
 
 

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from generator.catalog.load import RegistryError, RegistryProblem, load_server_file
 from generator.catalog.models import CATEGORY_ORDER, RISK_ORDER, Category, Risk, Server, first_sentence
+from generator.catalog.risk import assess
 from generator.site.fingerprint import code_fingerprint
 from generator.site.views.registry_json import catalogue_entry
 from intercept.util.errors import LocatedError
@@ -171,7 +172,7 @@ class Catalog:
 
 def server_ref(server: Server, file_hash: str) -> ServerRef:
     tools = sorted(server.tools, key=lambda t: t.name)
-    packed = tuple((t.name, t.category.value, t.effective_risk.value, t.one_line) for t in tools)
+    packed = tuple((t.name, t.category.value, assess(t).level.value, t.one_line) for t in tools)
     return ServerRef(
         slug=server.slug,
         name=server.name,

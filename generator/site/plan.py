@@ -25,11 +25,12 @@ from pathlib import Path
 from generator.catalog.models import CATEGORY_ORDER, RISK_ORDER
 from generator.catalog.policyfile import render_policy_file
 from generator.site import urls
+from generator.site.conformance import RESULTS
 from generator.site.parsecache import Catalog
 from generator.site.record import Deps, digest, page_deps
 from generator.site.render import pygments_css
 from generator.site.sitemap import robots_txt, sitemap_files
-from generator.site.views import home, indexes, llms, registry_json, simple
+from generator.site.views import about, home, indexes, llms, registry_json, simple
 from generator.site.views.context import SiteContext
 from generator.site.views.listing import Listing, listing_header, listing_items, listings
 from generator.site.views.server import server_page
@@ -50,6 +51,8 @@ def unit_files(ctx: SiteContext, slug: str) -> list[tuple[str, bytes]]:
     policy_text = render_policy_file(server)
     out.append((urls.output_path(urls.server_url(slug)), server_page(ctx, server, server_ref, policy_text)))
     out.append((urls.policy_url(slug)[1:], policy_text.encode("utf-8")))
+    strict = render_policy_file(server, default="deny")
+    out.append((urls.strict_policy_url(slug)[1:], strict.encode("utf-8")))
     return out
 
 
@@ -85,13 +88,16 @@ class FileGroup:
 
 
 def _overview_key(settings: str, ctx: SiteContext) -> str:
-    """Names, summaries and tool counts of every server, the index page size and the search bundles."""
+    """Names, summaries and tool counts of every server, the index page size, the search bundles, the
+    conformance results and the about page's demo server."""
     return digest(
         [
             settings,
             str(urls.SERVERS_PAGE_SIZE),
             " ".join(ctx.search_merge),
+            RESULTS.read_text() if RESULTS.is_file() else "",
             *(f"{s.slug}\0{s.name}\0{s.summary}\0{s.structure}" for s in ctx.catalog.servers),
+            *(s.file_hash for s in ctx.catalog.servers if s.slug == about.DEMO_SERVER),
         ]
     )
 
@@ -117,6 +123,7 @@ def _overview_files(ctx: SiteContext) -> Files:
             "The rules Intercept policies use: allow, deny, rate limits and argument checks.",
         ),
     )
+    yield urls.output_path(urls.about_url()), about.about_page(ctx)
     yield "404.html", simple.not_found_page(ctx)
     yield "llms.txt", llms.llms_txt(ctx).encode("utf-8")
 
@@ -129,6 +136,7 @@ def public_pages(catalog: Catalog) -> Iterator[tuple[str, str | None]]:
         urls.categories_url(),
         urls.risks_url(),
         urls.policy_reference_url(),
+        urls.about_url(),
     ):
         yield path, None
     server_pages = urls.page_count(len(catalog.servers), urls.SERVERS_PAGE_SIZE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from html import unescape as html_unescape
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,27 @@ def markdown_html(text: str) -> Markup:
     """A server's description as HTML: CommonMark, raw HTML shown as text, links only http(s)."""
     fast = plain_paragraph(text)
     return Markup(fast if fast is not None else _MD.render(text))
+
+
+_MARKUP_CHARS = re.compile(r"[`*_\[\]<>&\\]")
+
+
+@lru_cache(maxsize=65536)
+def inline_markdown(text: str) -> Markup:
+    """One line of untrusted text with its inline Markdown (code, emphasis, http(s) links) as HTML.
+
+    Raw HTML is shown as text and links other than http(s) stay text, as in `markdown_html`."""
+    if not _MARKUP_CHARS.search(text):
+        return Markup(_escape_plain(text))
+    return Markup(_MD.renderInline(text))
+
+
+def plain_text(text: str) -> str:
+    """One line of inline Markdown as the text a reader sees, for meta descriptions and titles."""
+    if not _MARKUP_CHARS.search(text):
+        return text
+    html = _MD.renderInline(text)
+    return html_unescape(re.sub(r"<[^>]*>", "", html))
 
 
 _FORMATTER = HtmlFormatter(nowrap=True)

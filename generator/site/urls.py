@@ -58,6 +58,15 @@ def policy_url(slug: str) -> str:
     return f"/policies/{_slug(slug)}.yaml"
 
 
+def strict_policy_url(slug: str) -> str:
+    """The `default: deny` variant; a folder of its own, so no slug can collide with it."""
+    return f"/policies/strict/{_slug(slug)}.yaml"
+
+
+def about_url() -> str:
+    return "/about/"
+
+
 def category_url(category: Category, page: int = 1) -> str:
     base = f"/categories/{category.value}/"
     return base if page == 1 else f"{base}page/{page}/"

@@ -193,6 +193,7 @@ def classify_cmd(
 ) -> None:
     """Print a tool's category, risk and the evidence for it."""
     from generator.catalog.classify import classify
+    from generator.catalog.risk import assess_parts
 
     if jsonl is not None:
         if name is not None:
@@ -208,20 +209,23 @@ def classify_cmd(
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 _fail(f"line {number}: expected an object with a string 'name'", EXIT_USAGE)
             tool_schema = item.get("input_schema", item.get("inputSchema"))
-            result = classify(
-                item["name"], _text(item.get("description")), _obj(tool_schema), _obj(item.get("annotations"))
+            parts = (item["name"], _text(item.get("description")))
+            result = classify(*parts, _obj(tool_schema), _obj(item.get("annotations")))
+            risk = assess_parts(
+                *parts, result.category, _obj(tool_schema) or {}, _obj(item.get("annotations")) or {}
             )
-            out.append(json.dumps({"name": item["name"], **result.as_json()}, ensure_ascii=False))
-        for row in out:
-            click.echo(row)
+            row = {"name": item["name"], **result.as_json(), "risk": risk.level.value}
+            out.append(json.dumps(row, ensure_ascii=False))
+        for line_out in out:
+            click.echo(line_out)
         return
     if name is None:
         _fail("give --name (and --description, --schema, --annotations), or --jsonl FILE", EXIT_USAGE)
         return
-    result = classify(
-        name, description, _json_option(schema, "--schema"), _json_option(annotations, "--annotations")
-    )
-    click.echo(f"{name}: {result.category.value} (risk {result.risk.value})")
+    tool_schema, notes = _json_option(schema, "--schema"), _json_option(annotations, "--annotations")
+    result = classify(name, description, tool_schema, notes)
+    risk = assess_parts(name, description, result.category, tool_schema or {}, notes or {})
+    click.echo(f"{name}: {result.category.value} (risk {risk.level.value})")
     for ev in result.evidence:
         click.echo(f"  {ev.category.value:<11} {ev.weight:+.1f}  {ev.signal}: {ev.detail}")
 

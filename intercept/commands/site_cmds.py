@@ -31,10 +31,12 @@ def _options(
     cache_dir: Path | None,
     full: bool,
     search_shard_pages: int | None = None,
+    install_command: str | None = None,
 ) -> BuildOptions:
     from generator.resources import registry_dir, templates_dir
     from generator.site.build import BuildOptions
     from generator.site.search import DEFAULT_SHARD_PAGES
+    from generator.site.usage import DEFAULT_INSTALL_COMMAND
 
     return BuildOptions(
         registry=registry or registry_dir(),
@@ -46,6 +48,7 @@ def _options(
         templates=templates_dir(),
         incremental=not full,
         search_shard_pages=search_shard_pages or DEFAULT_SHARD_PAGES,
+        install_command=install_command or DEFAULT_INSTALL_COMMAND,
     )
 
 
@@ -171,9 +174,9 @@ _cache_opt = click.option(
 )
 @click.option(
     "--base-url",
-    default="https://example.com",
-    show_default=True,
-    help="Public URL of the site, for canonical links, the sitemap and JSON-LD.",
+    default=None,
+    help="Public URL of the site, for canonical links, the sitemap and JSON-LD (default: "
+    "https://example.com, with a warning).",
 )
 @_search_opt
 @_workers_opt
@@ -185,18 +188,44 @@ _cache_opt = click.option(
     help="Most pages one Pagefind run indexes; larger sites get several merged search bundles "
     "(default: 10000).",
 )
+@click.option(
+    "--install-command",
+    help="How pages tell readers to install Intercept (default: pip install <path-to-intercept-checkout>, "
+    "as the package is not on PyPI).",
+)
 def build(
     registry: Path | None,
     out: Path,
-    base_url: str,
+    base_url: str | None,
     search: bool,
     workers: int,
     cache_dir: Path | None,
     full: bool,
     search_shard_pages: int | None,
+    install_command: str | None,
 ) -> None:
     """Render the tool reference site from the registry."""
-    _run_build(_options(registry, out, base_url, search, workers, cache_dir, full, search_shard_pages))
+    from generator.site.build import DEFAULT_BASE_URL
+
+    if base_url is None:
+        click.echo(
+            f"warning: --base-url is not set; canonical links, the sitemap, robots.txt and llms.txt "
+            f"point at {DEFAULT_BASE_URL}",
+            err=True,
+        )
+    _run_build(
+        _options(
+            registry,
+            out,
+            base_url or DEFAULT_BASE_URL,
+            search,
+            workers,
+            cache_dir,
+            full,
+            search_shard_pages,
+            install_command,
+        )
+    )
 
 
 @click.command()

@@ -17,7 +17,7 @@
       toggle.setAttribute("aria-pressed", dark ? "true" : "false");
       label.textContent = dark ? "Light mode" : "Dark mode";
     };
-    toggle.hidden = false;
+    toggle.classList.remove("pending");
     sync();
     toggle.addEventListener("click", function () {
       var next = effectiveTheme() === "dark" ? "light" : "dark";
@@ -50,5 +50,15 @@
     new window.PagefindUI({ element: "#search", showSubResults: false, showImages: false,
                             bundlePath: bundles,
                             mergeIndex: merged.map(function (name) { return { bundlePath: bundles + name + "/" }; }) });
+    // Pagefind's input has a placeholder but no label; give it one as soon as it exists.
+    var labelInput = function () {
+      var input = search.querySelector("input[type=text], input.pagefind-ui__search-input");
+      if (input) { input.setAttribute("aria-label", "Search tools and servers"); return true; }
+      return false;
+    };
+    if (!labelInput()) {
+      var observer = new MutationObserver(function () { if (labelInput()) { observer.disconnect(); } });
+      observer.observe(search, { childList: true, subtree: true });
+    }
   }
 })();

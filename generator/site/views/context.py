@@ -14,11 +14,13 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from generator.catalog.models import Category, Risk
+from generator.catalog.risk import MEANING
 from generator.site import urls
 from generator.site.jsonld import breadcrumb_list, graph
 from generator.site.parsecache import Catalog, ServerRef, ToolRef
-from generator.site.render import json_ld
+from generator.site.render import inline_markdown, json_ld, plain_text
 from generator.site.similar import SimilarIndex
+from generator.site.usage import DEFAULT_INSTALL_COMMAND
 
 SITE_NAME = "Intercept MCP Tool Reference"
 
@@ -32,12 +34,7 @@ CATEGORY_BLURB: dict[Category, str] = {
 }
 
 
-RISK_BLURB: dict[Risk, str] = {
-    Risk.LOW: "Reads only; the worst case is data exposure or quota use.",
-    Risk.MEDIUM: "Changes state; one call does limited harm, a loop does more.",
-    Risk.HIGH: "Starts or stops real work; repeated calls add up quickly.",
-    Risk.CRITICAL: "One call can destroy data or move money.",
-}
+RISK_BLURB: dict[Risk, str] = MEANING
 
 
 @dataclass(slots=True)
@@ -68,6 +65,8 @@ class SiteContext:
     """The base URL's path without a trailing slash ('' at a domain root), prefixed to every link."""
     search: bool
     search_merge: tuple[str, ...] = ()
+    install_command: str = DEFAULT_INSTALL_COMMAND
+    """The command the "Use it" block tells readers to install Intercept with."""
     """Search bundles under pagefind/ that the search box merges into the primary one."""
     item_cache: dict[tuple[str, str, bool], str] = field(default_factory=dict)
     """Rendered list items, by tool: a tool appears in many pages' similar and browse lists."""
@@ -88,7 +87,7 @@ class SiteContext:
         return PageMeta(
             path=path,
             title=title,
-            description=clip(description, 200),
+            description=clip(plain_text(description), 200),
             canonical=self.absolute + path,
             crumbs=[(name, self.link(p)) for name, p in crumbs],
             json_ld=json_ld(ld),
@@ -133,7 +132,7 @@ def tool_items(ctx: SiteContext, refs: Iterable[ToolRef], show_server: bool = Tr
             item = (
                 f'  <li>\n    <a class="tool-name" href="{url}"><code>{escape(ref.name)}</code></a>\n'
                 f'    <span class="badge risk-{ref.risk.value}">{ref.risk.value} risk</span>{where}\n'
-                f"    <p>{escape(ref.one_line)}</p>\n  </li>\n"
+                f"    <p>{inline_markdown(ref.one_line)}</p>\n  </li>\n"
             )
             if len(cache) >= ITEM_CACHE_LIMIT:
                 cache.clear()
@@ -160,7 +159,7 @@ def server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str
         {
             "name": s.name,
             "url": ctx.link(urls.server_url(s.slug)),
-            "summary": s.summary,
+            "summary": inline_markdown(s.summary),
             "tools": s.tool_count,
             "slug": s.slug,
         }

@@ -40,7 +40,7 @@ def catalogue_entry(server: Server) -> dict[str, Any]:
                 "url": urls.tool_url(server.slug, tool.name),
                 "summary": tool.one_line,
                 "category": tool.category.value,
-                "risk": tool.effective_risk.value,
+                "risk": rec.risk.value,
                 "pattern": rec.pattern,
                 "required_params": tool.required_params,
                 "rules": [

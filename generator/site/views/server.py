@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shlex
-from typing import Any
 
 from markupsafe import Markup
 
 from generator.catalog.models import CATEGORY_ORDER, Server
 from generator.catalog.policyfile import policy_file_name
-from generator.catalog.recommend import PATTERNS, recommend
+from generator.catalog.recommend import PATTERNS
 from generator.site import urls
-from generator.site.faq import server_faq
+from generator.site.faq import block_summary, server_faq
 from generator.site.jsonld import faq_page
 from generator.site.parsecache import ServerRef
 from generator.site.render import (
@@ -22,32 +20,13 @@ from generator.site.render import (
     safe_link,
 )
 from generator.site.views.context import SiteContext, bar_segments, plural, tool_items
-
-
-def mcp_config(server: Server, file_name: str) -> str:
-    if server.run.transport == "stdio":
-        args = ["run", "-c", f"policies/{file_name}", "--", *server.run.command()]
-    else:
-        args = [
-            "run",
-            "-c",
-            f"policies/{file_name}",
-            "--upstream",
-            server.run.url or "https://<server-url>/mcp",
-        ]
-    entry: dict[str, Any] = {"command": "intercept", "args": args}
-    if server.run.env:
-        entry["env"] = dict(sorted(server.run.env.items()))
-    return json.dumps({"mcpServers": {server.slug: entry}}, indent=2, ensure_ascii=False) + "\n"
+from generator.site.views.use import use_it
 
 
 def server_page(ctx: SiteContext, server: Server, server_ref: ServerRef, policy_text: str) -> bytes:
     file_name = policy_file_name(server)
     path = urls.server_url(server.slug)
-    recs = {t.name: recommend(t) for t in server.tools}
-    denied = sum(1 for r in recs.values() if r.denied)
-    limited = sum(1 for r in recs.values() if r.rate_limit is not None)
-    faq = server_faq(server, file_name, denied, limited)
+    faq = server_faq(server, file_name)
     crumbs = [("Home", "/"), ("Servers", urls.servers_url()), (server.name, path)]
     summary = server_ref.summary or f"The {server.name} MCP server."
     page = ctx.page(
@@ -74,7 +53,6 @@ def server_page(ctx: SiteContext, server: Server, server_ref: ServerRef, policy_
                 }
             )
     command = shlex.join(server.run.command())
-    config = mcp_config(server, file_name)
     return ctx.render(
         "server.html",
         page=page,
@@ -90,15 +68,14 @@ def server_page(ctx: SiteContext, server: Server, server_ref: ServerRef, policy_
         groups=groups,
         command=command,
         command_html=highlight_code(command + "\n", "bash"),
-        env_names=sorted(server.run.env),
         policy_text=policy_text,
         policy_html=highlight_yaml_document(policy_text),
         file_name=file_name,
         policy_url=ctx.link(urls.policy_url(server.slug)),
-        config=config,
-        config_html=highlight_code(config, "json"),
-        denied=denied,
-        limited=limited,
+        block_summary=block_summary(server),
+        strict_url=ctx.link(urls.strict_policy_url(server.slug)),
+        use=use_it(ctx, server),
+        about_url=ctx.link(urls.about_url()),
         category_urls={c.value: ctx.link(urls.category_url(c)) for c in CATEGORY_ORDER},
         faq=list(faq),
         provenance=server.provenance,

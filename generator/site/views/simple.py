@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from generator.catalog.recommend import EXECUTE_LIMIT, WRITE_LIMIT
-from generator.site import urls
+from generator.site import policy_reference, urls
 from generator.site.views.context import SiteContext
 
 
 def simple_page(ctx: SiteContext, template: str, path: str, title: str, description: str) -> bytes:
     page = ctx.page(path, title, description, [("Home", "/"), (title, path)])
-    return ctx.render(template, page=page, write_limit=WRITE_LIMIT, execute_limit=EXECUTE_LIMIT)
+    return ctx.render(
+        template,
+        page=page,
+        write_limit=WRITE_LIMIT,
+        execute_limit=EXECUTE_LIMIT,
+        sections=policy_reference.sections(),
+        operators=policy_reference.operators(),
+    )
 
 
 def not_found_page(ctx: SiteContext) -> bytes:

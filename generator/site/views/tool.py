@@ -12,13 +12,11 @@ from generator.catalog.policyfile import policy_file_name, tool_snippet
 from generator.catalog.recommend import Recommendation, recommend
 from generator.site import urls
 from generator.site.faq import tool_faq, usage_text, why_text
-from generator.site.jsonld import faq_page
+from generator.site.jsonld import faq_page, tool_work
 from generator.site.parsecache import ServerRef, ToolRef
-from generator.site.render import (
-    highlight_snippet,
-    markdown_html,
-)
+from generator.site.render import highlight_snippet, inline_markdown, markdown_html, safe_link
 from generator.site.views.context import SiteContext, clip, tool_items
+from generator.site.views.use import optional_field, use_it
 
 MORE_TOOLS_LIMIT = 8
 
@@ -95,6 +93,49 @@ def _more_tools(server_ref: ServerRef, tool: Tool) -> list[ToolRef]:
     return (same + other)[:MORE_TOOLS_LIMIT]
 
 
+class Provenance(NamedTuple):
+    server_version: str
+    obtained: str
+    """How and when the tool list was obtained, e.g. 'scan on 2026-01-05'."""
+    repository: str | None
+    definition_hash: str | None
+    review: str
+    """'reviewed by hand' or 'classified automatically'."""
+    review_reason: str | None
+
+
+def provenance(server: Server, tool: Tool) -> Provenance:
+    """Where the tool's definition and its category come from, as the details table shows it."""
+    prov = server.provenance
+    reviewed = optional_field(tool, "reviewed")
+    by_hand = reviewed is True or (reviewed is None and tool.category_curated)
+    reason = tool.category_reason or (tool.evidence[0].detail if tool.evidence else None)
+    digest = optional_field(tool, "definition_hash")
+    return Provenance(
+        server_version=prov.server_version or server.run.version,
+        obtained=f"{prov.method} on {prov.obtained_at.date().isoformat()}",
+        repository=server.repository if server.repository and safe_link(server.repository) else None,
+        definition_hash=digest if isinstance(digest, str) and digest else None,
+        review="reviewed by hand" if by_hand else "classified automatically",
+        review_reason=reason,
+    )
+
+
+def _tool_ld(tool: Tool, server: Server, risk: str, prov: Provenance) -> dict[str, Any]:
+    facts = [("category", tool.category.value), ("risk", risk), ("classification", prov.review)]
+    if prov.definition_hash:
+        facts.append(("definition hash", prov.definition_hash))
+    return tool_work(
+        tool.name,
+        tool.one_line,
+        server.name,
+        prov.server_version,
+        server.provenance.obtained_at.date().isoformat(),
+        prov.repository,
+        facts,
+    )
+
+
 def tool_page(ctx: SiteContext, server: Server, server_ref: ServerRef, tool: Tool) -> bytes:
     rec: Recommendation = recommend(tool)
     file_name = policy_file_name(server)
@@ -113,6 +154,7 @@ def tool_page(ctx: SiteContext, server: Server, server_ref: ServerRef, tool: Too
         f"{tool.one_line} Part of the "
         f"{server.name} MCP server. Risk: {rec.risk.value}. Recommended policy: {rec.pattern}.",
         crumbs,
+        _tool_ld(tool, server, rec.risk.value, provenance(server, tool)),
         faq_page(faq),
         og_type="article",
     )
@@ -136,6 +178,7 @@ def tool_page(ctx: SiteContext, server: Server, server_ref: ServerRef, tool: Too
         server_url=ctx.link(urls.server_url(server.slug)),
         tool_count=len(server.tools),
         description_html=markdown_html(tool.description) if tool.description else Markup(""),
+        one_line_html=inline_markdown(tool.one_line),
         params=parameters(tool),
         annotations=[(str(k), _value_text(v)) for k, v in sorted(tool.annotations.items())],
         evidence=evidence,
@@ -146,4 +189,8 @@ def tool_page(ctx: SiteContext, server: Server, server_ref: ServerRef, tool: Too
         risk_url=ctx.link(urls.risk_url(rec.risk)),
         reference_url=ctx.link(urls.policy_reference_url()),
         faq=list(faq),
+        assessment=rec.assessment,
+        provenance=provenance(server, tool),
+        use=use_it(ctx, server),
+        about_url=ctx.link(urls.about_url()),
     )

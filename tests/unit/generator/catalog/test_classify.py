@@ -11,6 +11,7 @@ from bench.classifier_eval import evaluate, load_labels
 from generator.catalog.classify import classify, name_tokens, verb_category
 from generator.catalog.load import classify_tool, load_server_file
 from generator.catalog.models import CURATED_SIGNAL, Category, Risk, Tool, ToolEntry
+from generator.catalog.risk import assess
 
 READ_ONLY = {"readOnlyHint": True}
 DESTRUCTIVE_HINT = {"readOnlyHint": False, "destructiveHint": True}
@@ -124,7 +125,7 @@ def test_money_fields_make_a_state_change_financial() -> None:
     schema = {"type": "object", "properties": {"amount": {"type": "integer"}, "currency": {"type": "string"}}}
     result = classify("create_transfer_request", "Sends funds to a recipient.", schema)
     assert result.category is Category.FINANCIAL
-    assert result.risk is Risk.CRITICAL
+    assert "risk" not in result.as_json()
 
 
 def test_reading_money_objects_stays_read() -> None:
@@ -197,7 +198,7 @@ def _tool(**fields: object) -> Tool:
 def test_the_loader_fills_a_missing_category_from_the_classifier() -> None:
     tool = _tool()
     assert tool.category is Category.DESTRUCTIVE
-    assert tool.effective_risk is Risk.CRITICAL
+    assert assess(tool).level is Risk.HIGH
     assert not tool.category_curated
     assert tool.evidence and tool.evidence[0].signal == "name"
 
@@ -226,8 +227,10 @@ def test_a_reason_without_a_category_is_an_error(tmp_path: Path) -> None:
     assert "(delete_widget)" in errors[0].location
 
 
-def test_risk_follows_the_classified_category_unless_overridden_with_a_reason() -> None:
-    assert _tool(risk="high", risk_reason="soft delete").effective_risk is Risk.HIGH
+def test_a_hand_set_risk_wins_over_the_risk_rules_and_needs_a_reason() -> None:
+    assessment = assess(_tool(risk="medium", risk_reason="soft delete"))
+    assert assessment.level is Risk.MEDIUM and assessment.hand_set
+    assert assessment.factors[0].detail == "soft delete"
     with pytest.raises(ValueError, match="add risk_reason"):
         _tool(risk="high")
 

@@ -11,6 +11,7 @@ import yaml
 
 from generator.catalog.load import REGISTRY_FILE_MAX_BYTES, RegistryError, load_registry, load_server_file
 from generator.catalog.models import Category, Risk
+from generator.catalog.risk import assess
 from generator.resources import registry_dir
 
 BASE: dict[str, Any] = {
@@ -58,7 +59,7 @@ def test_valid_file_loads(tmp_path: Path) -> None:
     assert errors == [] and server is not None
     assert server.slug == "acme" and [t.name for t in server.tools] == ["list_jobs", "cancel_job"]
     cancel = server.tool("cancel_job")
-    assert cancel is not None and cancel.effective_risk is Risk.HIGH and cancel.required_params == ["id"]
+    assert cancel is not None and assess(cancel).level is Risk.HIGH and cancel.required_params == ["id"]
     assert server.run.command() == ["npx", "-y", "@acme/mcp@1.2.3", "stdio"]
 
 
@@ -67,7 +68,8 @@ def test_shipped_registry_loads_and_trigger_dev_is_curated() -> None:
     trigger = registry.by_slug("trigger-dev")
     assert trigger is not None and trigger.run.command() == ["npx", "-y", "trigger.dev@4.8.3", "mcp"]
     cancel = trigger.tool("cancel_run")
-    assert cancel is not None and cancel.category is Category.EXECUTE and cancel.effective_risk is Risk.HIGH
+    assert cancel is not None and cancel.category is Category.EXECUTE
+    assert assess(cancel).level is Risk.CRITICAL, "its environment argument can be production"
     assert len(trigger.tools) == 55
 
 
@@ -99,7 +101,9 @@ def test_bad_slug(tmp_path: Path, slug: str) -> None:
 def test_risk_override_without_reason(tmp_path: Path) -> None:
     tools = [{"name": "list_jobs", "description": "List.", "category": "read", "risk": "high"}]
     (error,) = errors_for(tmp_path, server_data(tools=tools))
-    assert "tools[0] (list_jobs): risk 'high' differs from the 'low' that category 'read' implies" in error
+    assert (
+        "tools[0] (list_jobs): risk 'high' is set by hand for a read tool but risk_reason is missing" in error
+    )
     assert "add risk_reason" in error
 
 
@@ -114,13 +118,13 @@ def test_risk_override_with_reason_loads(tmp_path: Path) -> None:
         }
     ]
     server, errors = load_server_file(write(tmp_path, server_data(tools=tools)))
-    assert errors == [] and server is not None and server.tools[0].effective_risk is Risk.HIGH
+    assert errors == [] and server is not None and assess(server.tools[0]).level is Risk.HIGH
 
 
-def test_risk_equal_to_the_default_needs_no_reason(tmp_path: Path) -> None:
+def test_any_hand_set_risk_needs_a_reason(tmp_path: Path) -> None:
     tools = [{"name": "list_jobs", "description": "List.", "category": "read", "risk": "low"}]
-    server, errors = load_server_file(write(tmp_path, server_data(tools=tools)))
-    assert errors == [] and server is not None
+    (error,) = errors_for(tmp_path, server_data(tools=tools))
+    assert "risk_reason is missing" in error
 
 
 @pytest.mark.parametrize("name", ["bad name", "x" * 129, "", "tool/x", "caf\u00e9"])
@@ -311,10 +315,12 @@ def test_shipped_run_commands_show_placeholders_never_scan_values() -> None:
             assert value not in " ".join(server.provenance.command), server.slug
 
 
-def test_a_classified_tools_risk_override_is_checked_against_the_classified_category(tmp_path: Path) -> None:
+def test_a_classified_tools_risk_override_needs_a_reason(tmp_path: Path) -> None:
     tools = [{"name": "list_jobs", "description": "List jobs.", "risk": "high"}]
     (error,) = errors_for(tmp_path, server_data(tools=tools))
-    assert "tools[0] (list_jobs): risk 'high' differs from the 'low' that category 'read' implies" in error
+    assert (
+        "tools[0] (list_jobs): risk 'high' is set by hand for a read tool but risk_reason is missing" in error
+    )
     assert "add risk_reason" in error
 
 

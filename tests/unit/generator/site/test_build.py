@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from generator.catalog.recommend import recommend
 from generator.site import urls as pages
 from generator.site.views.registry_json import catalogue_entry
 from intercept.cli import main
-from intercept.policy import load_policy_text
+from intercept.policy import KNOWN_KEYS, OPERATORS, load_policy_text
 from tests.unit.generator.site.site_support import (
     BASE_URL,
     SMALL_REGISTRY,
@@ -61,6 +62,7 @@ def test_tool_pages_have_every_section_in_order(site: Path, registry: Registry) 
                 "When AI agents use this tool",
                 f"Why enforce a policy on {tool.name}",
                 "Recommended policy",
+                "Use it",
                 "Details",
                 f"More {server.name} tools",
                 f"Similar {rec.category.value} tools on other servers",
@@ -215,10 +217,17 @@ def test_registry_json_has_every_tool_with_its_recommended_rules(site: Path, reg
             ]
             assert by_name[tool.name]["rules"] == rules
             assert by_name[tool.name]["category"] == tool.category.value
-            assert by_name[tool.name]["risk"] == tool.effective_risk.value
+            assert by_name[tool.name]["risk"] == recommend(tool).risk.value
     llms = (site / "llms.txt").read_text("utf-8")
     assert llms.startswith("# ") and all(f"{BASE_URL}/servers/{s.slug}/" in llms for s in registry)
     assert "Page not found" in (site / "404.html").read_text("utf-8")
+
+
+def _code_text(html: str, code_id: str) -> str:
+    start = html.index(f'<code id="{code_id}">') + len(f'<code id="{code_id}">')
+    return unescape(
+        "".join(part.split(">", 1)[-1] for part in html[start : html.index("</code>", start)].split("<"))
+    )
 
 
 def test_server_page_has_counts_policy_and_client_config(site: Path, registry: Registry) -> None:
@@ -228,40 +237,55 @@ def test_server_page_has_counts_policy_and_client_config(site: Path, registry: R
     text = " ".join(" ".join(parsed.text).split())
     assert "<svg" in _page(site, pages.server_url("acme-jobs")).read_text()
     assert "intercept scaffold acme-jobs" in text
-    assert parsed.h2[:4] == [
+    assert parsed.h2[:5] == [
         "Tools by category and risk",
         "All 5 tools",
         "How to run the server",
+        "Use it",
         "Recommended policy",
     ]
     html = _page(site, pages.server_url("acme-jobs")).read_text()
-    start = html.index('<code id="client-config-json">') + len('<code id="client-config-json">')
-    config_text = unescape(
-        "".join(part.split(">", 1)[-1] for part in html[start : html.index("</code>", start)].split("<"))
+    assert (
+        _code_text(html, "use-run")
+        == shlex.join(["intercept", "run", "-c", "acme-jobs.yaml", "--", *server.run.command()]) + "\n"
     )
-    config = json.loads(config_text)
-    entry = config["mcpServers"]["acme-jobs"]
-    assert entry["command"] == "intercept"
-    assert entry["args"][:4] == ["run", "-c", "policies/acme-jobs.yaml", "--"]
-    assert entry["args"][4:] == server.run.command()
-    remote = json.loads(
-        unescape(
-            "".join(
-                part.split(">", 1)[-1]
-                for part in (
-                    lambda h: h[
-                        h.index('<code id="client-config-json">') + 30 : h.index(
-                            "</code>", h.index('<code id="client-config-json">')
-                        )
-                    ]
-                )(_page(site, pages.server_url("docs-search")).read_text()).split("<")
-            )
-        )
-    )
+    desktop = json.loads(_code_text(html, "use-config-1"))["mcpServers"]["acme-jobs"]
+    assert desktop["command"] == "intercept"
+    assert desktop["args"][:4] == ["run", "-c", "/ABSOLUTE/PATH/TO/policies/acme-jobs.yaml", "--"]
+    assert desktop["args"][4:] == server.run.command()
+    assert _code_text(html, "use-config-2").startswith("claude mcp add acme-jobs ")
+    assert '"$PWD/policies/acme-jobs.yaml"' in _code_text(html, "use-config-2")
+    cursor = json.loads(_code_text(html, "use-config-3"))["mcpServers"]["acme-jobs"]
+    assert cursor["args"][2] == "${workspaceFolder}/policies/acme-jobs.yaml"
+    vscode = json.loads(_code_text(html, "use-config-4"))["servers"]["acme-jobs"]
+    assert vscode["type"] == "stdio" and vscode["args"] == cursor["args"]
+    remote_html = _page(site, pages.server_url("docs-search")).read_text()
+    remote = json.loads(_code_text(remote_html, "use-config-1"))
     assert remote["mcpServers"]["docs-search"]["args"][-2:] == [
         "--upstream",
         "https://docs-search.example/mcp",
     ]
+
+
+def test_tool_pages_say_how_to_use_them_without_scan_values(site: Path, registry: Registry) -> None:
+    for server in registry:
+        for tool in server.tools:
+            html = _page(site, pages.tool_url(server.slug, tool.name)).read_text()
+            assert "&lt;server command&gt;" not in html
+            assert 'id="use-it"' in html and 'href="/about/"' in html
+            for value in server.run.scan_values.values():
+                assert value not in html
+
+
+def test_both_policy_files_are_what_scaffold_prints(site: Path, registry: Registry) -> None:
+    for server in registry:
+        for default, url in (("allow", pages.policy_url), ("deny", pages.strict_policy_url)):
+            result = CliRunner().invoke(
+                main, ["scaffold", server.slug, "--registry", str(SMALL_REGISTRY), "--default", default]
+            )
+            assert result.exit_code == 0, result.output
+            assert (site / url(server.slug)[1:]).read_text("utf-8") == result.stdout
+            assert f"default: {default}\n" in result.stdout
 
 
 def test_why_this_category_is_shown_when_there_is_a_reason(site: Path) -> None:
@@ -456,3 +480,47 @@ def test_sigterm_stops_a_full_build_without_leaving_its_staging_folder(tmp_path:
     assert stdout == b""
     assert not staging.exists()
     assert not out.exists()  # a full build's output appears only once it is complete
+
+
+def test_build_warns_once_when_base_url_is_not_set(tmp_path: Path) -> None:
+    args = ["build", "--registry", str(SMALL_REGISTRY), "--no-search", "--out"]
+    unset = CliRunner().invoke(main, [*args, str(tmp_path / "a")])
+    assert unset.exit_code == 0, unset.output
+    warnings = [line for line in unset.stderr.splitlines() if "--base-url" in line]
+    assert len(warnings) == 1 and "https://example.com" in warnings[0]
+    given = CliRunner().invoke(main, [*args, str(tmp_path / "b"), "--base-url", "https://tools.example.org"])
+    assert given.exit_code == 0 and "--base-url" not in given.stderr
+
+
+def test_install_command_option_reaches_the_use_it_block(tmp_path: Path) -> None:
+    command = "pip install https://git.example.org/intercept/archive/v1.tar.gz"
+    result = CliRunner().invoke(
+        main,
+        [
+            "build",
+            "--registry",
+            str(SMALL_REGISTRY),
+            "--no-search",
+            "--out",
+            str(tmp_path / "s"),
+            "--base-url",
+            "https://tools.example.org",
+            "--install-command",
+            command,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "s" / "servers" / "acme-jobs" / "index.html").read_text()
+    assert _code_text(html, "use-install") == command + "\n"
+    assert "not published on PyPI" not in html
+
+
+def test_policy_language_page_names_every_key_and_operator(site: Path) -> None:
+    text = " ".join(" ".join(parse_page(_page(site, pages.policy_reference_url())).text).split())
+    for model, keys in KNOWN_KEYS.items():
+        for key in keys:
+            assert f"{key} " in text, (model, key)
+    for op in OPERATORS:
+        assert f"{op} " in text, op
+    for example in ('"*"', "120/minute", "on_deny", "conditions", "name"):
+        assert example in text

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from generator.catalog.load import load_registry
 from generator.catalog.models import Category, Server, Tool
 from generator.catalog.policyfile import policy_file_name, render_policy_file, tool_snippet
 from generator.catalog.recommend import recommend
-from generator.site.faq import EXAMPLE_LIMIT_MAX, EXAMPLE_LIMIT_WINDOW, tool_faq, usage_text, why_text
+from generator.resources import registry_dir
+from generator.site.faq import (
+    EXAMPLE_LIMIT_MAX,
+    EXAMPLE_LIMIT_WINDOW,
+    block_summary,
+    tool_faq,
+    usage_text,
+    why_text,
+)
 from intercept.engine import Admission, Denial, Engine, ToolCall, ToolSchema
 from intercept.policy import load_policy_text
 from intercept.state.memory import MemoryStore
@@ -127,3 +136,52 @@ def test_text_is_specific_to_category_and_risk() -> None:
                 assert f"{rec.rate_limit.max} calls per {rec.rate_limit.window} seconds" in why
             seen[rec.category] = why.replace(tool.name, "T").replace(server.name, "S")
     assert len(set(seen.values())) == len(seen) == len(Category)
+
+
+def _category_counts(text: str) -> dict[str, int]:
+    return {cat: int(n) for n, cat in re.findall(r"(\d+) (read|write|execute|destructive|financial)", text)}
+
+
+async def test_block_summary_states_the_engines_counts_for_every_server() -> None:
+    servers = [*load_registry(SMALL_REGISTRY), load_registry(registry_dir()).by_slug("trigger-dev")]
+    for server in servers:
+        assert server is not None
+        text = block_summary(server)
+        engine = Engine(load_policy_text(render_policy_file(server)))
+        denied: Counter[str] = Counter()
+        limited: Counter[str] = Counter()
+        free: Counter[str] = Counter()
+        for tool in server.tools:
+            args = dict.fromkeys(tool.required_params, "x")
+            schemas = {tool.name: ToolSchema.learn(tool.input_schema)}
+            decision = await engine.decide(ToolCall(tool.name, args), MemoryStore(), 0.0, schemas)
+            rules = engine.policy.tools[tool.name].rules
+            if isinstance(decision, Denial):
+                denied[tool.category.value] += 1
+            elif any(r.rate_limit is not None for r in rules):
+                limited[tool.category.value] += 1
+            else:
+                free[tool.category.value] += 1
+        sentences = dict(
+            (kind, part)
+            for part in re.split(r", | and (?=[a-z]+s )", text.split(".")[0])
+            for kind in ("denies", "rate-limits", "allows")
+            if kind in part
+        )
+        if denied:
+            head = f"denies {sum(denied.values())} of {len(server.tools)} tools outright"
+            assert head in sentences["denies"], text
+            assert _category_counts(sentences["denies"]) == dict(denied), text
+        else:
+            assert f"denies none of its {len(server.tools)} tools" in text
+        if limited:
+            assert _category_counts(sentences["rate-limits"]) == dict(limited), text
+        if free:
+            assert _category_counts(sentences["allows"]) == dict(free), text
+
+
+def test_the_trigger_dev_summary_names_no_financial_tools() -> None:
+    server = load_registry(registry_dir()).by_slug("trigger-dev")
+    assert server is not None
+    assert not any(t.category is Category.FINANCIAL for t in server.tools)
+    assert "financial" not in block_summary(server)
