@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from intercept import jsonrpc
-from intercept.engine import Decision, Denial, Engine, ToolCall, ToolSchema
+from intercept.engine import Denial, Engine, ToolCall, ToolSchema
 from intercept.jsonrpc import Envelope, MessageError, MessageId
 from intercept.shadow import shadow_decide
 from intercept.state.base import CounterStore, Reservation, StateError
@@ -104,7 +104,6 @@ class Router:
     ) -> None:
         self.engine = engine
         self.shadow = shadow
-        """`intercept run --shadow`: every call is forwarded and counted nowhere (intercept.shadow)."""
         self.store = store
         self._send_client = send_client
         self._send_upstream = send_upstream
@@ -230,13 +229,8 @@ class Router:
         if engine.needs_schema(name) and name not in self.schemas:
             await self._fetch_schemas()
         call = ToolCall(name, arguments)
-        decision: Decision
-        if self.shadow:
-            decision = await shadow_decide(
-                engine, call, self.store, self._clock(), self.schemas, self._fail_open
-            )
-        else:
-            decision = await engine.decide(call, self.store, self._clock(), self.schemas, self._fail_open)
+        decide = shadow_decide if self.shadow else Engine.decide
+        decision = await decide(engine, call, self.store, self._clock(), self.schemas, self._fail_open)
         if isinstance(decision, Denial):
             if self._audit is not None:
                 self._audit.tool_call(name, "deny", decision.rule, decision.reason, arguments)
