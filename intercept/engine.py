@@ -279,6 +279,7 @@ class Engine:
         else:
             self._fallback = self._plan(wildcard_rules)
         self._hidden_plan = _ToolPlan((), refused=Denial("hide", "tool is hidden by policy"))
+        self._shadow_rules = any(r.mode == "shadow" for t in policy.tools.values() for r in t.rules)
 
     @staticmethod
     def _counter_definitions(policy: Policy) -> dict[tuple[str, str], int]:
@@ -456,31 +457,29 @@ class Engine:
         """Decide a call; an admitted call's counters are reserved and must be committed or rolled back.
 
         An admitted call also carries the verdicts of its `mode: shadow` rules (`would_deny`)."""
-        decision = await self._enforce(call, store, now, schemas, fail_open)
-        if isinstance(decision, Admission) and self._plan_for(call.name).shadow_rules:
-            # Read after the reservation, the counters already hold this call's increments.
-            return replace(decision, would_deny=await self.shadow_verdicts(call, store, now, schemas))
-        return decision
-
-    async def _enforce(
-        self, call: ToolCall, store: CounterStore, now: float, schemas: SchemaLookup, fail_open: bool
-    ) -> Decision:
         checked = self.check(call, schemas)
         if isinstance(checked, Denial):
             return checked
-        if not checked:
-            return Admission(None)
-        try:
-            result = await store.reserve([check for check, _ in checked], now)
-        except StateError as exc:
-            # Stores redact credentials in their messages, so the cause is safe to log.
-            logger.warning("counter store failed (%s); failing %s", exc, "open" if fail_open else "closed")
-            if fail_open:
-                return Admission(None, "state-fail-open")
-            return STATE_DENIAL
-        if isinstance(result, Refusal):
-            return explain_refusal(checked, result)
-        return Admission(result)
+        admission = Admission(None)
+        if checked:
+            try:
+                result = await store.reserve([check for check, _ in checked], now)
+            except StateError as exc:
+                # Stores redact credentials in their messages, so the cause is safe to log.
+                logger.warning(
+                    "counter store failed (%s); failing %s", exc, "open" if fail_open else "closed"
+                )
+                if not fail_open:
+                    return STATE_DENIAL
+                admission = Admission(None, "state-fail-open")
+            else:
+                if isinstance(result, Refusal):
+                    return explain_refusal(checked, result)
+                admission = Admission(result)
+        if self._shadow_rules and self._plan_for(call.name).shadow_rules:
+            # Read after the reservation, the counters already hold this call's increments.
+            return replace(admission, would_deny=await self.shadow_verdicts(call, store, now, schemas))
+        return admission
 
     async def shadow_verdicts(
         self,
