@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
+from tests.e2e.http_support import EVERYTHING as EVERYTHING_PACKAGE
+from tests.e2e.http_support import npx, proxy
 from tests.e2e.proxy_helpers import DENIED, EVERYTHING, INTERCEPT, proxied, session, text_of
 
 pytestmark = pytest.mark.e2e
@@ -120,3 +124,25 @@ async def test_a_shadow_rule_records_while_the_rest_of_the_policy_enforces(tmp_p
     assert "Denials by rule (1):\n       1  no rm\n" in report
     assert "Would-deny by rule (1):\n       1  no drop, on trial\n" in report
     assert "shadow (denies nothing)" not in report
+
+
+async def test_shadow_mode_over_the_http_listener(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    audit = ["--state", "memory", "--audit-log", str(tmp_path / "audit.jsonl")]
+    service = proxy(policy, "--shadow", *audit, "--", npx(), "-y", EVERYTHING_PACKAGE, "stdio")
+    try:
+        async with (
+            streamable_http_client(service.url) as (read, write),
+            ClientSession(read, write) as client,
+        ):
+            await client.initialize()
+            assert "get-env" in [t.name for t in (await client.list_tools()).tools]
+            dropped = await client.call_tool("echo", {"message": "DROP"})
+            assert not dropped.is_error and text_of(dropped) == "Echo: DROP"
+    finally:
+        service.stop()
+    [call] = tool_calls(tmp_path)
+    assert call["decision"] == "allow" and call["would_deny"] == [
+        {"rule": "no drop", "reason": "destructive SQL is not allowed"}
+    ]
