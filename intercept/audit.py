@@ -7,10 +7,11 @@ time is taken when an event happens; formatting, hashing and the file write come
 the call's path: inside an event loop, just after the current callback (after the call has
 been forwarded).
 
-A `tool_call` event records the tool, the decision, the rule and a keyed hash of the
-arguments (HMAC-SHA256 with a random key kept next to the log, mode 0600), so equal
-arguments can be correlated without the log revealing them, even low-entropy secrets that a
-plain hash would give away to a dictionary attack. Raw arguments are never written.
+A `tool_call` event records the tool, the decision, the rule, what enforcing would have denied
+where shadow evaluation was asked (`would_deny`, see `intercept.shadow`) and a keyed hash of the
+arguments (HMAC-SHA256 with a random key kept next to the log, mode 0600), so equal arguments
+can be correlated without the log revealing them, even low-entropy secrets that a plain hash
+would give away to a dictionary attack. Raw arguments are never written.
 
 The key and the log are trusted files (`intercept.util.fsutil`): a key or log another user owns
 or can write, a key others can read, or a directory another user controls refuses the log
@@ -31,9 +32,9 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -52,6 +53,16 @@ _canonical_fallback = json.JSONEncoder(
 _fast_record = msgspec.json.Encoder()
 _record = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 KEY_FILENAME = ".audit-hash-key"
+
+
+class Verdict(Protocol):
+    """A would-be denial (`intercept.engine.Denial`): recorded under `would_deny`, never applied."""
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
 
 
 def default_log_path(now: dt.datetime | None = None, directory: Path = DEFAULT_EVENTS_DIR) -> Path:
@@ -219,23 +230,31 @@ class AuditLog:
             os.close(self._fd)
         self._fd, self.path, self._day = fd, path, day
 
-    def startup(self, policy: str, summary: str, upstream: str, state: str) -> None:
+    def startup(self, policy: str, summary: str, upstream: str, state: str, shadow: bool = False) -> None:
         """`upstream` should name the server executable only: its arguments may hold secrets."""
-        self._write(
-            "startup",
-            {
-                "version": __version__,
-                "policy": policy,
-                "summary": summary,
-                "upstream": upstream,
-                "state": state,
-            },
-        )
+        fields: dict[str, Any] = {
+            "version": __version__,
+            "policy": policy,
+            "summary": summary,
+            "upstream": upstream,
+            "state": state,
+        }
+        if shadow:
+            fields["shadow"] = True
+        self._write("startup", fields)
 
     def tool_call(
-        self, tool: str, decision: str, rule: str, reason: str, arguments: Mapping[str, Any]
+        self,
+        tool: str,
+        decision: str,
+        rule: str,
+        reason: str,
+        arguments: Mapping[str, Any],
+        would_deny: Sequence[Verdict] = (),
     ) -> None:
-        fields = {"tool": tool, "decision": decision, "rule": rule, "reason": reason}
+        fields: dict[str, Any] = {"tool": tool, "decision": decision, "rule": rule, "reason": reason}
+        if would_deny:
+            fields["would_deny"] = [{"rule": v.rule, "reason": v.reason} for v in would_deny]
         self._write("tool_call", fields, arguments)
 
     def reload(self, ok: bool, policy: str, detail: str) -> None:

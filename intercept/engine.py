@@ -21,7 +21,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jsonschema
@@ -39,6 +39,7 @@ from intercept.policy import (
     counter_scope,
 )
 from intercept.state.base import CheckOp, CounterCheck, CounterStore, Refusal, Reservation, StateError
+from intercept.state.readonly import would_refuse
 
 logger = logging.getLogger("intercept.engine")
 
@@ -75,6 +76,9 @@ class Admission:
 
     reservation: Reservation | None
     rule: str = ""
+    would_deny: tuple[Denial, ...] = ()
+    """What the call's `mode: shadow` rules (or, under `intercept run --shadow`, the policy) would
+    have denied it with; recorded, never applied."""
 
 
 Decision = Admission | Denial
@@ -172,11 +176,13 @@ class _CompiledRule:
     required_args: bool = False
     schema: bool = False
     any_of: int = 0  # the store group of a deny rule's negated counter conditions
+    shadow: bool = False
 
 
 @dataclass(slots=True)
 class _ToolPlan:
     rules: tuple[_CompiledRule, ...]
+    shadow_rules: tuple[_CompiledRule, ...] = ()
     needs_schema: bool = False
     touches_counters: bool = False
     refused: Denial | None = None
@@ -273,6 +279,7 @@ class Engine:
         else:
             self._fallback = self._plan(wildcard_rules)
         self._hidden_plan = _ToolPlan((), refused=Denial("hide", "tool is hidden by policy"))
+        self._shadow_rules = any(r.mode == "shadow" for t in policy.tools.values() for r in t.rules)
 
     @staticmethod
     def _counter_definitions(policy: Policy) -> dict[tuple[str, str], int]:
@@ -286,7 +293,8 @@ class Engine:
     @staticmethod
     def _plan(rules: tuple[_CompiledRule, ...]) -> _ToolPlan:
         return _ToolPlan(
-            rules,
+            tuple(r for r in rules if not r.shadow),
+            tuple(r for r in rules if r.shadow),
             needs_schema=any(r.required_args or r.schema for r in rules),
             touches_counters=any(r.rate or r.state_key or r.counter_conditions for r in rules),
         )
@@ -324,6 +332,7 @@ class Engine:
             counter_conditions=tuple(counter_conditions),
             condition_text=" and ".join(_describe(c) for c in rule.conditions),
             any_of=next(self._any_of_groups) if rule.action == "deny" and len(counter_conditions) > 1 else 0,
+            shadow=rule.mode == "shadow",
         )
         limit = rule.rate_limit
         if isinstance(limit, SlidingRateLimit):
@@ -445,30 +454,74 @@ class Engine:
     async def decide(
         self, call: ToolCall, store: CounterStore, now: float, schemas: SchemaLookup, fail_open: bool = False
     ) -> Decision:
-        """Decide a call; an admitted call's counters are reserved and must be committed or rolled back."""
+        """Decide a call; an admitted call's counters are reserved and must be committed or rolled back.
+
+        An admitted call also carries the verdicts of its `mode: shadow` rules (`would_deny`)."""
         checked = self.check(call, schemas)
         if isinstance(checked, Denial):
             return checked
-        if not checked:
-            return Admission(None)
-        try:
-            result = await store.reserve([check for check, _ in checked], now)
-        except StateError as exc:
-            # Stores redact credentials in their messages, so the cause is safe to log.
-            logger.warning("counter store failed (%s); failing %s", exc, "open" if fail_open else "closed")
-            if fail_open:
-                return Admission(None, "state-fail-open")
-            return Denial("state", "the counter store is unavailable, so the call is refused (fail closed)")
-        if isinstance(result, Refusal):
-            check, rule = checked[result.index]
-            if rule.deny:
-                return Denial(rule.label, rule.message or f"condition {rule.condition_text} holds")
-            if check is rule.rate:
-                return Denial(rule.label, rule.message or rule.rate_text)
-            projected = f"{result.projected:g}"
-            return Denial(
-                rule.label,
-                rule.message
-                or f"condition {rule.condition_text} does not hold (counter would be {projected})",
-            )
-        return Admission(result)
+        admission = Admission(None)
+        if checked:
+            try:
+                result = await store.reserve([check for check, _ in checked], now)
+            except StateError as exc:
+                # Stores redact credentials in their messages, so the cause is safe to log.
+                logger.warning(
+                    "counter store failed (%s); failing %s", exc, "open" if fail_open else "closed"
+                )
+                if not fail_open:
+                    return STATE_DENIAL
+                admission = Admission(None, "state-fail-open")
+            else:
+                if isinstance(result, Refusal):
+                    return explain_refusal(checked, result)
+                admission = Admission(result)
+        if self._shadow_rules and self._plan_for(call.name).shadow_rules:
+            # Read after the reservation, the counters already hold this call's increments.
+            return replace(admission, would_deny=await self.shadow_verdicts(call, store, now, schemas))
+        return admission
+
+    async def shadow_verdicts(
+        self,
+        call: ToolCall,
+        store: CounterStore,
+        now: float,
+        schemas: SchemaLookup,
+        unreserved: Sequence[CounterCheck] = (),
+    ) -> tuple[Denial, ...]:
+        """The denials the call's `mode: shadow` rules would give, in rule order; counters are only read.
+
+        `unreserved`: this call's counter checks when they are not reserved in the store, so their
+        increments are added to what the shadow rules' counter conditions read."""
+        verdicts: list[Denial] = []
+        for rule in self._plan_for(call.name).shadow_rules:
+            limited: list[tuple[CounterCheck, _CompiledRule]] = []
+            denial = self._check_rule(rule, call, schemas, call.arguments, [], limited)
+            if denial is None and limited:
+                try:
+                    refusal = await would_refuse(store, [c for c, _ in limited], now, unreserved)
+                except StateError as exc:
+                    logger.warning("counter store failed (%s); shadow rule %s not evaluated", exc, rule.label)
+                    continue
+                if refusal is not None:
+                    denial = explain_refusal(limited, refusal)
+            if denial is not None:
+                verdicts.append(denial)
+        return tuple(verdicts)
+
+
+STATE_DENIAL = Denial("state", "the counter store is unavailable, so the call is refused (fail closed)")
+
+
+def explain_refusal(checked: Sequence[tuple[CounterCheck, _CompiledRule]], refusal: Refusal) -> Denial:
+    """The denial for a store refusal of `checked` (as `Engine.check` returned them)."""
+    check, rule = checked[refusal.index]
+    if rule.deny:
+        return Denial(rule.label, rule.message or f"condition {rule.condition_text} holds")
+    if check is rule.rate:
+        return Denial(rule.label, rule.message or rule.rate_text)
+    projected = f"{refusal.projected:g}"
+    return Denial(
+        rule.label,
+        rule.message or f"condition {rule.condition_text} does not hold (counter would be {projected})",
+    )

@@ -124,6 +124,7 @@ class ProxyContext:
     config: Path
     max_message_bytes: int
     watch: PolicyWatch | None
+    shadow: bool = False
 
 
 def event_loop_factory(sides: HttpSides) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -218,6 +219,7 @@ async def _relay_session(
         send_upstream=upstream.send,
         audit=ctx.audit,
         fail_open=ctx.fail_open,
+        shadow=ctx.shadow,
     )
     routers.add(router)
     try:

@@ -247,6 +247,8 @@ class Rule(_Strict):
 
     name: str | None = None
     action: Literal["allow", "evaluate", "deny"] = "evaluate"
+    mode: Literal["enforce", "shadow"] = "enforce"
+    """`shadow`: the rule's would-be denials are recorded, never applied (intercept.shadow)."""
     reason: str | None = None
     on_deny: str | None = None
     rate_limit: RateLimit | None = None
@@ -269,6 +271,12 @@ class Rule(_Strict):
             raise fail(
                 "a deny rule cannot carry rate_limit, state or validate",
                 "use action: allow (or evaluate) for limits, or drop them from the deny rule",
+            )
+        if self.mode == "shadow" and (self.rate_limit or self.state):
+            raise fail(
+                "a shadow rule counts nothing, so its own rate_limit or state counter would never move",
+                "drop mode: shadow to enforce the limit; a shadow rule can test arguments, validation "
+                "and counters that enforced rules define",
             )
         if self.reason is not None and self.on_deny is not None and self.reason != self.on_deny:
             raise fail("reason and on_deny are synonyms; they disagree", "keep one of them")
@@ -451,7 +459,7 @@ def _cross_rule_errors(facts: list[_RuleFacts]) -> list[LocatedError]:
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "Policy": ("version", "description", "default", "hide", "tools"),
     "ToolPolicy": ("rules",),
-    "Rule": ("name", "action", "reason", "on_deny", "rate_limit", "conditions", "state", "validate"),
+    "Rule": ("name", "action", "mode", "reason", "on_deny", "rate_limit", "conditions", "state", "validate"),
     "SlidingRateLimit": ("max", "window"),
     "Condition": ("path", "op", "value"),
     "StateSpec": ("counter", "window", "increment", "increment_from"),
@@ -597,6 +605,8 @@ def rule_lines(rule: Rule) -> list[str]:
     if rule.name is not None:
         fields.append(("name", [yaml_scalar(rule.name)]))
     fields.append(("action", [rule.action]))
+    if rule.mode != "enforce":
+        fields.append(("mode", [rule.mode]))
     if rule.reason is not None:
         fields.append(("reason", [yaml_scalar(rule.reason)]))
     if rule.on_deny is not None:

@@ -39,13 +39,14 @@ import collections
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from intercept import jsonrpc
 from intercept.engine import Denial, Engine, ToolCall, ToolSchema
 from intercept.jsonrpc import Envelope, MessageError, MessageId
+from intercept.shadow import shadow_decide
 from intercept.state.base import CounterStore, Reservation, StateError
 from intercept.transport.base import FrameTooLarge, MessageChannel
 
@@ -62,7 +63,13 @@ class AuditSink(Protocol):
     """Where the router reports decisions (see `intercept.audit.AuditLog`)."""
 
     def tool_call(
-        self, tool: str, decision: str, rule: str, reason: str, arguments: Mapping[str, Any]
+        self,
+        tool: str,
+        decision: str,
+        rule: str,
+        reason: str,
+        arguments: Mapping[str, Any],
+        would_deny: Sequence[Denial] = (),
     ) -> None: ...
 
 
@@ -93,8 +100,10 @@ class Router:
         fail_open: bool = False,
         clock: Callable[[], float] = time.time,
         schema_fetch_timeout: float = SCHEMA_FETCH_TIMEOUT_SECONDS,
+        shadow: bool = False,
     ) -> None:
         self.engine = engine
+        self.shadow = shadow
         self.store = store
         self._send_client = send_client
         self._send_upstream = send_upstream
@@ -220,7 +229,8 @@ class Router:
         if engine.needs_schema(name) and name not in self.schemas:
             await self._fetch_schemas()
         call = ToolCall(name, arguments)
-        decision = await engine.decide(call, self.store, self._clock(), self.schemas, self._fail_open)
+        decide = shadow_decide if self.shadow else Engine.decide
+        decision = await decide(engine, call, self.store, self._clock(), self.schemas, self._fail_open)
         if isinstance(decision, Denial):
             if self._audit is not None:
                 self._audit.tool_call(name, "deny", decision.rule, decision.reason, arguments)
@@ -231,7 +241,7 @@ class Router:
                 result["resultType"] = "complete"  # required by 2026-07-28 clients; older ones may reject it
             return None, jsonrpc.encode(jsonrpc.result_object(message_id, result))
         if self._audit is not None:
-            self._audit.tool_call(name, "allow", decision.rule, "", arguments)
+            self._audit.tool_call(name, "allow", decision.rule, "", arguments, decision.would_deny)
         self._pending[message_id] = _Pending("tools/call", name, decision.reservation, refundable)
         return encoded, None
 
@@ -384,7 +394,7 @@ class Router:
                 continue
             if learn:
                 self.schemas[name] = ToolSchema.learn(tool.get("inputSchema"))
-            if not engine.hides(name):
+            if self.shadow or not engine.hides(name):
                 kept.append(tool)
         return {**result, "tools": kept}
 

@@ -1,9 +1,11 @@
-"""`intercept validate` and `intercept scaffold`: check a policy, print a server's recommended policy."""
+"""`intercept validate`, `test` and `scaffold`: check a policy, run its test cases, print a server's
+recommended policy (and test cases for it)."""
 
 from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -17,28 +19,26 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 
 
+def config_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """`-c/--config POLICY`, as every policy command takes it."""
+    return click.option(
+        "-c",
+        "--config",
+        "config",
+        required=True,
+        type=click.Path(path_type=Path, dir_okay=False, readable=False),
+        help=help_text,
+    )
+
+
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False, readable=False),
-    help="Policy file to check.",
-)
+@config_option("Policy file to check.")
 def validate(config: Path) -> None:
     """Check a policy file; print every error with its location, or a one-line summary."""
     try:
         policy = load_policy(config)
     except InputError as exc:
-        count = len(exc.errors)
-        if count == 1 and not exc.errors[0].location:
-            # Unreadable or not YAML at all: one line says it all.
-            click.echo(exc.errors[0].render(str(config)), err=True)
-            sys.exit(EXIT_INVALID)
-        click.echo(f"{config}: policy is invalid ({count} error{'s' if count != 1 else ''}):", err=True)
-        for err in exc.errors:
-            click.echo(f"  - {err.render()}", err=True)
+        report_invalid(config, "policy", exc)
         sys.exit(EXIT_INVALID)
     click.echo(f"{config}: policy is valid: {policy.summary().render()}")
     if not policy.tools and not policy.hide and policy.default == "allow":
@@ -48,6 +48,50 @@ def validate(config: Path) -> None:
             "add rules under `tools:` or set `default: deny`",
             err=True,
         )
+
+
+def report_invalid(path: Path, what: str, exc: InputError) -> None:
+    """Every error of an invalid file on stderr, with its location."""
+    count = len(exc.errors)
+    if count == 1 and not exc.errors[0].location:
+        # Unreadable or not YAML at all: one line says it all.
+        click.echo(exc.errors[0].render(str(path)), err=True)
+        return
+    click.echo(f"{path}: {what} is invalid ({count} error{'s' if count != 1 else ''}):", err=True)
+    for err in exc.errors:
+        click.echo(f"  - {err.render()}", err=True)
+
+
+@click.command(name="test")
+@config_option("Policy file to test.")
+@click.argument("cases", type=click.Path(path_type=Path, dir_okay=False, readable=False))
+def policy_test(config: Path, cases: Path) -> None:
+    """Run the test cases in CASES against the policy in CONFIG; exit 1 if any fails.
+
+    Each case starts from empty counters and its own clock; every call is decided by the proxy's
+    engine. The format is in docs/POLICY.md ("Testing a policy").
+    """
+    from intercept.engine import Engine
+    from intercept.policytest import load_cases, run_cases, summary
+
+    policy = case_file = None
+    try:
+        policy = load_policy(config)
+    except InputError as exc:
+        report_invalid(config, "policy", exc)
+    try:
+        case_file = load_cases(cases)
+    except InputError as exc:
+        report_invalid(cases, "test cases file", exc)
+    if policy is None or case_file is None:
+        sys.exit(EXIT_INVALID)
+    results = run_cases(Engine(policy), case_file)
+    for result in results:
+        for line in result.render():
+            click.echo(line)
+    click.echo(summary(results))
+    if not all(result.passed for result in results):
+        sys.exit(EXIT_INVALID)
 
 
 @click.command()
@@ -71,13 +115,29 @@ def validate(config: Path) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Registry folder (default: the registry shipped with intercept).",
 )
+@click.option(
+    "--tests",
+    "tests_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write test cases that the policy passes to this file, for `intercept test`.",
+)
 def scaffold(
-    server: str, output: Path | None, default: Literal["allow", "deny"], registry: Path | None
+    server: str,
+    output: Path | None,
+    default: Literal["allow", "deny"],
+    registry: Path | None,
+    tests_file: Path | None,
 ) -> None:
     """Print the recommended policy for SERVER (a registry slug, e.g. trigger-dev)."""
     from generator.catalog.load import RegistryError, load_registry
-    from generator.catalog.policyfile import render_policy_file
+    from generator.catalog.policyfile import policy_file_name, render_policy_file
+    from generator.catalog.policytests import render_policy_tests
     from generator.resources import registry_dir
+
+    if tests_file is not None and output is not None and tests_file.resolve() == output.resolve():
+        raise click.UsageError(
+            "--tests and --output name the same file; give the test cases a file of their own"
+        )
 
     try:
         reg = load_registry(registry or registry_dir())
@@ -90,15 +150,23 @@ def scaffold(
         click.echo(unknown_server_message(server, [s.slug for s in reg]), err=True)
         sys.exit(EXIT_USAGE)
     text = render_policy_file(found, default)
+    if tests_file is not None:
+        policy_name = output.name if output is not None else policy_file_name(found)
+        tests, count = render_policy_tests(found, policy_name, tests_file.name)
+        _write(tests_file, tests, f"{count} cases")
     if output is None:
         click.echo(text, nl=False)
     else:
-        try:
-            atomic_write_text(output, text)
-        except OSError as exc:
-            click.echo(f"cannot write {output}: {exc.strerror or exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        click.echo(f"wrote {output} ({len(found.tools)} tools)", err=True)
+        _write(output, text, f"{len(found.tools)} tools")
+
+
+def _write(path: Path, text: str, what: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        click.echo(f"cannot write {path}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {path} ({what})", err=True)
 
 
 def unknown_server_message(server: str, slugs: list[str]) -> str:
@@ -108,4 +176,4 @@ def unknown_server_message(server: str, slugs: list[str]) -> str:
     return f"unknown server {server!r}.{hint} `intercept registry list` shows all {len(slugs)} servers."
 
 
-COMMANDS = [validate, scaffold]
+COMMANDS = [validate, policy_test, scaffold]

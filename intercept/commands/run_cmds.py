@@ -26,6 +26,7 @@ from intercept.http_run import HttpSides, ProxyContext, event_loop_factory, run_
 from intercept.policy import load_policy
 from intercept.proxy import Router, relay
 from intercept.reload import PolicyWatch, ReloadUnavailable, watch_policy
+from intercept.shadow import SHADOW_WARNING
 from intercept.state import StateOptions, open_store
 from intercept.state.base import CounterStore, StateError
 from intercept.transport import http_limits as limits
@@ -58,6 +59,8 @@ class RunOptions:
     http: HttpSides = field(default_factory=HttpSides)
     exit_grace: float = CHILD_EXIT_GRACE_SECONDS
     """Seconds the server gets to exit after its input closes, and again after SIGTERM."""
+    shadow: bool = False
+    """`--shadow`: forward every call, record what the policy would have denied (intercept.shadow)."""
 
 
 def configure_logging(level: str, log_file: Path | None) -> None:
@@ -118,6 +121,8 @@ async def _run_watched(options: RunOptions, watch: PolicyWatch | None) -> int:
         return _fail(
             f"{options.config}: policy is invalid ({len(exc.errors)} errors):\n{lines}", EXIT_INVALID
         )
+    if options.shadow:
+        log.warning(SHADOW_WARNING)
     try:
         store = open_store(options.state)
     except ValueError as exc:
@@ -169,9 +174,17 @@ async def _serve_http(
             engine.policy.summary().render(),
             upstream_display(options.http, options.command),
             str(getattr(store, "display", "state")),
+            shadow=options.shadow,
         )
     context = ProxyContext(
-        engine, store, audit, options.fail_open, options.config, options.max_message_bytes, watch
+        engine,
+        store,
+        audit,
+        options.fail_open,
+        options.config,
+        options.max_message_bytes,
+        watch,
+        options.shadow,
     )
     try:
         return await run_http(options.http, options.command, context)
@@ -196,6 +209,7 @@ async def _serve(
             engine.policy.summary().render(),
             Path(options.command[0]).name,
             state_display,
+            shadow=options.shadow,
         )
     router = Router(
         engine,
@@ -204,6 +218,7 @@ async def _serve(
         send_upstream=child.send,
         audit=audit,
         fail_open=options.fail_open,
+        shadow=options.shadow,
     )
     # Forwarding lasts until the child has exited: a signal that arrived while the proxy waits
     # for it would otherwise end the proxy and leave the child (in its own session) running.
@@ -284,6 +299,12 @@ async def _serve(
 )
 @click.option("--no-audit", is_flag=True, help="Write no audit log.")
 @click.option("--no-watch", is_flag=True, help="Do not reload the policy when the file changes.")
+@click.option(
+    "--shadow",
+    is_flag=True,
+    help="Deny nothing and count nothing: forward every call and record in the audit log what the "
+    "policy would have denied (would_deny).",
+)
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
@@ -395,6 +416,7 @@ def run(
     log_file: Path | None,
     max_message_bytes: int,
     state_prefix: str | None,
+    shadow: bool,
     command: tuple[str, ...],
     **transport: Any,
 ) -> None:
@@ -424,6 +446,7 @@ def run(
         watch=not no_watch,
         max_message_bytes=max_message_bytes,
         http=http,
+        shadow=shadow,
     )
     sys.exit(run_proxy(options))
 

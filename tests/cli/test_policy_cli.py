@@ -1,4 +1,4 @@
-"""`intercept validate` and `scaffold` through a real subprocess: output, exit codes, no tracebacks."""
+"""`intercept validate`, `test` and `scaffold` in a real subprocess: output, exit codes, no tracebacks."""
 
 from __future__ import annotations
 
@@ -151,6 +151,9 @@ def test_validate_unreadable_file_is_one_line_error() -> None:
         ["no-such-command"],
         ["scaffold"],
         ["scaffold", "trigger-dev", "--default", "maybe"],
+        ["scaffold", "trigger-dev", "-o", "same.yaml", "--tests", "same.yaml"],
+        ["test", "cases.yaml"],
+        ["test", "-c", "policy.yaml"],
     ],
     ids=[
         "no-config",
@@ -159,6 +162,9 @@ def test_validate_unreadable_file_is_one_line_error() -> None:
         "unknown-command",
         "no-server",
         "bad-default",
+        "tests-and-output-the-same",
+        "test-without-policy",
+        "test-without-cases",
     ],
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
@@ -252,6 +258,78 @@ def test_scaffold_invalid_registry_exits_2_and_prints_nothing(tmp_path: Path) ->
     assert_no_traceback(done)
 
 
+def test_scaffold_tests_file_passes_against_the_scaffolded_policy(tmp_path: Path) -> None:
+    done = intercept(
+        "scaffold", "trigger-dev", "-o", "policy.yaml", "--tests", "policy.tests.yaml", cwd=tmp_path
+    )
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert done.stderr == "wrote policy.tests.yaml (55 cases)\nwrote policy.yaml (55 tools)\n"
+    tests = (tmp_path / "policy.tests.yaml").read_text(encoding="utf-8")
+    assert "# Run them:  intercept test -c policy.yaml policy.tests.yaml\n" in tests
+    ran = intercept("test", "-c", "policy.yaml", "policy.tests.yaml", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stdout.endswith("55 cases: 55 passed, 0 failed\n") and ran.stderr == ""
+    assert ran.stdout.count("\nPASS  ") == 54
+
+
+def test_scaffold_tests_with_the_policy_on_stdout(tmp_path: Path) -> None:
+    done = intercept("scaffold", "trigger-dev", "--tests", tmp_path / "t.yaml")
+    assert done.returncode == 0 and done.stdout == GOLDEN.read_text(encoding="utf-8")
+    assert "intercept test -c trigger-dev.yaml t.yaml" in (tmp_path / "t.yaml").read_text(encoding="utf-8")
+
+
+# --- test -----------------------------------------------------------------------------------
+
+TEST_POLICY = """
+tools:
+  search:
+    rules:
+      - name: two a minute
+        rate_limit: {max: 2, window: 60}
+"""
+
+
+def test_test_exits_1_on_a_failing_case_and_names_the_call(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(TEST_POLICY)
+    (tmp_path / "cases.yaml").write_text(
+        "cases:\n"
+        "  - name: ok\n    calls: [{tool: search, repeat: 2, expect: allow}, {tool: search, expect: deny}]\n"
+        "  - name: too many\n"
+        "    calls: [{tool: search, arguments: {q: sk_SECRET}, repeat: 3, expect: allow}]\n"
+    )
+    done = intercept("test", "-c", "policy.yaml", "cases.yaml", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr == ""
+    assert done.stdout == (
+        "PASS  ok (3 calls)\n"
+        "FAIL  too many\n"
+        "      call 1 (search), repetition 3 of 3: expected allow, "
+        "got deny by rule two a minute: rate limit of 2 calls per 60 s reached\n"
+        "2 cases: 1 passed, 1 failed\n"
+    )
+
+
+def test_test_reports_every_error_of_both_files_and_runs_nothing(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text("tools:\n  search:\n    rulez: []\n")
+    (tmp_path / "cases.yaml").write_text("cases:\n  - name: a\n    calls: [{tool: search, expect: alow}]\n")
+    done = intercept("test", "-c", "policy.yaml", "cases.yaml", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        "policy.yaml: policy is invalid (1 error):\n"
+        "  - tools.search: unknown key 'rulez' (fix: did you mean 'rules'?)\n"
+        "cases.yaml: test cases file is invalid (1 error):\n"
+        "  - cases[0].calls[0].expect: invalid value 'alow' "
+        "(fix: use one of 'allow', 'deny' or 'require_approval')\n"
+    )
+    assert_no_traceback(done)
+
+
+def test_test_missing_cases_file_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(TEST_POLICY)
+    done = intercept("test", "-c", "policy.yaml", "nope.yaml", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "nope.yaml: cannot read file: No such file or directory\n"
+
+
 # --- entry points ---------------------------------------------------------------------------
 
 
@@ -263,10 +341,10 @@ def test_console_script_and_module_agree() -> None:
         assert script.stdout == module.stdout
 
 
-def test_help_lists_validate_and_scaffold() -> None:
+def test_help_lists_validate_test_and_scaffold() -> None:
     done = intercept("--help")
     assert done.returncode == 0
-    assert "validate" in done.stdout and "scaffold" in done.stdout
+    assert "validate" in done.stdout and "scaffold" in done.stdout and "  test " in done.stdout
 
 
 def test_go_form_is_routed_to_run() -> None:

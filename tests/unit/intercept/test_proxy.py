@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from intercept.audit import AuditLog
-from intercept.engine import Engine
+from intercept.engine import Denial, Engine
 from intercept.policy import load_policy_text
 from intercept.proxy import Router, relay
 from intercept.state.memory import MemoryStore
@@ -40,11 +40,20 @@ tools:
 class Audit:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str]] = []
+        self.would_deny: list[tuple[str, list[str]]] = []
 
     def tool_call(
-        self, tool: str, decision: str, rule: str, reason: str, arguments: Mapping[str, Any]
+        self,
+        tool: str,
+        decision: str,
+        rule: str,
+        reason: str,
+        arguments: Mapping[str, Any],
+        would_deny: Sequence[Denial] = (),
     ) -> None:
         self.calls.append((tool, decision, rule))
+        if would_deny:
+            self.would_deny.append((tool, [d.rule for d in would_deny]))
 
 
 class Harness:
