@@ -18,6 +18,7 @@ COMMAND_MODULES: dict[str, str] = {
     "scaffold": "policy_cmds",
     "run": "run_cmds",
     "status": "run_cmds",
+    "approvals": "approvals_cmds",
     "build": "site_cmds",
     "serve": "site_cmds",
     "scan": "scan_cmds",

@@ -29,6 +29,7 @@ import jsonschema.exceptions
 import jsonschema.validators
 
 from intercept.policy import (
+    APPROVAL_DEFAULT_TIMEOUT,
     CALENDAR_SECONDS,
     WILDCARD,
     CalendarRateLimit,
@@ -38,7 +39,15 @@ from intercept.policy import (
     SlidingRateLimit,
     counter_scope,
 )
-from intercept.state.base import CheckOp, CounterCheck, CounterStore, Refusal, Reservation, StateError
+from intercept.state.base import (
+    CheckOp,
+    CounterCheck,
+    CounterStore,
+    Refusal,
+    Reservation,
+    StateError,
+    first_refusal,
+)
 
 logger = logging.getLogger("intercept.engine")
 
@@ -56,6 +65,8 @@ class ToolCall:
 
     name: str
     arguments: Mapping[str, Any]
+    approved: bool = False
+    """A human approved this call (see `intercept.approvals`): `require_approval` rules are met."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,15 @@ class Admission:
     rule: str = ""
 
 
-Decision = Admission | Denial
+@dataclass(frozen=True, slots=True)
+class ApprovalNeed:
+    """A call that a `require_approval` rule holds until a human decides (see `intercept.approvals`)."""
+
+    rule: str
+    timeout: float
+
+
+Decision = Admission | Denial | ApprovalNeed
 
 
 @dataclass(slots=True)
@@ -172,6 +191,7 @@ class _CompiledRule:
     required_args: bool = False
     schema: bool = False
     any_of: int = 0  # the store group of a deny rule's negated counter conditions
+    approval_timeout: int = 0  # > 0: a require_approval rule, which applies when its conditions hold
 
 
 @dataclass(slots=True)
@@ -179,6 +199,7 @@ class _ToolPlan:
     rules: tuple[_CompiledRule, ...]
     needs_schema: bool = False
     touches_counters: bool = False
+    gated: bool = False
     refused: Denial | None = None
     labels: tuple[str, ...] = field(default_factory=tuple)
 
@@ -289,6 +310,7 @@ class Engine:
             rules,
             needs_schema=any(r.required_args or r.schema for r in rules),
             touches_counters=any(r.rate or r.state_key or r.counter_conditions for r in rules),
+            gated=any(r.approval_timeout for r in rules),
         )
 
     def _compile_rules(self, tool: str, rules: Sequence[Rule]) -> tuple[_CompiledRule, ...]:
@@ -325,6 +347,8 @@ class Engine:
             condition_text=" and ".join(_describe(c) for c in rule.conditions),
             any_of=next(self._any_of_groups) if rule.action == "deny" and len(counter_conditions) > 1 else 0,
         )
+        if rule.action == "require_approval":
+            out.approval_timeout = rule.approval.timeout if rule.approval else APPROVAL_DEFAULT_TIMEOUT
         limit = rule.rate_limit
         if isinstance(limit, SlidingRateLimit):
             out.rate = CounterCheck(
@@ -397,6 +421,8 @@ class Engine:
                 )
                 limited.append((negated, rule))
             return None
+        if rule.approval_timeout and not all(test(args) for test, _ in rule.arg_tests):
+            return None  # its conditions choose the calls it applies to
         for test, text in rule.arg_tests:
             if not test(args):
                 return Denial(rule.label, rule.message or f"condition {text} does not hold")
@@ -445,7 +471,12 @@ class Engine:
     async def decide(
         self, call: ToolCall, store: CounterStore, now: float, schemas: SchemaLookup, fail_open: bool = False
     ) -> Decision:
-        """Decide a call; an admitted call's counters are reserved and must be committed or rolled back."""
+        """Decide a call; an admitted call's counters are reserved and must be committed or rolled back.
+
+        A call a `require_approval` rule applies to (and not `approved`) reserves nothing: the answer
+        is the denial it would get now, or the ApprovalNeed; decide it again, approved, once approved."""
+        if not call.approved and (need := self.approval_needed(call)) is not None:
+            return await self.preview(call, store, now, schemas) or need
         checked = self.check(call, schemas)
         if isinstance(checked, Denial):
             return checked
@@ -460,15 +491,53 @@ class Engine:
                 return Admission(None, "state-fail-open")
             return Denial("state", "the counter store is unavailable, so the call is refused (fail closed)")
         if isinstance(result, Refusal):
-            check, rule = checked[result.index]
-            if rule.deny:
-                return Denial(rule.label, rule.message or f"condition {rule.condition_text} holds")
-            if check is rule.rate:
-                return Denial(rule.label, rule.message or rule.rate_text)
-            projected = f"{result.projected:g}"
-            return Denial(
-                rule.label,
-                rule.message
-                or f"condition {rule.condition_text} does not hold (counter would be {projected})",
-            )
+            return self._refused(checked, result)
         return Admission(result)
+
+    def approval_needed(self, call: ToolCall) -> ApprovalNeed | None:
+        """The first `require_approval` rule that applies to `call`, if any (pure)."""
+        plan = self._plan_for(call.name)
+        if not plan.gated:
+            return None
+        for rule in plan.rules:
+            if rule.approval_timeout and all(test(call.arguments) for test, _ in rule.arg_tests):
+                return ApprovalNeed(rule.label, rule.approval_timeout)
+        return None
+
+    async def preview(
+        self, call: ToolCall, store: CounterStore, now: float, schemas: SchemaLookup
+    ) -> Denial | None:
+        """The denial `decide` would give now, reserving nothing: a call is put to a human only if
+        every other rule admits it. Counters are read, not locked; `decide` runs again once approved."""
+        checked = self.check(call, schemas)
+        if isinstance(checked, Denial):
+            return checked
+        if not checked:
+            return None
+        totals: dict[tuple[str, str, int], float] = {}
+        projected: list[float] = []
+        try:
+            for check, _ in checked:
+                counter = (check.key, check.kind, check.window_seconds)
+                if counter not in totals:
+                    totals[counter] = await store.value(*counter, now)
+                totals[counter] += check.increment
+                projected.append(totals[counter])
+        except StateError as exc:
+            logger.warning("counter store failed (%s) while previewing a call", exc)
+            return Denial("state", "the counter store is unavailable, so the call is refused (fail closed)")
+        refusal = first_refusal([check for check, _ in checked], projected)
+        return self._refused(checked, refusal) if refusal is not None else None
+
+    @staticmethod
+    def _refused(checked: list[tuple[CounterCheck, _CompiledRule]], result: Refusal) -> Denial:
+        check, rule = checked[result.index]
+        if rule.deny:
+            return Denial(rule.label, rule.message or f"condition {rule.condition_text} holds")
+        if check is rule.rate:
+            return Denial(rule.label, rule.message or rule.rate_text)
+        projected = f"{result.projected:g}"
+        return Denial(
+            rule.label,
+            rule.message or f"condition {rule.condition_text} does not hold (counter would be {projected})",
+        )

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intercept.approvals.coordinator import ApprovalService
 from intercept.audit import AuditLog
 from intercept.engine import Engine
 from intercept.proxy import Router, relay
@@ -124,6 +125,7 @@ class ProxyContext:
     config: Path
     max_message_bytes: int
     watch: PolicyWatch | None
+    approvals: ApprovalService | None = None
 
 
 def event_loop_factory(sides: HttpSides) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -218,6 +220,7 @@ async def _relay_session(
         send_upstream=upstream.send,
         audit=ctx.audit,
         fail_open=ctx.fail_open,
+        approvals=ctx.approvals,
     )
     routers.add(router)
     try:
