@@ -82,7 +82,7 @@ async def test_elicitation_decline_or_cancel_denies_and_the_server_never_sees_th
     policy: Path, tmp_path: Path, answer: str
 ) -> None:
     async def human(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        return types.ElicitResult(action=answer)  # type: ignore[arg-type]
+        return types.ElicitResult(action=answer)
 
     params = proxied(policy, recorded_server(tmp_path), tmp_path)
     async with session(params, elicitation_callback=human) as client:
@@ -100,8 +100,9 @@ async def wait_for_held(stderr: Path, seen: set[str]) -> str:
         while True:
             found = [i for i in HELD.findall(stderr.read_text() if stderr.exists() else "") if i not in seen]
             if found:
-                seen.add(found[0])
-                return found[0]
+                approval: str = found[0]
+                seen.add(approval)
+                return approval
             await anyio.sleep(0.05)
 
 
