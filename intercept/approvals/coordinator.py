@@ -106,16 +106,18 @@ class ApprovalService:
             cached = self._versions = (policy, policy_version(policy))
         return cached[1]
 
+    def grant_command(self, approval_id: str, verb: str = "grant") -> str:
+        extra = f" {self.cli_options}" if self.cli_options else ""
+        return f"intercept approvals {verb} {approval_id}{extra}"
+
     def announce(self, request: ApprovalRequest) -> None:
         """Tell the operator on stderr (never stdout: it carries protocol messages only)."""
-        extra = f" {self.cli_options}" if self.cli_options else ""
         stream = self._stderr or sys.stderr
         with contextlib.suppress(OSError, ValueError):
             stream.write(
                 f"intercept: call to tool {elicit.shown(request.tool, 200)} held for approval "
                 f"{request.id} (rule: {request.rule}), expires in {request.expires - request.created:.0f} s; "
-                f"grant: intercept approvals grant {request.id}{extra}; "
-                f"deny: intercept approvals deny {request.id}{extra}\n"
+                f"grant: {self.grant_command(request.id)}; deny: {self.grant_command(request.id, 'deny')}\n"
             )
             stream.flush()
 
@@ -280,7 +282,7 @@ class SessionApprovals:
             now + held.need.timeout,
         )
         await store.create(request)
-        self._audit("requested", request, call, service.cli_options)
+        self._audit("requested", request, call, service.grant_command(request.id))
         service.announce(request)
         wake = asyncio.Event()
         asking = (

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from intercept.policy import Policy
 
 Status = Literal["pending", "granted", "denied", "used", "expired"]
+Decision = Literal["granted", "denied"]
 STATUSES: tuple[Status, ...] = ("pending", "granted", "denied", "used", "expired")
 RETAIN_SECONDS = 86400
 """Decided or expired approvals stay listed in the store this long after they expire, then go."""

@@ -14,8 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from intercept.approvals.model import RETAIN_SECONDS, STATUSES, ApprovalRequest, Status
-from intercept.approvals.store import Decision
+from intercept.approvals.model import RETAIN_SECONDS, STATUSES, ApprovalRequest, Decision, Status
 from intercept.state.base import StateError
 from intercept.state.redis import DEFAULT_PREFIX, RedisStore, validate_prefix
 

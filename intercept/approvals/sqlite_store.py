@@ -16,8 +16,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
-from intercept.approvals.model import RETAIN_SECONDS, ApprovalRequest, Status
-from intercept.approvals.store import Decision
+from intercept.approvals.model import RETAIN_SECONDS, ApprovalRequest, Decision, Status
 from intercept.state.base import StateError
 from intercept.util.fsutil import UnsafeFile, check_private_path, private_dir
 

@@ -12,12 +12,11 @@ key prefix, so `intercept approvals` from another terminal (or host, with Redis)
 from __future__ import annotations
 
 import shlex
-from typing import Literal, Protocol
+from typing import Protocol
 
-from intercept.approvals.model import RETAIN_SECONDS, ApprovalRequest, Status
+from intercept.approvals.model import RETAIN_SECONDS, ApprovalRequest, Decision, Status
 from intercept.state import DEFAULT_STATE_DIR, StateOptions
 
-Decision = Literal["granted", "denied"]
 APPROVALS_DB = "approvals.sqlite3"
 
 

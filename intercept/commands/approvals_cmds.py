@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from intercept.approvals.model import ApprovalRequest
-from intercept.approvals.store import ApprovalStore, Decision, MemoryApprovals, open_approvals
+from intercept.approvals.model import ApprovalRequest, Decision
+from intercept.approvals.store import ApprovalStore, MemoryApprovals, open_approvals
 from intercept.state import StateOptions
 from intercept.state.base import StateError
 

@@ -146,7 +146,12 @@ async def out_of_band_flow(policy: Path, tmp_path: Path, state: list[str]) -> No
     assert not server_saw(tmp_path, '"two"')
     log = stderr.read_text()
     assert f"intercept approvals grant {approval}" in log
-    assert [e["approval"] for e in audit_events(tmp_path)] == [
+    events = audit_events(tmp_path)
+    assert events[0]["id"] == approval and events[0]["detail"].startswith(
+        f"intercept approvals grant {approval}"
+    )
+    assert "args_hmac" in events[0] and "one" not in json.dumps(events)
+    assert [e["approval"] for e in events] == [
         "requested",
         "granted",
         "requested",
