@@ -1,4 +1,4 @@
-"""The audit log: one JSON object per line for `startup`, `tool_call`, `reload` and `shutdown`.
+"""The audit log: one JSON object per line for `startup`, `tool_call`, `approval`, `reload` and `shutdown`.
 
 Files live under `~/.intercept/events/` (one per UTC day, `events-YYYY-MM-DD.jsonl`) or at the
 path given by `--audit-log`. Several proxies may append to the same file: events are written
@@ -256,6 +256,21 @@ class AuditLog:
         if would_deny:
             fields["would_deny"] = [{"rule": v.rule, "reason": v.reason} for v in would_deny]
         self._write("tool_call", fields, arguments)
+
+    def approval(
+        self,
+        what: str,
+        approval_id: str,
+        tool: str,
+        rule: str,
+        arguments: Mapping[str, Any],
+        detail: str = "",
+    ) -> None:
+        """A held call's approval was `requested`, `granted`, `denied` or `expired` (intercept.approvals)."""
+        fields = {"approval": what, "id": approval_id, "tool": tool, "rule": rule}
+        if detail:
+            fields["detail"] = detail
+        self._write("approval", fields, arguments)
 
     def reload(self, ok: bool, policy: str, detail: str) -> None:
         self._write("reload", {"ok": ok, "policy": policy, "detail": detail})

@@ -19,6 +19,7 @@ COMMAND_MODULES: dict[str, str] = {
     "test": "policy_cmds",
     "run": "run_cmds",
     "status": "run_cmds",
+    "approvals": "approvals_cmds",
     "build": "site_cmds",
     "serve": "site_cmds",
     "scan": "scan_cmds",

@@ -29,6 +29,7 @@ import jsonschema.exceptions
 import jsonschema.validators
 
 from intercept.policy import (
+    APPROVAL_DEFAULT_TIMEOUT,
     CALENDAR_SECONDS,
     WILDCARD,
     CalendarRateLimit,
@@ -38,7 +39,14 @@ from intercept.policy import (
     SlidingRateLimit,
     counter_scope,
 )
-from intercept.state.base import CheckOp, CounterCheck, CounterStore, Refusal, Reservation, StateError
+from intercept.state.base import (
+    CheckOp,
+    CounterCheck,
+    CounterStore,
+    Refusal,
+    Reservation,
+    StateError,
+)
 from intercept.state.readonly import would_refuse
 
 logger = logging.getLogger("intercept.engine")
@@ -57,6 +65,8 @@ class ToolCall:
 
     name: str
     arguments: Mapping[str, Any]
+    approved: bool = False
+    """A human approved this call (see `intercept.approvals`): `require_approval` rules are met."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +91,15 @@ class Admission:
     have denied it with; recorded, never applied."""
 
 
-Decision = Admission | Denial
+@dataclass(frozen=True, slots=True)
+class ApprovalNeed:
+    """A call that a `require_approval` rule holds until a human decides (see `intercept.approvals`)."""
+
+    rule: str
+    timeout: float
+
+
+Decision = Admission | Denial | ApprovalNeed
 
 
 @dataclass(slots=True)
@@ -177,6 +195,7 @@ class _CompiledRule:
     schema: bool = False
     any_of: int = 0  # the store group of a deny rule's negated counter conditions
     shadow: bool = False
+    approval_timeout: int = 0  # > 0: a require_approval rule, which applies when its conditions hold
 
 
 @dataclass(slots=True)
@@ -185,6 +204,7 @@ class _ToolPlan:
     shadow_rules: tuple[_CompiledRule, ...] = ()
     needs_schema: bool = False
     touches_counters: bool = False
+    gated: bool = False
     refused: Denial | None = None
     labels: tuple[str, ...] = field(default_factory=tuple)
 
@@ -297,6 +317,7 @@ class Engine:
             tuple(r for r in rules if r.shadow),
             needs_schema=any(r.required_args or r.schema for r in rules),
             touches_counters=any(r.rate or r.state_key or r.counter_conditions for r in rules),
+            gated=any(r.approval_timeout for r in rules),
         )
 
     def _compile_rules(self, tool: str, rules: Sequence[Rule]) -> tuple[_CompiledRule, ...]:
@@ -334,6 +355,8 @@ class Engine:
             any_of=next(self._any_of_groups) if rule.action == "deny" and len(counter_conditions) > 1 else 0,
             shadow=rule.mode == "shadow",
         )
+        if rule.action == "require_approval":
+            out.approval_timeout = rule.approval.timeout if rule.approval else APPROVAL_DEFAULT_TIMEOUT
         limit = rule.rate_limit
         if isinstance(limit, SlidingRateLimit):
             out.rate = CounterCheck(
@@ -406,6 +429,8 @@ class Engine:
                 )
                 limited.append((negated, rule))
             return None
+        if rule.approval_timeout and not all(test(args) for test, _ in rule.arg_tests):
+            return None  # its conditions choose the calls it applies to
         for test, text in rule.arg_tests:
             if not test(args):
                 return Denial(rule.label, rule.message or f"condition {text} does not hold")
@@ -456,7 +481,11 @@ class Engine:
     ) -> Decision:
         """Decide a call; an admitted call's counters are reserved and must be committed or rolled back.
 
-        An admitted call also carries the verdicts of its `mode: shadow` rules (`would_deny`)."""
+        An admitted call also carries the verdicts of its `mode: shadow` rules (`would_deny`).
+        A call a `require_approval` rule applies to (and not `approved`) reserves nothing: the answer
+        is the denial it would get now, or the ApprovalNeed; decide it again, approved, once approved."""
+        if not call.approved and (need := self.approval_needed(call)) is not None:
+            return await self.preview(call, store, now, schemas) or need
         checked = self.check(call, schemas)
         if isinstance(checked, Denial):
             return checked
@@ -480,6 +509,33 @@ class Engine:
             # Read after the reservation, the counters already hold this call's increments.
             return replace(admission, would_deny=await self.shadow_verdicts(call, store, now, schemas))
         return admission
+
+    def approval_needed(self, call: ToolCall) -> ApprovalNeed | None:
+        """The first `require_approval` rule that applies to `call`, if any (pure)."""
+        plan = self._plan_for(call.name)
+        if not plan.gated:
+            return None
+        for rule in plan.rules:
+            if rule.approval_timeout and all(test(call.arguments) for test, _ in rule.arg_tests):
+                return ApprovalNeed(rule.label, rule.approval_timeout)
+        return None
+
+    async def preview(
+        self, call: ToolCall, store: CounterStore, now: float, schemas: SchemaLookup
+    ) -> Denial | None:
+        """The denial `decide` would give now, reserving nothing: a call is put to a human only if
+        every other rule admits it. Counters are read, not locked; `decide` runs again once approved."""
+        checked = self.check(call, schemas)
+        if isinstance(checked, Denial):
+            return checked
+        if not checked:
+            return None
+        try:
+            refusal = await would_refuse(store, [check for check, _ in checked], now)
+        except StateError as exc:
+            logger.warning("counter store failed (%s) while previewing a call", exc)
+            return STATE_DENIAL
+        return explain_refusal(checked, refusal) if refusal is not None else None
 
     async def shadow_verdicts(
         self,

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intercept.approvals.coordinator import ApprovalService
 from intercept.audit import AuditLog
 from intercept.engine import Engine
 from intercept.proxy import Router, relay
@@ -125,6 +126,7 @@ class ProxyContext:
     max_message_bytes: int
     watch: PolicyWatch | None
     shadow: bool = False
+    approvals: ApprovalService | None = None
 
 
 def event_loop_factory(sides: HttpSides) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -220,6 +222,7 @@ async def _relay_session(
         audit=ctx.audit,
         fail_open=ctx.fail_open,
         shadow=ctx.shadow,
+        approvals=ctx.approvals,
     )
     routers.add(router)
     try:

@@ -242,11 +242,22 @@ class ValidateSpec(_Strict):
     schema_: bool = Field(default=False, alias="schema")
 
 
+APPROVAL_DEFAULT_TIMEOUT = 120
+
+
+class ApprovalSpec(_Strict):
+    """How long a `require_approval` call waits for a human before it is denied."""
+
+    timeout: Annotated[int, Field(ge=1, le=86400, description="seconds to wait for a decision")] = (
+        APPROVAL_DEFAULT_TIMEOUT
+    )
+
+
 class Rule(_Strict):
     """One rule. A call is admitted only if every rule that applies to it admits it."""
 
     name: str | None = None
-    action: Literal["allow", "evaluate", "deny"] = "evaluate"
+    action: Literal["allow", "evaluate", "deny", "require_approval"] = "evaluate"
     mode: Literal["enforce", "shadow"] = "enforce"
     """`shadow`: the rule's would-be denials are recorded, never applied (intercept.shadow)."""
     reason: str | None = None
@@ -255,6 +266,7 @@ class Rule(_Strict):
     conditions: list[Condition] = Field(default_factory=list)
     state: StateSpec | None = None
     validate_: ValidateSpec | None = Field(default=None, alias="validate")
+    approval: ApprovalSpec | None = None
 
     @field_validator("rate_limit", mode="before")
     @classmethod
@@ -277,6 +289,18 @@ class Rule(_Strict):
                 "a shadow rule counts nothing, so its own rate_limit or state counter would never move",
                 "drop mode: shadow to enforce the limit; a shadow rule can test arguments, validation "
                 "and counters that enforced rules define",
+            )
+        if self.mode == "shadow" and self.action == "require_approval":
+            raise fail(
+                "a shadow rule never holds a call, so it cannot ask for approval",
+                "drop mode: shadow, or use another action",
+            )
+        if self.approval is not None and self.action != "require_approval":
+            raise fail("approval applies to action: require_approval only", "drop approval, or change action")
+        if self.action == "require_approval" and any(c.counter_ref for c in self.conditions):
+            raise fail(
+                "a require_approval rule's conditions can test arguments only",
+                "move the state.* condition into its own rule",
             )
         if self.reason is not None and self.on_deny is not None and self.reason != self.on_deny:
             raise fail("reason and on_deny are synonyms; they disagree", "keep one of them")
@@ -459,7 +483,19 @@ def _cross_rule_errors(facts: list[_RuleFacts]) -> list[LocatedError]:
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "Policy": ("version", "description", "default", "hide", "tools"),
     "ToolPolicy": ("rules",),
-    "Rule": ("name", "action", "mode", "reason", "on_deny", "rate_limit", "conditions", "state", "validate"),
+    "Rule": (
+        "name",
+        "action",
+        "mode",
+        "reason",
+        "on_deny",
+        "rate_limit",
+        "conditions",
+        "state",
+        "validate",
+        "approval",
+    ),
+    "ApprovalSpec": ("timeout",),
     "SlidingRateLimit": ("max", "window"),
     "Condition": ("path", "op", "value"),
     "StateSpec": ("counter", "window", "increment", "increment_from"),
@@ -468,7 +504,12 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 """Every key of the language, used for 'did you mean' hints and checked against docs/POLICY.md."""
 
 
-_NESTED_MODELS = {"state": "StateSpec", "validate": "ValidateSpec", "rate_limit": "SlidingRateLimit"}
+_NESTED_MODELS = {
+    "state": "StateSpec",
+    "validate": "ValidateSpec",
+    "rate_limit": "SlidingRateLimit",
+    "approval": "ApprovalSpec",
+}
 
 
 def _model_at(loc: tuple[int | str, ...]) -> str | None:
@@ -641,6 +682,8 @@ def rule_lines(rule: Rule) -> list[str]:
             lines.append("schema: true")
         # `validate:` alone would read back as null; an empty mapping keeps the (empty) block.
         fields.append(("validate", lines if len(lines) > 1 else ["{}"]))
+    if rule.approval is not None:
+        fields.append(("approval", ["", f"timeout: {rule.approval.timeout}"]))
     out: list[str] = []
     for i, (key, value_lines) in enumerate(fields):
         prefix = "- " if i == 0 else "  "

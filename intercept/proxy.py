@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from intercept import jsonrpc
-from intercept.engine import Denial, Engine, ToolCall, ToolSchema
+from intercept.approvals.coordinator import ApprovalService, Held, SessionApprovals
+from intercept.engine import ApprovalNeed, Decision, Denial, Engine, ToolCall, ToolSchema
 from intercept.jsonrpc import Envelope, MessageError, MessageId
 from intercept.shadow import shadow_decide
 from intercept.state.base import CounterStore, Reservation, StateError
@@ -101,6 +102,7 @@ class Router:
         clock: Callable[[], float] = time.time,
         schema_fetch_timeout: float = SCHEMA_FETCH_TIMEOUT_SECONDS,
         shadow: bool = False,
+        approvals: ApprovalService | None = None,
     ) -> None:
         self.engine = engine
         self.shadow = shadow
@@ -122,6 +124,7 @@ class Router:
         self._upstream_gone: str | None = None
         # Cancelled calls, still counted, until the server answers them or the session ends.
         self._cancelled_calls: collections.OrderedDict[MessageId, _Pending] = collections.OrderedDict()
+        self.approvals = SessionApprovals(approvals, send_client, send_upstream, lambda: self.engine.policy)
 
     # -- client -> upstream ------------------------------------------------------------------
 
@@ -173,6 +176,8 @@ class Router:
             except MessageError as exc:
                 exc.message_id = env.id
                 raise
+            if self.approvals.observe(env):  # the proxy's own exchange with the client, or a held call's
+                return None, None
             if env.kind == "request":
                 return await self._client_request(env, encoded)
             if env.kind == "notification":
@@ -212,7 +217,7 @@ class Router:
         return encoded, None
 
     async def _tools_call(
-        self, env: Envelope, message_id: MessageId, encoded: bytes, refundable: bool = True
+        self, env: Envelope, message_id: MessageId, encoded: bytes, refundable: bool = True, held: Held = None
     ) -> tuple[bytes | None, bytes | None]:
         params = env.obj.get("params")
         if not isinstance(params, dict):
@@ -228,9 +233,15 @@ class Router:
         engine = self.engine
         if engine.needs_schema(name) and name not in self.schemas:
             await self._fetch_schemas()
-        call = ToolCall(name, arguments)
-        decide = shadow_decide if self.shadow else Engine.decide
-        decision = await decide(engine, call, self.store, self._clock(), self.schemas, self._fail_open)
+        call = ToolCall(name, arguments, approved=held is True)
+        if isinstance(held, Denial):
+            decision: Decision = held
+        else:
+            decide = shadow_decide if self.shadow else Engine.decide
+            decision = await decide(engine, call, self.store, self._clock(), self.schemas, self._fail_open)
+        if isinstance(decision, ApprovalNeed):  # other rules admit it; nothing is reserved before approval
+            self.approvals.hold(call, decision, self._tools_call, env, message_id, encoded, refundable)
+            return None, None
         if isinstance(decision, Denial):
             if self._audit is not None:
                 self._audit.tool_call(name, "deny", decision.rule, decision.reason, arguments)
@@ -500,6 +511,7 @@ class Router:
         get its quota back by hanging up mid-call.
         """
         self._upstream_gone = reason
+        await self.approvals.close(reason)  # held calls never reached the server: they get errors
         for future in self._own_waiting.values():
             if not future.done():
                 future.set_exception(ConnectionError("upstream closed"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -20,6 +21,8 @@ from typing import Any
 
 import click
 
+from intercept.approvals.coordinator import ApprovalService, Mode
+from intercept.approvals.store import cli_options, open_approvals
 from intercept.audit import DEFAULT_EVENTS_DIR, AuditLog
 from intercept.engine import Engine
 from intercept.http_run import HttpSides, ProxyContext, event_loop_factory, run_http, upstream_display
@@ -61,6 +64,7 @@ class RunOptions:
     """Seconds the server gets to exit after its input closes, and again after SIGTERM."""
     shadow: bool = False
     """`--shadow`: forward every call, record what the policy would have denied (intercept.shadow)."""
+    approvals: Mode = "auto"
 
 
 def configure_logging(level: str, log_file: Path | None) -> None:
@@ -140,8 +144,15 @@ async def _run_watched(options: RunOptions, watch: PolicyWatch | None) -> int:
         except OSError as exc:
             await store.close()
             return _fail(f"cannot open audit log: {exc.strerror or exc}", EXIT_INVALID)
+    approvals = ApprovalService(
+        functools.partial(open_approvals, options.state),
+        audit=audit,
+        mode=options.approvals,
+        server=upstream_display(options.http, options.command),
+        cli_options=cli_options(options.state),
+    )
     if options.http.active:
-        status = await _serve_http(options, engine, store, audit, watch)
+        status = await _serve_http(options, engine, store, audit, watch, approvals)
     else:
         try:
             child = await StdioChild.start(
@@ -152,7 +163,8 @@ async def _run_watched(options: RunOptions, watch: PolicyWatch | None) -> int:
             return _fail(
                 f"cannot start MCP server {options.command[0]!r}: {exc.strerror or exc}", EXIT_CANNOT_START
             )
-        status = await _serve(options, engine, store, audit, child, watch)
+        status = await _serve(options, engine, store, audit, child, watch, approvals)
+    await approvals.close()
     await store.close()
     if audit is not None:
         audit.shutdown(status)
@@ -166,6 +178,7 @@ async def _serve_http(
     store: CounterStore,
     audit: AuditLog | None,
     watch: PolicyWatch | None,
+    approvals: ApprovalService,
 ) -> int:
     """`--upstream` and/or `--listen`: see `intercept.http_run`."""
     if audit is not None:
@@ -185,6 +198,7 @@ async def _serve_http(
         options.max_message_bytes,
         watch,
         options.shadow,
+        approvals,
     )
     try:
         return await run_http(options.http, options.command, context)
@@ -199,6 +213,7 @@ async def _serve(
     audit: AuditLog | None,
     child: StdioChild,
     watch: PolicyWatch | None,
+    approvals: ApprovalService,
 ) -> int:
     client = StdioSelf(options.max_message_bytes)
     await client.open()
@@ -219,6 +234,7 @@ async def _serve(
         audit=audit,
         fail_open=options.fail_open,
         shadow=options.shadow,
+        approvals=approvals,
     )
     # Forwarding lasts until the child has exited: a signal that arrived while the proxy waits
     # for it would otherwise end the proxy and leave the child (in its own session) running.
@@ -403,6 +419,14 @@ async def _serve(
     help="With --listen: request bytes held across all connections before requests get 503 "
     "(default 64 MiB, or 4 x --max-message-bytes if more).",
 )
+@click.option(
+    "--approvals",
+    type=click.Choice(["auto", "cli"]),
+    default="auto",
+    show_default=True,
+    help="How require_approval calls are put to a human: ask the client's user when the client supports "
+    "elicitation, else hold them for `intercept approvals` (auto), or always hold them (cli).",
+)
 @click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(
     config: Path,
@@ -417,6 +441,7 @@ def run(
     max_message_bytes: int,
     state_prefix: str | None,
     shadow: bool,
+    approvals: Mode,
     command: tuple[str, ...],
     **transport: Any,
 ) -> None:
@@ -447,6 +472,7 @@ def run(
         max_message_bytes=max_message_bytes,
         http=http,
         shadow=shadow,
+        approvals=approvals,
     )
     sys.exit(run_proxy(options))
 

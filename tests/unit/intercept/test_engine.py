@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from intercept.engine import Admission, Denial, Engine, ToolCall, ToolSchema, json_equal
+from intercept.engine import Admission, Decision, Denial, Engine, ToolCall, ToolSchema, json_equal
 from intercept.policy import load_policy_text
 from intercept.state.base import Reservation
 from intercept.state.memory import MemoryStore
@@ -25,7 +25,7 @@ async def decide(
     args: dict[str, Any] | None = None,
     now: float = NOW,
     schemas: dict[str, ToolSchema] | None = None,
-) -> Admission | Denial:
+) -> Decision:
     return await eng.decide(ToolCall(tool, args or {}), store, now, schemas or {})
 
 

@@ -146,6 +146,7 @@ def _keys_used(node: object, model: str, seen: dict[str, set[str]]) -> None:
             _keys_used(c, "Condition", seen)
         _keys_used(node.get("state"), "StateSpec", seen)
         _keys_used(node.get("validate"), "ValidateSpec", seen)
+        _keys_used(node.get("approval"), "ApprovalSpec", seen)
 
 
 def test_examples_use_every_field_and_operator() -> None:

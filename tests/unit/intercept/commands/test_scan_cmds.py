@@ -122,7 +122,7 @@ def test_classify_jsonl_answers_one_line_per_tool(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["name"], r["category"], r["risk"]) for r in rows] == [
         ("list_items", "read", "low"),
-        ("run", "execute", "high"),
+        ("run", "execute", "critical"),  # free-form command argument: one level above execute
     ]
     assert rows[1]["evidence"]
 
