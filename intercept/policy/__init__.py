@@ -1,0 +1,73 @@
+"""The policy language, the contract between the site generator and the proxy.
+
+`model` holds the schema (pydantic models, KNOWN_KEYS), `load` turns YAML into a valid policy
+with located errors, `text` writes policies back as YAML. Every public name is re-exported here,
+so `from intercept.policy import X` is the one way to use them.
+"""
+
+from intercept.policy.load import load_policy, load_policy_text, parse_policy, semantic_errors
+from intercept.policy.model import (
+    ARGS_PATH_RE,
+    CALENDAR_LIMIT_RE,
+    CALENDAR_SECONDS,
+    COUNTER_NAME_RE,
+    GLOBAL_SCOPE,
+    KNOWN_KEYS,
+    NUMERIC_OPERATORS,
+    OPERATORS,
+    POLICY_MAX_BYTES,
+    REGEX_MAX_LENGTH,
+    STATE_PATH_RE,
+    TOOL_NAME_RE,
+    WILDCARD,
+    CalendarRateLimit,
+    Condition,
+    Operator,
+    Policy,
+    PolicySummary,
+    RateLimit,
+    Rule,
+    SlidingRateLimit,
+    StateSpec,
+    ToolPolicy,
+    ValidateSpec,
+    counter_scope,
+)
+from intercept.policy.text import dump_policy, rule_lines, tool_block, yaml_quoted, yaml_scalar
+
+__all__ = [
+    "ARGS_PATH_RE",
+    "CALENDAR_LIMIT_RE",
+    "CALENDAR_SECONDS",
+    "COUNTER_NAME_RE",
+    "GLOBAL_SCOPE",
+    "KNOWN_KEYS",
+    "NUMERIC_OPERATORS",
+    "OPERATORS",
+    "POLICY_MAX_BYTES",
+    "REGEX_MAX_LENGTH",
+    "STATE_PATH_RE",
+    "TOOL_NAME_RE",
+    "WILDCARD",
+    "CalendarRateLimit",
+    "Condition",
+    "Operator",
+    "Policy",
+    "PolicySummary",
+    "RateLimit",
+    "Rule",
+    "SlidingRateLimit",
+    "StateSpec",
+    "ToolPolicy",
+    "ValidateSpec",
+    "counter_scope",
+    "dump_policy",
+    "load_policy",
+    "load_policy_text",
+    "parse_policy",
+    "rule_lines",
+    "semantic_errors",
+    "tool_block",
+    "yaml_quoted",
+    "yaml_scalar",
+]
