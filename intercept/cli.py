@@ -17,7 +17,7 @@ COMMAND_MODULES: dict[str, str] = {
     "validate": "policy_cmds",
     "scaffold": "policy_cmds",
     "run": "run_cmds",
-    "status": "run_cmds",
+    "status": "status_cmds",
     "build": "site_cmds",
     "serve": "site_cmds",
     "scan": "scan_cmds",
