@@ -95,7 +95,7 @@ def run_proxy(options: RunOptions) -> int:
 
 
 @dataclass
-class Proxy:
+class RunningProxy:
     """What every client session shares: the policy (swapped on reload), the store, the audit log."""
 
     options: RunOptions
@@ -171,7 +171,7 @@ async def _run_watched(options: RunOptions, watch: PolicyWatch | None) -> int:
         except OSError as exc:
             await store.close()
             return fail(f"cannot open audit log: {exc.strerror or exc}", EXIT_INVALID)
-    proxy = Proxy(options, engine, store, audit)
+    proxy = RunningProxy(options, engine, store, audit)
     if options.http.active:
         status = await _serve(proxy, watch, _http_shape(proxy))
     else:
@@ -203,7 +203,7 @@ class _Shape(abc.ABC):
         """Serve until the shape's end (or `stop`); the exit status."""
 
 
-async def _serve(proxy: Proxy, watch: PolicyWatch | None, shape: _Shape) -> int:
+async def _serve(proxy: RunningProxy, watch: PolicyWatch | None, shape: _Shape) -> int:
     """Run `shape` with hot reload and signal handling around it."""
     options = proxy.options
     if proxy.audit is not None:
@@ -233,7 +233,7 @@ async def _serve(proxy: Proxy, watch: PolicyWatch | None, shape: _Shape) -> int:
 class _StdioToStdio(_Shape):
     """stdio client <-> the server command's stdio, until the server has exited."""
 
-    def __init__(self, proxy: Proxy, child: StdioChild) -> None:
+    def __init__(self, proxy: RunningProxy, child: StdioChild) -> None:
         self.proxy = proxy
         self.child = child
 
@@ -261,12 +261,12 @@ class _StdioToStdio(_Shape):
         return status
 
 
-def _http_shape(proxy: Proxy) -> _Shape:
+def _http_shape(proxy: RunningProxy) -> _Shape:
     return _Listen(proxy) if proxy.options.http.listen is not None else _StdioToHttp(proxy)
 
 
 def _new_upstream(
-    proxy: Proxy, client: ListenerChannel | None = None, pool: ConnectionPool | None = None
+    proxy: RunningProxy, client: ListenerChannel | None = None, pool: ConnectionPool | None = None
 ) -> HttpUpstream:
     """A new upstream session; in front of a listener session, its HTTP error statuses pass through."""
     sides = proxy.options.http
@@ -302,7 +302,7 @@ class _HttpShape(_Shape):
     """A shape with an HTTP side: it runs until a signal (or its stdio client leaves), and a socket
     that cannot be opened (an address in use, say) stops it with EXIT_INVALID."""
 
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: RunningProxy) -> None:
         self.proxy = proxy
 
     async def run(self, stop: asyncio.Event) -> int:
@@ -406,4 +406,4 @@ class _Listen(_HttpShape):
         return 0
 
 
-__all__ = ["Proxy", "event_loop_factory", "fail", "run_proxy"]
+__all__ = ["RunningProxy", "event_loop_factory", "fail", "run_proxy"]
