@@ -25,8 +25,9 @@ worker thread, which waits at most `BUSY_TIMEOUT_MS` for the lock and then raise
 the proxy applies `--state-fail-mode`. Meanwhile the event loop goes on: other sessions, and calls
 without counters, are not held up by another process's lock. While the worker has anything to do,
 every later operation of this store goes to it too, in order, so the connection is only ever used
-by one thread at a time. An operation whose caller is cancelled while it waits still completes in
-the worker; a reserve admitted that way is rolled back, as its call is never forwarded.
+by one thread at a time. A rollback whose caller is cancelled while it waits still completes in
+the worker; a reserve whose caller is gone is rolled back instead of committed (or, if it was
+committed just before, undone right after), as its call is never forwarded.
 
 The counters decide what runs, so their files must be this user's alone: the directory and every
 file SQLite uses (`counters.sqlite3`, `-wal`, `-shm`, `-journal`) are checked before SQLite
