@@ -18,7 +18,7 @@ COMMAND_MODULES: dict[str, str] = {
     "scaffold": "policy_cmds",
     "test": "policy_cmds",
     "run": "run_cmds",
-    "status": "run_cmds",
+    "status": "status_cmds",
     "approvals": "approvals_cmds",
     "build": "site_cmds",
     "serve": "site_cmds",

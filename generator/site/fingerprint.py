@@ -2,7 +2,8 @@
 
 Every `.py` file under `generator/` counts, hashed with its path in sorted path order, so a module
 added, renamed or changed anywhere in the package invalidates the caches with no list of names to
-keep up to date. So does the proxy's policy module: the published policies are made of its rules.
+keep up to date. So does every module of the proxy's policy package: the published policies are
+made of its rules.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +30,7 @@ from tests.e2e.http_support import (
     SSE_ACCEPT,
     Service,
     everything_http,
+    free_port,
     intercept_args,
     npx,
     proxy,
@@ -123,6 +126,19 @@ def text_of(result: types.CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
+@asynccontextmanager
+async def two_sessions(url: str) -> AsyncIterator[tuple[ClientSession, ClientSession]]:
+    """Two initialized MCP client sessions at `url`, each on its own connection."""
+    async with (
+        streamable_http_client(url) as (r1, w1),
+        ClientSession(r1, w1) as one,
+        streamable_http_client(url) as (r2, w2),
+        ClientSession(r2, w2) as two,
+    ):
+        await asyncio.gather(one.initialize(), two.initialize())
+        yield one, two
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 async def test_policy_is_enforced_the_same_on_every_transport_shape(
     shape: str, policy: Path, everything: Service, tmp_path: Path
@@ -187,8 +203,6 @@ async def test_server_to_client_requests_and_progress_pass_through(
 
 
 async def test_an_unreachable_upstream_answers_with_a_json_rpc_error(policy: Path, tmp_path: Path) -> None:
-    from tests.e2e.http_support import free_port
-
     args = intercept_args(
         policy, "--state", "memory", "--no-audit", "--upstream", f"http://127.0.0.1:{free_port()}/mcp"
     )
@@ -235,13 +249,7 @@ async def test_sessions_are_isolated_between_clients(
 ) -> None:
     service = proxy(policy, "--state", "memory", "--no-audit", "--upstream", everything.url)
     try:
-        async with (
-            streamable_http_client(service.url) as (r1, w1),
-            ClientSession(r1, w1) as one,
-            streamable_http_client(service.url) as (r2, w2),
-            ClientSession(r2, w2) as two,
-        ):
-            await asyncio.gather(one.initialize(), two.initialize())
+        async with two_sessions(service.url) as (one, two):
             first, second = await asyncio.gather(
                 *(s.call_tool("echo", {"message": name}) for s, name in ((one, "one"), (two, "two")))
             )
@@ -282,3 +290,51 @@ async def test_a_batch_posted_to_the_listener_is_checked_element_by_element(
     assert answers[1]["content"][0]["text"] == "Echo: allowed"
     for denied in (answers[2], answers[3]):
         assert denied["isError"] and denied["content"][0]["text"].startswith("[INTERCEPT POLICY DENIED]")
+
+
+PATIENT = Path(__file__).with_name("patient_sqlite.py")
+
+
+async def test_a_call_waiting_for_a_locked_sqlite_store_holds_up_no_other_session(
+    policy: Path, everything: Service, tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    port = free_port()
+    service = Service(
+        [
+            sys.executable,
+            str(PATIENT),
+            "run",
+            "-c",
+            str(policy),
+            "--no-watch",
+            "--no-audit",
+            "--state-dir",
+            str(state_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--upstream",
+            everything.url,
+        ],
+        port,
+    )
+    try:
+        async with two_sessions(service.url) as (one, two):
+            # Another process (as another proxy on this machine would) holds the write lock.
+            locker = sqlite3.connect(state_dir / "counters.sqlite3", isolation_level=None)
+            locker.execute("BEGIN IMMEDIATE")
+            try:
+                counted = asyncio.create_task(one.call_tool("echo", {"message": "waited"}))
+                await asyncio.sleep(0.5)  # lets the counted call reach the proxy first
+                listed = await asyncio.wait_for(two.list_tools(), 60)
+                summed = await asyncio.wait_for(two.call_tool("get-sum", {"a": 2, "b": 3}), 60)
+                assert "echo" in {tool.name for tool in listed.tools}
+                assert not summed.is_error and "5" in text_of(summed)
+                assert not counted.done()
+            finally:
+                locker.execute("ROLLBACK")
+                locker.close()
+            echoed = await asyncio.wait_for(counted, 60)
+            assert not echoed.is_error and text_of(echoed) == "Echo: waited"
+    finally:
+        service.stop()

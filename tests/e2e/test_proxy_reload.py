@@ -13,9 +13,9 @@ import anyio
 import pytest
 from mcp import ClientSession
 
-from intercept.reload import SETTLE_SECONDS
+from intercept.runtime.reload import SETTLE_SECONDS
 from tests.e2e.proxy_helpers import DENIED, EVERYTHING, proxied, session, text_of
-from tests.unit.intercept.reload_support import configmap, ln_sfn
+from tests.unit.intercept.runtime.reload_support import configmap, ln_sfn
 
 pytestmark = pytest.mark.e2e
 

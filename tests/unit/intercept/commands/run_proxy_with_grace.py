@@ -7,8 +7,9 @@ import dataclasses
 import sys
 
 from intercept.commands import run_cmds
+from intercept.runtime import run as runtime
 
 grace = float(sys.argv.pop(1))
-run_proxy = run_cmds.run_proxy
-run_cmds.run_proxy = lambda options: run_proxy(dataclasses.replace(options, exit_grace=grace))
+run_proxy = runtime.run_proxy
+runtime.run_proxy = lambda options: run_proxy(dataclasses.replace(options, exit_grace=grace))
 run_cmds.run(prog_name="intercept run")

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+
+from intercept.cli import main
 
 FAKE_SERVER = Path(__file__).with_name("proxy_fake_server.py")
 WITH_GRACE = Path(__file__).with_name("run_proxy_with_grace.py")
@@ -378,20 +381,25 @@ def test_go_style_invocation_is_accepted(tmp_path: Path) -> None:
     assert (tmp_path / ".intercept" / "state" / "counters.sqlite3").exists()
 
 
-def test_a_policy_that_cannot_be_watched_exits_1_naming_no_watch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from intercept import reload
-    from intercept.commands.run_cmds import RunOptions, run_proxy
-
-    def exhausted() -> None:
-        raise OSError(24, "Too many open files")
-
-    monkeypatch.setattr(reload, "Inotify", exhausted)
+@pytest.mark.parametrize(
+    "option", [["--max-sessions", "0"], ["--header-timeout", "0"], ["--max-buffered-bytes", "10"]]
+)
+def test_out_of_range_limits_are_usage_errors(tmp_path: Path, option: list[str]) -> None:
     policy = tmp_path / "p.yaml"
-    policy.write_text(POLICY)
-    options = RunOptions(config=policy, command=[sys.executable, "-c", "raise SystemExit(0)"])
-    assert run_proxy(options) == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "cannot watch the policy for hot reload" in captured.err and "--no-watch" in captured.err
+    policy.write_text("tools: {}\n")
+    result = CliRunner().invoke(main, ["run", "-c", str(policy), "--listen", ":1", *option, "--", "cmd"])
+    assert result.exit_code == 2 and option[0] in result.output
+
+
+def test_the_cli_reports_conflicts_as_usage_errors(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("tools: {}\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", "-c", str(policy), "--upstream", "https://x/mcp", "--", "cmd"])
+    assert result.exit_code == 2 and "not both" in result.output
+    exported = runner.invoke(
+        main,
+        ["run", "-c", str(policy), "--client-token", "t", "--", "cmd"],
+        env={"INTERCEPT_CLIENT_TOKEN": "x"},
+    )
+    assert exported.exit_code == 2 and "need --listen" in exported.output

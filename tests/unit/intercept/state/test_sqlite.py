@@ -1,16 +1,24 @@
-"""SQLite specifics: durability across restarts, exact limits across processes, failing closed."""
+"""SQLite specifics: durability across restarts, exact limits across processes, failing closed,
+and waiting for another connection's lock off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import multiprocessing
 import os
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from intercept.engine import Engine
+from intercept.policy import load_policy_text
+from intercept.proxy import Router
 from intercept.state import StateOptions, open_store
 from intercept.state import sqlite as sqlite_module
 from intercept.state.base import CounterCheck, Refusal, Reservation, StateError
@@ -188,3 +196,138 @@ def test_a_state_directory_another_user_controls_is_refused(tmp_path: Path) -> N
     with pytest.raises(StateError, match=r"state directory .*shared is writable by group or others"):
         SqliteStore.in_directory(shared)
     assert list(shared.iterdir()) == []
+
+
+@contextlib.contextmanager
+def write_lock_held(directory: Path) -> Iterator[None]:
+    """Another connection (as another proxy would) holds the database's write lock."""
+    holder = sqlite3.connect(directory / "counters.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy timeout far longer than any test: only releasing the lock lets an operation finish."""
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 600_000)
+
+
+@pytest.mark.usefixtures("patient")
+async def test_while_another_connection_holds_the_lock_the_event_loop_goes_on(tmp_path: Path) -> None:
+    store = SqliteStore.in_directory(tmp_path)
+    limit = CounterCheck("k", "sliding", 60, 1.0, "lte", 1.0)
+    with write_lock_held(tmp_path):
+        first = asyncio.create_task(store.reserve([limit], DAY0))
+        second = asyncio.create_task(store.reserve([limit], DAY0 + 1))
+        reading = asyncio.create_task(store.value("k", "sliding", 60, DAY0 + 1))
+        # The loop runs other work (here, this test) while the three wait for the lock.
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert not (first.done() or second.done() or reading.done())
+        assert isinstance(await store.reserve([], DAY0), Reservation)  # no counters: no lock needed
+    # Once the lock is free they run in the order they came: the limit of one admits the first.
+    assert isinstance(await first, Reservation)
+    assert await second == Refusal(0, 2.0)
+    assert await reading == 1.0
+    assert await store.value("k", "sliding", 60, DAY0 + 1) == 1.0
+    await store.close()
+
+
+@pytest.mark.usefixtures("patient")
+async def test_a_rollback_that_waits_for_the_lock_applies_once(tmp_path: Path) -> None:
+    store = SqliteStore.in_directory(tmp_path)
+    checks = [CounterCheck("s", "sliding", 60, 1.0, "lte", 9.0), CounterCheck("c", "calendar", 86400, 2.0)]
+    kept = await store.reserve(checks, DAY0)
+    undone = await store.reserve(checks, DAY0 + 1)
+    assert isinstance(kept, Reservation) and isinstance(undone, Reservation)
+    with write_lock_held(tmp_path):
+        rollback = asyncio.create_task(store.rollback(undone))
+        await asyncio.sleep(0.1)
+        assert not rollback.done()
+    await rollback
+    await store.rollback(undone)  # settled already: nothing more is undone
+    assert await store.value("s", "sliding", 60, DAY0 + 2) == 1.0
+    assert await store.value("c", "calendar", 86400, DAY0 + 2) == 2.0
+    await store.close()
+
+
+@pytest.mark.usefixtures("patient")
+async def test_a_reserve_abandoned_while_it_waits_for_the_lock_leaves_nothing_counted(tmp_path: Path) -> None:
+    store = SqliteStore.in_directory(tmp_path)
+    limit = CounterCheck("k", "calendar", 86400, 1.0, "lte", 1.0)
+    with write_lock_held(tmp_path):
+        waiting = asyncio.create_task(store.reserve([limit], DAY0))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    # Once the lock was free the worker found its caller gone and rolled back instead of committing.
+    assert isinstance(await store.reserve([limit], DAY0), Reservation)
+    assert await store.value("k", "calendar", 86400, DAY0) == 1.0
+    await store.close()
+
+
+POLICY = """
+tools:
+  counted:
+    rules:
+      - name: five a minute
+        rate_limit: {max: 5, window: 60}
+"""
+
+
+class Peer:
+    """One client session's router, with what it sent to each side."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.to_client: list[Any] = []
+        self.to_upstream: list[Any] = []
+        self.router = Router(
+            Engine(load_policy_text(POLICY)),
+            store,
+            send_client=self._client,
+            send_upstream=self._upstream,
+            clock=lambda: DAY0,
+        )
+
+    async def _client(self, data: bytes) -> None:
+        self.to_client.append(json.loads(data))
+
+    async def _upstream(self, data: bytes) -> None:
+        self.to_upstream.append(json.loads(data))
+
+    async def call(self, message_id: int, tool: str) -> None:
+        request = {"jsonrpc": "2.0", "id": message_id, "method": "tools/call", "params": {"name": tool}}
+        await self.router.from_client(json.dumps(request).encode())
+
+    async def answer(self, message_id: int) -> None:
+        result = {"content": [{"type": "text", "text": "done"}]}
+        await self.router.from_upstream(
+            json.dumps({"jsonrpc": "2.0", "id": message_id, "result": result}).encode()
+        )
+
+
+@pytest.mark.usefixtures("patient")
+async def test_a_session_whose_call_waits_for_the_lock_does_not_hold_up_another(tmp_path: Path) -> None:
+    store = SqliteStore.in_directory(tmp_path)
+    one, two = Peer(store), Peer(store)
+    with write_lock_held(tmp_path):
+        counted = asyncio.create_task(one.call(1, "counted"))
+        await asyncio.sleep(0.05)
+        # The other session's uncounted call and tools/list go through and are answered meanwhile.
+        await two.call(1, "free")
+        await two.router.from_client(b'{"jsonrpc":"2.0","id":2,"method":"tools/list"}')
+        await two.answer(1)
+        await two.router.from_upstream(b'{"jsonrpc":"2.0","id":2,"result":{"tools":[]}}')
+        assert [m["id"] for m in two.to_client] == [1, 2]
+        assert not counted.done() and one.to_upstream == []
+    await counted
+    assert [m["params"]["name"] for m in one.to_upstream] == ["counted"]
+    await one.answer(1)
+    assert one.to_client[0]["result"]["content"][0]["text"] == "done"
+    assert await store.value("rate:counted:five a minute", "sliding", 60, DAY0) == 1.0
+    await store.close()

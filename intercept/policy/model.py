@@ -1,4 +1,4 @@
-"""The policy language: schema, loading with located errors, semantic checks, and YAML output.
+"""The policy language's schema: pydantic models, their per-field checks, and KNOWN_KEYS.
 
 This model is the contract between the site generator (which publishes policies) and the
 proxy (which enforces them). Both forms are accepted by one model:
@@ -8,31 +8,21 @@ proxy (which enforces them). Both forms are accepted by one model:
 * policies written for Intercept, the Go original (`version`, `default`, `hide`, `"*"`,
   `action: evaluate|deny`, `rate_limit: "N/unit"`, `conditions`, `state`).
 
-Every key is checked: an unknown key is an error, never silently ignored.
+Every key is checked: an unknown key is an error, never silently ignored. Checks that span
+rules (counters defined once, read only when defined) live in `intercept.policy.load`.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    PrivateAttr,
-    Tag,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator
 
-from intercept.util.errors import InputError, LocatedError, fail, from_validation_error
-from intercept.util.safeyaml import YamlInputError, load_yaml_text, read_yaml_file
+from intercept.util.errors import fail
 
 POLICY_MAX_BYTES = 4 * 1024 * 1024
 """Largest policy file accepted; a real policy is kilobytes, so this only stops accidents."""
@@ -386,100 +376,6 @@ def counter_scope(tool_key: str) -> str:
     return GLOBAL_SCOPE if tool_key == WILDCARD else tool_key
 
 
-@dataclass(frozen=True, slots=True)
-class _RuleFacts:
-    """What the cross-rule checks need from one rule, whether or not the rule itself is valid."""
-
-    tool_key: str
-    index: int
-    counter: str | None
-    reads: tuple[tuple[int, tuple[str, str]], ...]
-
-
-def semantic_errors(policy: Policy) -> list[LocatedError]:
-    """Checks that span rules: counters defined once, and every counter that is read is defined."""
-    facts = [
-        _RuleFacts(
-            tool_key,
-            i,
-            rule.state.counter if rule.state is not None else None,
-            tuple((j, ref) for j, c in enumerate(rule.conditions) if (ref := c.counter_ref) is not None),
-        )
-        for tool_key, tool in policy.tools.items()
-        for i, rule in enumerate(tool.rules)
-    ]
-    return _cross_rule_errors(facts)
-
-
-def _raw_rule_facts(data: Mapping[str, Any]) -> list[_RuleFacts]:
-    """Rule facts read from unvalidated data, so cross-rule errors are reported beside structural ones.
-
-    Only well-formed pieces count: a counter whose definition is malformed still counts as defined
-    (its own error is reported already), and a malformed condition reads nothing.
-    """
-    facts: list[_RuleFacts] = []
-    tools = data.get("tools")
-    if not isinstance(tools, Mapping):
-        return facts
-    for tool_key, tool in tools.items():
-        rules = tool.get("rules") if isinstance(tool, Mapping) else None
-        if not isinstance(tool_key, str) or not isinstance(rules, list):
-            continue
-        for i, rule in enumerate(rules):
-            if not isinstance(rule, Mapping):
-                continue
-            state = rule.get("state")
-            counter = state.get("counter") if isinstance(state, Mapping) else None
-            reads: list[tuple[int, tuple[str, str]]] = []
-            conditions = rule.get("conditions")
-            for j, cond in enumerate(conditions if isinstance(conditions, list) else []):
-                path = cond.get("path") if isinstance(cond, Mapping) else None
-                match = STATE_PATH_RE.match(path) if isinstance(path, str) else None
-                if match:
-                    reads.append((j, (match.group(1), match.group(2))))
-            facts.append(_RuleFacts(tool_key, i, counter if isinstance(counter, str) else None, tuple(reads)))
-    return facts
-
-
-def _cross_rule_errors(facts: list[_RuleFacts]) -> list[LocatedError]:
-    errors: list[LocatedError] = []
-    defined: dict[tuple[str, str], str] = {}
-    for fact in facts:
-        if fact.counter is None:
-            continue
-        key = (counter_scope(fact.tool_key), fact.counter)
-        where = f"tools.{fact.tool_key}.rules[{fact.index}].state.counter"
-        if key in defined:
-            errors.append(
-                LocatedError(
-                    where,
-                    f"counter '{fact.counter}' is already defined at {defined[key]}",
-                    "give each counter one defining rule; read it elsewhere with a state.* condition",
-                )
-            )
-        else:
-            defined[key] = where
-    for fact in facts:
-        tool_key, i = fact.tool_key, fact.index
-        for j, ref in fact.reads:
-            if ref in defined:
-                continue
-            scope, counter = ref
-            if scope == WILDCARD:
-                hint = f'counters defined under "*" are read as state.{GLOBAL_SCOPE}.{counter}'
-            else:
-                owner = '"*"' if scope == GLOBAL_SCOPE else scope
-                hint = f"add a rule under tools.{owner} with state: {{counter: {counter}, window: day}}"
-            errors.append(
-                LocatedError(
-                    f"tools.{tool_key}.rules[{i}].conditions[{j}].path",
-                    f"condition reads counter '{scope}.{counter}', which no rule defines",
-                    hint,
-                )
-            )
-    return errors
-
-
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "Policy": ("version", "description", "default", "hide", "tools"),
     "ToolPolicy": ("rules",),
@@ -502,223 +398,6 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "ValidateSpec": ("required_args", "schema"),
 }
 """Every key of the language, used for 'did you mean' hints and checked against docs/POLICY.md."""
-
-
-_NESTED_MODELS = {
-    "state": "StateSpec",
-    "validate": "ValidateSpec",
-    "rate_limit": "SlidingRateLimit",
-    "approval": "ApprovalSpec",
-}
-
-
-def _model_at(loc: tuple[int | str, ...]) -> str | None:
-    """The model of the mapping at a pydantic location, read from the location's shape."""
-    parts = [p for p in loc if not (isinstance(p, str) and p.startswith("<"))]
-    if not parts:
-        return "Policy"
-    if parts[0] != "tools":
-        return None
-    depth = len(parts)
-    if depth == 2:
-        return "ToolPolicy"
-    if depth == 4 and parts[2] == "rules":
-        return "Rule"
-    if depth == 5 and isinstance(parts[4], str):
-        return _NESTED_MODELS.get(parts[4])
-    if depth == 6 and parts[4] == "conditions":
-        return "Condition"
-    return None
-
-
-def parse_policy(data: Any, source: str = "<policy>") -> Policy:
-    """Validate already-parsed data as a policy; raise InputError listing every problem.
-
-    An empty document (an empty or comment-only file) is an error, not an allow-everything
-    policy: a file truncated while it is saved would otherwise drop every limit on hot reload.
-    """
-    if data is None or (isinstance(data, Mapping) and not data):
-        raise InputError(
-            source,
-            [
-                LocatedError(
-                    "(top level)",
-                    "the policy is empty",
-                    "write the policy's rules under `tools:`; to admit every call on purpose, write "
-                    "`default: allow`",
-                )
-            ],
-        )
-    if not isinstance(data, Mapping):
-        raise InputError(
-            source, [LocatedError("(top level)", "a policy must be a mapping", "start with `tools:`")]
-        )
-    try:
-        policy = Policy.model_validate(data)
-    except ValidationError as exc:
-        structural = from_validation_error(exc, dict(KNOWN_KEYS), _model_at)
-        raise InputError(source, structural + _cross_rule_errors(_raw_rule_facts(data))) from None
-    errors = semantic_errors(policy)
-    if errors:
-        raise InputError(source, errors)
-    return policy
-
-
-def load_policy_text(text: str, source: str = "<policy>") -> Policy:
-    try:
-        data = load_yaml_text(text)
-    except YamlInputError as exc:
-        raise InputError(source, [LocatedError("", str(exc))]) from None
-    return parse_policy(data, source)
-
-
-def load_policy(path: Path) -> Policy:
-    """Load a policy file. Every failure is an InputError naming the file; nothing else escapes."""
-    try:
-        data = read_yaml_file(path, POLICY_MAX_BYTES)
-    except YamlInputError as exc:
-        raise InputError(str(path), [LocatedError("", str(exc))]) from None
-    return parse_policy(data, str(path))
-
-
-# ---------------------------------------------------------------------------------------------
-# Serialisation. Hand-written so output is stable, readable and byte-identical everywhere it
-# is published (tool page snippet, server policy file, `scaffold`).
-
-
-_PLAIN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_./\- ]*")
-_RESERVED_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"})
-_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _quoted_char(ch: str) -> str:
-    if ch in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[ch]
-    code = ord(ch)
-    # Printable ASCII, and printable non-ASCII that YAML neither rejects nor reads as a line
-    # break (U+0085, U+2028, U+2029) or a byte-order mark, is written as itself.
-    if 0x20 <= code < 0x7F or (
-        code >= 0xA0 and code not in {0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF} and not 0xD800 <= code < 0xE000
-    ):
-        return ch
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def yaml_quoted(text: str) -> str:
-    """A double-quoted YAML string that reads back as exactly `text`, whatever it contains."""
-    return '"' + "".join(_quoted_char(ch) for ch in text) + '"'
-
-
-def yaml_scalar(value: Any) -> str:
-    """One scalar in YAML that reads back as the same value and type; plain when that is safe."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 2**53:
-            return f"{int(value)}.0"
-        text = repr(value)
-        # YAML 1.1 (PyYAML) reads a float only with a '.' in the mantissa: 1e-07 would be a string.
-        if "e" in text and "." not in text.split("e")[0]:
-            mantissa, exponent = text.split("e")
-            text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
-        return text
-    text = str(value)
-    if _PLAIN_RE.fullmatch(text) and text.strip() == text and text.lower() not in _RESERVED_WORDS:
-        return text
-    return yaml_quoted(text)
-
-
-def _flow_list(values: Iterable[Any]) -> str:
-    return "[" + ", ".join(yaml_scalar(v) for v in values) + "]"
-
-
-def rule_lines(rule: Rule) -> list[str]:
-    """A rule as YAML lines, starting with `- `, without indentation."""
-    fields: list[tuple[str, list[str]]] = []
-    if rule.name is not None:
-        fields.append(("name", [yaml_scalar(rule.name)]))
-    fields.append(("action", [rule.action]))
-    if rule.mode != "enforce":
-        fields.append(("mode", [rule.mode]))
-    if rule.reason is not None:
-        fields.append(("reason", [yaml_scalar(rule.reason)]))
-    if rule.on_deny is not None:
-        fields.append(("on_deny", [yaml_scalar(rule.on_deny)]))
-    if isinstance(rule.rate_limit, SlidingRateLimit):
-        limit = rule.rate_limit
-        fields.append(("rate_limit", ["", f"max: {limit.max}", f"window: {limit.window}"]))
-    elif isinstance(rule.rate_limit, CalendarRateLimit):
-        fields.append(("rate_limit", [yaml_scalar(str(rule.rate_limit))]))
-    if rule.conditions:
-        lines = [""]
-        for cond in rule.conditions:
-            lines.append(f"- path: {yaml_scalar(cond.path)}")
-            lines.append(f"  op: {cond.op}")
-            if cond.value is not None:
-                value = _flow_list(cond.value) if isinstance(cond.value, list) else yaml_scalar(cond.value)
-                lines.append(f"  value: {value}")
-        fields.append(("conditions", lines))
-    if rule.state is not None:
-        st = rule.state
-        lines = ["", f"counter: {yaml_scalar(st.counter)}", f"window: {st.window}"]
-        if st.increment != 1:
-            lines.append(f"increment: {yaml_scalar(st.increment)}")
-        if st.increment_from is not None:
-            lines.append(f"increment_from: {yaml_scalar(st.increment_from)}")
-        fields.append(("state", lines))
-    if rule.validate_ is not None:
-        lines = [""]
-        if rule.validate_.required_args:
-            lines.append("required_args: true")
-        if rule.validate_.schema_:
-            lines.append("schema: true")
-        # `validate:` alone would read back as null; an empty mapping keeps the (empty) block.
-        fields.append(("validate", lines if len(lines) > 1 else ["{}"]))
-    if rule.approval is not None:
-        fields.append(("approval", ["", f"timeout: {rule.approval.timeout}"]))
-    out: list[str] = []
-    for i, (key, value_lines) in enumerate(fields):
-        prefix = "- " if i == 0 else "  "
-        if value_lines[0] == "":
-            out.append(f"{prefix}{key}:")
-            out.extend(f"    {line}" for line in value_lines[1:])
-        else:
-            out.append(f"{prefix}{key}: {value_lines[0]}")
-    return out
-
-
-def tool_block(tool: str, rules: Iterable[Rule], indent: int = 2) -> str:
-    """`<tool>:\\n  rules:\\n    - ...` for one tool, indented by `indent` spaces, newline-terminated."""
-    pad = " " * indent
-    key = yaml_scalar(tool)
-    body = [f"{pad}    {line}" for rule in rules for line in rule_lines(rule)]
-    # An empty block would read back as `rules: null`, which is not a list.
-    lines = [f"{pad}{key}:", f"{pad}  rules:{'' if body else ' []'}", *body]
-    return "\n".join(lines) + "\n"
-
-
-def dump_policy(policy: Policy) -> str:
-    """Serialise a policy to YAML that `load_policy_text` reads back to an equal policy."""
-    lines: list[str] = []
-    if policy.version is not None:
-        lines.append(f'version: "{policy.version}"')
-    if policy.description is not None:
-        lines.append(f"description: {yaml_scalar(policy.description)}")
-    lines.append(f"default: {policy.default}")
-    if policy.hide:
-        lines.append(f"hide: {_flow_list(policy.hide)}")
-    text = "\n".join(lines) + "\n"
-    if policy.tools:
-        text += "tools:\n" + "".join(tool_block(name, tp.rules) for name, tp in policy.tools.items())
-    return text
 
 
 def _describe(value: Any) -> str:

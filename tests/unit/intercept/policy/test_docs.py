@@ -9,7 +9,7 @@ import pytest
 
 from intercept.policy import CALENDAR_SECONDS, KNOWN_KEYS, OPERATORS, Operator, Rule
 
-DOCS = (Path(__file__).resolve().parents[3] / "docs" / "POLICY.md").read_text(encoding="utf-8")
+DOCS = (Path(__file__).resolve().parents[4] / "docs" / "POLICY.md").read_text(encoding="utf-8")
 FIELDS = sorted({(model, key) for model, keys in KNOWN_KEYS.items() for key in keys})
 
 

@@ -14,11 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from intercept import reload
 from intercept.engine import Engine
-from intercept.reload import PolicyWatch, ReloadUnavailable, reload_policy, resolve_chain, watch_policy
+from intercept.runtime import reload
+from intercept.runtime.reload import (
+    PolicyWatch,
+    ReloadUnavailable,
+    reload_policy,
+    resolve_chain,
+    watch_policy,
+)
 from intercept.util.errors import InputError
-from tests.unit.intercept.reload_support import configmap
+from tests.unit.intercept.runtime.reload_support import configmap
 
 VALID = "hide: [a]\n"
 EDITED = "hide: [b]\n"
