@@ -26,6 +26,7 @@ from pathlib import Path
 
 from intercept.audit import AuditLog
 from intercept.engine import Engine
+from intercept.protocol.mcp_headers import parse_header_option
 from intercept.proxy import Router, relay
 from intercept.reload import PolicyWatch, watch_policy
 from intercept.state.base import CounterStore
@@ -40,7 +41,6 @@ from intercept.transport.http_server import (
     parse_listen,
     serve,
 )
-from intercept.transport.mcp_headers import parse_header_option
 from intercept.transport.shared_child import SharedChild
 from intercept.transport.stdio import StdioChild, StdioSelf
 

@@ -16,7 +16,7 @@ session.
 
 What the router guarantees (the security contract, see docs/PROXY.md):
 
-* every message is parsed strictly (`intercept.jsonrpc`); one that cannot be read
+* every message is parsed strictly (`intercept.protocol.jsonrpc`); one that cannot be read
   unambiguously is answered with a JSON-RPC error and never forwarded;
 * what is forwarded is the re-serialised object that was evaluated; received bytes are reused
   only when they are byte for byte that re-serialisation (`jsonrpc.parse_canonical`);
@@ -43,9 +43,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from intercept import jsonrpc
 from intercept.engine import Denial, Engine, ToolCall, ToolSchema
-from intercept.jsonrpc import Envelope, MessageError, MessageId
+from intercept.protocol import jsonrpc
+from intercept.protocol.jsonrpc import Envelope, MessageError, MessageId
 from intercept.state.base import CounterStore, Reservation, StateError
 from intercept.transport.base import FrameTooLarge, MessageChannel
 

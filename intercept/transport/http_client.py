@@ -15,7 +15,7 @@ bodies are turned back into messages for `receive()`. What the transport tracks:
 * `--header` values on every request.
 
 Values learned from the server are checked before they go into a header (see
-`intercept.transport.mcp_headers`): an `initialize` answer whose `protocolVersion` is not a
+`intercept.protocol.mcp_headers`): an `initialize` answer whose `protocolVersion` is not a
 revision date, or a session id that is not visible ASCII, fails the `initialize` with a JSON-RPC
 error instead of starting a session; an SSE event id that could not be a header value is not
 used to resume.
@@ -46,12 +46,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from yarl import URL
 
-from intercept.transport import fastjson
-from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
-from intercept.transport.fastjson import id_key
-from intercept.transport.http_connection import ConnectionPool, HeaderInjection, check_fields
-from intercept.transport.mailbox import Mailbox
-from intercept.transport.mcp_headers import (
+from intercept.protocol import fastjson
+from intercept.protocol.fastjson import id_key
+from intercept.protocol.mcp_headers import (
     PROTOCOL_VERSION_META_KEY,
     PROTOCOL_VERSION_RULE,
     SESSION_ID_RULE,
@@ -63,6 +60,9 @@ from intercept.transport.mcp_headers import (
     valid_protocol_version,
     valid_session_id,
 )
+from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.http_connection import ConnectionPool, HeaderInjection, check_fields
+from intercept.transport.mailbox import Mailbox
 from intercept.transport.sse import SseEvent, decode_body, decode_stream
 
 log = logging.getLogger(__name__)

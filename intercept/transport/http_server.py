@@ -44,8 +44,18 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.responses import StreamingResponse
 
-from intercept import jsonrpc
-from intercept.transport import fastjson
+from intercept.protocol import fastjson, jsonrpc
+from intercept.protocol.fastjson import id_key
+from intercept.protocol.mcp_headers import (
+    HEADER_MISMATCH,
+    PROTOCOL_VERSION_META_KEY,
+    PROTOCOL_VERSION_RULE,
+    envelope_of,
+    is_stateless_version,
+    mismatch,
+    protocol_version,
+    valid_protocol_version,
+)
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
 from intercept.transport.event_log import (
     DEFAULT_MAX_BYTES,
@@ -56,7 +66,6 @@ from intercept.transport.event_log import (
     event_id,
     parse_event_id,
 )
-from intercept.transport.fastjson import id_key
 from intercept.transport.http_limits import (
     CLIENT_GONE,
     DISCONNECT_TASK,
@@ -70,16 +79,6 @@ from intercept.transport.http_limits import (
     too_many_sessions,
 )
 from intercept.transport.mailbox import Mailbox
-from intercept.transport.mcp_headers import (
-    HEADER_MISMATCH,
-    PROTOCOL_VERSION_META_KEY,
-    PROTOCOL_VERSION_RULE,
-    envelope_of,
-    is_stateless_version,
-    mismatch,
-    protocol_version,
-    valid_protocol_version,
-)
 from intercept.transport.sse import encode_event
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from aiohttp import web
 
+from intercept.protocol.mcp_headers import UnsafeHeader, decode_value, parse_header_option, request_headers
 from intercept.transport.base import FrameTooLarge
 from intercept.transport.http_client import HttpUpstream, display_url, env_proxy
 from intercept.transport.http_connection import ConnectionPool
-from intercept.transport.mcp_headers import UnsafeHeader, decode_value, parse_header_option, request_headers
 from intercept.transport.sse import decode_events, decode_stream, encode_event
 from tests.conftest import free_port
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intercept.transport.mcp_headers import (
+from intercept.protocol.mcp_headers import (
     decode_value,
     encode_value,
     is_stateless_version,
