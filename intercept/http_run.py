@@ -31,17 +31,17 @@ from intercept.proxy import Router, relay
 from intercept.reload import PolicyWatch, watch_policy
 from intercept.state.base import CounterStore
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, MessageChannel
-from intercept.transport.http_client import HttpUpstream, display_url, env_proxy
-from intercept.transport.http_connection import ConnectionPool
-from intercept.transport.http_limits import ListenerLimits, default_buffered_bytes
-from intercept.transport.http_server import (
+from intercept.transport.http.client import HttpUpstream, display_url, env_proxy
+from intercept.transport.http.connection import ConnectionPool
+from intercept.transport.http.limits import ListenerLimits, default_buffered_bytes
+from intercept.transport.http.listener import (
     HttpListener,
     ListenerChannel,
     ListenerOptions,
     parse_listen,
     serve,
 )
-from intercept.transport.shared_child import SharedChild
+from intercept.transport.http.shared_child import SharedChild
 from intercept.transport.stdio import StdioChild, StdioSelf
 
 log = logging.getLogger("intercept.run")

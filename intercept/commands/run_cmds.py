@@ -28,8 +28,8 @@ from intercept.proxy import Router, relay
 from intercept.reload import PolicyWatch, ReloadUnavailable, watch_policy
 from intercept.state import StateOptions, open_store
 from intercept.state.base import CounterStore, StateError
-from intercept.transport import http_limits as limits
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
+from intercept.transport.http import limits
 from intercept.transport.stdio import CHILD_EXIT_GRACE_SECONDS, StdioChild, StdioSelf
 from intercept.util.errors import InputError
 from intercept.util.fsutil import open_private

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from intercept.cli import main
 from intercept.http_run import HttpSides
-from intercept.transport.http_limits import ListenerLimits
+from intercept.transport.http.limits import ListenerLimits
 
 BASE: dict[str, Any] = {
     "upstream": None,

@@ -16,7 +16,7 @@ from intercept.policy import load_policy_text
 from intercept.proxy import Router, relay
 from intercept.state.memory import MemoryStore
 from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge
-from tests.unit.intercept.transport.test_shared_child import FakeChild
+from tests.unit.intercept.transport.http.test_shared_child import FakeChild
 
 NOW = 1_764_115_200.0
 

@@ -17,9 +17,9 @@ from aiohttp import web
 
 from intercept.protocol.mcp_headers import UnsafeHeader, decode_value, parse_header_option, request_headers
 from intercept.transport.base import FrameTooLarge
-from intercept.transport.http_client import HttpUpstream, display_url, env_proxy
-from intercept.transport.http_connection import ConnectionPool
-from intercept.transport.sse import decode_events, decode_stream, encode_event
+from intercept.transport.http.client import HttpUpstream, display_url, env_proxy
+from intercept.transport.http.connection import ConnectionPool
+from intercept.transport.http.sse import decode_events, decode_stream, encode_event
 from tests.conftest import free_port
 
 INIT = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}

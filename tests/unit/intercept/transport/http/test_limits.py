@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from intercept.transport.http_limits import (
+from intercept.transport.http.limits import (
     MAX_HEADER_BYTES,
     UNCHARGED_BODY_BYTES,
     ByteBudget,
@@ -24,7 +24,7 @@ from intercept.transport.http_limits import (
     Refused,
     read_body,
 )
-from intercept.transport.http_server import (
+from intercept.transport.http.listener import (
     HttpListener,
     ListenAddress,
     ListenerChannel,

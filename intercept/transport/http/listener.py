@@ -57,7 +57,7 @@ from intercept.protocol.mcp_headers import (
     valid_protocol_version,
 )
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
-from intercept.transport.event_log import (
+from intercept.transport.http.event_log import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_EVENTS,
     EventLog,
@@ -66,7 +66,7 @@ from intercept.transport.event_log import (
     event_id,
     parse_event_id,
 )
-from intercept.transport.http_limits import (
+from intercept.transport.http.limits import (
     CLIENT_GONE,
     DISCONNECT_TASK,
     ByteBudget,
@@ -78,8 +78,8 @@ from intercept.transport.http_limits import (
     read_body,
     too_many_sessions,
 )
-from intercept.transport.mailbox import Mailbox
-from intercept.transport.sse import encode_event
+from intercept.transport.http.mailbox import Mailbox
+from intercept.transport.http.sse import encode_event
 
 log = logging.getLogger(__name__)
 
@@ -858,7 +858,7 @@ async def serve(
         log_level="warning",
         access_log=False,
         lifespan="off",
-        # One write per small response (coalesced_http); deadlines and a connection cap (http_limits).
+        # One write per small response (coalesced); deadlines and a connection cap (limits).
         http=guarded_protocol(listener.guard),
         ws="none",
         proxy_headers=False,  # clients are not behind a trusted proxy; X-Forwarded-* is not read

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from intercept.transport.http_limits import ByteBudget, ListenerLimits
-from intercept.transport.http_server import (
+from intercept.transport.http.limits import ByteBudget, ListenerLimits
+from intercept.transport.http.listener import (
     HttpListener,
     ListenAddress,
     ListenerChannel,

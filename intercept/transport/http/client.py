@@ -24,7 +24,7 @@ A request that cannot be delivered (connection refused, timeout, an HTTP error s
 that is not JSON-RPC) is answered with a JSON-RPC error carrying its id, so the client never
 waits on silence.
 
-POSTs, the per-call path, go through `intercept.transport.http_connection` (keep-alive
+POSTs, the per-call path, go through `intercept.transport.http.connection` (keep-alive
 connections parsed by httptools): in the same-run A/B it relays a call with about half the CPU of
 aiohttp (BENCHMARKS.md, "Streamable HTTP and Redis"). aiohttp (one pooled session per
 channel, created on first use) carries what that client does not: every request when a proxy is
@@ -61,9 +61,9 @@ from intercept.protocol.mcp_headers import (
     valid_session_id,
 )
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
-from intercept.transport.http_connection import ConnectionPool, HeaderInjection, check_fields
-from intercept.transport.mailbox import Mailbox
-from intercept.transport.sse import SseEvent, decode_body, decode_stream
+from intercept.transport.http.connection import ConnectionPool, HeaderInjection, check_fields
+from intercept.transport.http.mailbox import Mailbox
+from intercept.transport.http.sse import SseEvent, decode_body, decode_stream
 
 log = logging.getLogger(__name__)
 

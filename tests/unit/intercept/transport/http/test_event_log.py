@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from intercept.transport.event_log import EventLog, EventsLost, UnknownStream, parse_event_id
-from intercept.transport.http_server import ListenerChannel
-from intercept.transport.mailbox import Mailbox
+from intercept.transport.http.event_log import EventLog, EventsLost, UnknownStream, parse_event_id
+from intercept.transport.http.listener import ListenerChannel
+from intercept.transport.http.mailbox import Mailbox
 
 
 def test_replay_returns_only_that_streams_later_events() -> None:
