@@ -31,16 +31,13 @@ from intercept.proxy import Router, relay
 from intercept.reload import PolicyWatch, watch_policy
 from intercept.state.base import CounterStore
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, MessageChannel
+from intercept.transport.http.channel import ListenerChannel
 from intercept.transport.http.client import HttpUpstream, display_url, env_proxy
 from intercept.transport.http.connection import ConnectionPool
+from intercept.transport.http.edge import parse_listen
 from intercept.transport.http.limits import ListenerLimits, default_buffered_bytes
-from intercept.transport.http.listener import (
-    HttpListener,
-    ListenerChannel,
-    ListenerOptions,
-    parse_listen,
-    serve,
-)
+from intercept.transport.http.listener import HttpListener, ListenerOptions
+from intercept.transport.http.serve import serve
 from intercept.transport.http.shared_child import SharedChild
 from intercept.transport.stdio import StdioChild, StdioSelf
 
