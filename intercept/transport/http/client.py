@@ -1,24 +1,18 @@
 """Upstream Streamable HTTP transport: the proxy's channel to a remote MCP server (`--upstream URL`).
 
 Framing only, no policy. Each message the router sends becomes one POST; JSON and SSE response
-bodies are turned back into messages for `receive()`. What the transport tracks:
+bodies are turned back into messages for `receive()` (SSE: `upstream_events`). What the channel
+tracks:
 
-* the `Mcp-Session-Id` the server assigns at `initialize`, sent on every later request; a 404
-  for that session re-runs the client's own `initialize` (with a private request id) and
-  retries the message once;
-* the GET stream for server-initiated messages, opened once a session exists and resumed with
-  `Last-Event-ID` when it drops;
+* the MCP session (`upstream_session`): the `Mcp-Session-Id` the server assigns at
+  `initialize`, sent on every later request, and re-initialization when the server forgets it
+  (a 404 for that session; the message is then retried once);
+* the GET stream for server-initiated messages, opened once a session exists;
 * `DELETE` of the session on `close()`;
 * the 2026-07-28 request headers, `Mcp-Method` and `Mcp-Name`, sent on every POST (servers on
   older revisions ignore them), and `MCP-Protocol-Version`: the version a request names in its
   `_meta` (2026-07-28, no session), else the one `initialize` negotiated;
 * `--header` values on every request.
-
-Values learned from the server are checked before they go into a header (see
-`intercept.protocol.mcp_headers`): an `initialize` answer whose `protocolVersion` is not a
-revision date, or a session id that is not visible ASCII, fails the `initialize` with a JSON-RPC
-error instead of starting a session; an SSE event id that could not be a header value is not
-used to resume.
 
 A request that cannot be delivered (connection refused, timeout, an HTTP error status, a body
 that is not JSON-RPC) is answered with a JSON-RPC error carrying its id, so the client never
@@ -39,8 +33,9 @@ import json
 import logging
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -50,48 +45,22 @@ from intercept.protocol import fastjson
 from intercept.protocol.fastjson import id_key
 from intercept.protocol.mcp_headers import (
     PROTOCOL_VERSION_META_KEY,
-    PROTOCOL_VERSION_RULE,
-    SESSION_ID_RULE,
+    SESSION_HEADER,
     UnsafeHeader,
     add_envelope,
     envelope_of,
     request_headers,
-    valid_field_value,
-    valid_protocol_version,
-    valid_session_id,
 )
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
 from intercept.transport.http.connection import ConnectionPool, HeaderInjection, check_fields
 from intercept.transport.http.mailbox import Mailbox
-from intercept.transport.http.sse import SseEvent, decode_body, decode_stream
+from intercept.transport.http.upstream_answer import HTTP_ERRORS, AiohttpAnswer, Answer, error_response
+from intercept.transport.http.upstream_events import UpstreamEvents
+from intercept.transport.http.upstream_session import BAD_PROTOCOL_VERSION, BAD_SESSION_ID, UpstreamSession
 
 log = logging.getLogger(__name__)
 
-UPSTREAM_UNAVAILABLE = -32000
-"""JSON-RPC error code for 'the upstream could not be reached or answered badly'."""
-
-SESSION_HEADER = "mcp-session-id"
-PROTOCOL_HEADER = "mcp-protocol-version"
-LAST_EVENT_HEADER = "last-event-id"
-_REINIT_ID = "intercept-reinitialize"
-_GET_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 _DELETE_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
-
-HTTP_ERRORS = (aiohttp.ClientError, OSError)
-"""What a failed exchange raises (TimeoutError is an OSError)."""
-
-
-BAD_SESSION_ID = f"upstream assigned an Mcp-Session-Id that is not {SESSION_ID_RULE}; the session is not used"
-BAD_PROTOCOL_VERSION = (
-    f"upstream initialize result.protocolVersion is not {PROTOCOL_VERSION_RULE}; the session is not used"
-)
-
-
-def error_response(request_id: Any, message: str, code: int = UPSTREAM_UNAVAILABLE) -> bytes:
-    return json.dumps(
-        {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}},
-        separators=(",", ":"),
-    ).encode()
 
 
 def _request_ids(message: Any) -> list[Any]:
@@ -101,52 +70,6 @@ def _request_ids(message: Any) -> list[Any]:
         for m in items
         if isinstance(m, dict) and isinstance(m.get("method"), str) and m.get("id") is not None
     ]
-
-
-class _Answer(Protocol):
-    """An upstream POST's response, from either HTTP client."""
-
-    @property
-    def status(self) -> int: ...
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    def chunks(self) -> AsyncIterator[bytes]: ...
-
-    async def read(self, limit: int) -> bytes | None: ...
-
-    def complete_body(self) -> bytes | None: ...
-
-    def close(self) -> None: ...
-
-
-class _AiohttpAnswer:
-    """aiohttp's response as an `_Answer` (used when the upstream is reached through a proxy)."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-
-    def chunks(self) -> AsyncIterator[bytes]:
-        return self._response.content.iter_any()
-
-    async def read(self, limit: int) -> bytes | None:
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in self._response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                return None
-            parts.append(chunk)
-        return b"".join(parts)
-
-    def complete_body(self) -> bytes | None:
-        return None
-
-    def close(self) -> None:
-        self._response.release()
 
 
 class SessionExpired(Exception):
@@ -179,33 +102,28 @@ class HttpUpstream:
         """Told (request id, HTTP status) before an error answer from an HTTP error status is queued."""
         self._url = URL(url)
         self.display = display_url(url)
-        self._headers = dict(headers or {})
         self._max = max_message_bytes
         self._timeout = timeout
         self._http: aiohttp.ClientSession | None = None
         self._pool: ConnectionPool | None = pool
+        """POSTs go through this keep-alive httptools client unless a proxy is configured."""
         self._owns_pool = pool is None
         """A pool passed in is shared (stateless requests); it outlives this channel."""
-        """POSTs go through this keep-alive httptools client unless a proxy is configured."""
         self._proxy = env_proxy(url)
         self._inbox: Mailbox[bytes | FrameTooLarge | None] = Mailbox()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._session_id: str | None = None
-        self._protocol_version: str | None = None
-        self._initialize: dict[str, Any] | None = None
-        self._initialized_note: bytes | None = None
-        self._ready = asyncio.Event()
-        self._ready.set()
-        self._reinit_lock = asyncio.Lock()
-        self._get_task: asyncio.Task[None] | None = None
+        self._session = UpstreamSession(headers or {})
+        self._events = UpstreamEvents(
+            self._inbox, self._session, self._get, max_message_bytes, lambda: self._closed
+        )
         self._closed = False
         self._envelope: dict[str, Any] | None = dict(envelope) if envelope else None
         """The 2026-07-28 `_meta` envelope added to requests that carry none (the proxy's own)."""
 
     @property
     def session_id(self) -> str | None:
-        return self._session_id
+        return self._session.id
 
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use: an aiohttp session belongs to the running event loop.
@@ -219,6 +137,9 @@ class HttpUpstream:
                 trust_env=False,
             )
         return self._http
+
+    def _get(self, headers: dict[str, str]) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        return self._client().get(self._url, headers=headers, allow_redirects=False, proxy=self._proxy)
 
     # -- MessageChannel --------------------------------------------------------------------
 
@@ -252,15 +173,16 @@ class HttpUpstream:
             if enveloped is not message:
                 message = enveloped
                 data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        session = self._session
         if isinstance(message, dict) and message.get("method") == "initialize":
             # Everything after initialize needs the session id its response assigns.
-            self._initialize = message
-            self._ready.clear()
+            session.initialize = message
+            session.ready.clear()
             self._spawn(self._post(data, message, first=True))
             return
         if isinstance(message, dict) and message.get("method") == "notifications/initialized":
-            self._initialized_note = data
-        await self._ready.wait()
+            session.initialized_note = data
+        await session.ready.wait()
         self._spawn(self._post(data, message))
 
     async def close(self) -> None:
@@ -269,16 +191,13 @@ class HttpUpstream:
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
-        if self._get_task is not None:
-            self._get_task.cancel()
-        await asyncio.gather(
-            *self._tasks, *([self._get_task] if self._get_task else []), return_exceptions=True
-        )
-        if self._session_id is not None and self._http is not None:
+        get_task = self._events.stop()
+        await asyncio.gather(*self._tasks, *([get_task] if get_task else []), return_exceptions=True)
+        if self._session.id is not None and self._http is not None:
             with contextlib.suppress(*HTTP_ERRORS):
                 async with self._http.delete(
                     self._url,
-                    headers=self._base_headers(),
+                    headers=self._session.base_headers(),
                     timeout=_DELETE_TIMEOUT,
                     allow_redirects=False,
                     proxy=self._proxy,
@@ -299,14 +218,6 @@ class HttpUpstream:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _base_headers(self) -> dict[str, str]:
-        headers = dict(self._headers)
-        if self._session_id is not None:
-            headers[SESSION_HEADER] = self._session_id
-        if self._protocol_version is not None:
-            headers[PROTOCOL_HEADER] = self._protocol_version
-        return headers
-
     async def _post(self, data: bytes, message: Any, *, first: bool = False, retried: bool = False) -> None:
         ids = _request_ids(message)
         try:
@@ -315,7 +226,7 @@ class HttpUpstream:
             if retried or first:
                 self._fail(ids, "upstream MCP session expired and could not be re-established")
                 return
-            if await self._reinitialize(expired.session_id):
+            if await self._session.reinitialize(expired.session_id, self._client(), self._url, self._proxy):
                 await self._post(data, message, retried=True)
             else:
                 self._fail(ids, "upstream MCP session expired and re-initialization failed")
@@ -333,9 +244,9 @@ class HttpUpstream:
             self._fail(ids, f"request not sent to the upstream: {exc}")
         finally:
             if first:
-                self._ready.set()
+                self._session.ready.set()
 
-    async def _send_post(self, data: bytes, headers: dict[str, str]) -> _Answer:
+    async def _send_post(self, data: bytes, headers: dict[str, str]) -> Answer:
         if self._proxy is None:
             if self._pool is None:
                 self._pool = ConnectionPool(self.url, limit=256, connect_timeout=self._timeout)
@@ -344,10 +255,10 @@ class HttpUpstream:
         response = await self._client().post(
             self._url, data=data, headers=headers, allow_redirects=False, proxy=self._proxy
         )
-        return _AiohttpAnswer(response)
+        return AiohttpAnswer(response)
 
     async def _exchange(self, data: bytes, message: Any, ids: list[Any], *, first: bool) -> None:
-        headers = self._base_headers()
+        headers = self._session.base_headers()
         headers.update(request_headers(message))
         headers["content-type"] = "application/json"
         headers["accept"] = "application/json, text/event-stream"
@@ -356,23 +267,24 @@ class HttpUpstream:
         try:
             status = answer.status
             # Judged by the session this request carried: another request's 404 may already
-            # have started (or finished) re-initializing, changing `self._session_id`.
+            # have started (or finished) re-initializing, changing the session id.
             if status == 404 and sent_session is not None and not first:
                 raise SessionExpired(sent_session)
-            if first and status < 400:
-                assigned = answer.headers.get(SESSION_HEADER)
-                if assigned is not None and not valid_session_id(assigned):
-                    log.error("%s", BAD_SESSION_ID)
-                    self._fail(ids, BAD_SESSION_ID)
-                    return
-                self._session_id = assigned or self._session_id
+            if first and status < 400 and not self._session.adopt(answer.headers.get(SESSION_HEADER)):
+                self._fail(ids, BAD_SESSION_ID)
+                return
             if status == 202 or (not ids and status < 400):
                 if isinstance(message, dict) and message.get("method") == "notifications/initialized":
-                    self._open_get_stream()
+                    self._events.open_get_stream()
                 return
             content_type = answer.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type == "text/event-stream" and status < 400:
-                await self._read_stream(answer, pending=set(map(id_key, ids)))
+                pending = set(map(id_key, ids))
+                await self._events.read_answer(answer, pending)
+                if pending:
+                    self._fail(
+                        [json.loads(p) for p in pending], "upstream closed the stream before answering"
+                    )
                 return
             body = await answer.read(self._max)
             if body is None:
@@ -419,91 +331,10 @@ class HttpUpstream:
                 self._inbox.put_nowait(json.dumps(rekeyed, separators=(",", ":")).encode())
                 return True
             return False
-        if not self._note_protocol(items):
+        if not self._session.note_protocol(items):
             self._fail(ids, BAD_PROTOCOL_VERSION)
             return True
         self._inbox.put_nowait(body)
-        return True
-
-    async def _read_stream(self, answer: _Answer, pending: set[str]) -> None:
-        last_id: str | None = None
-        complete = answer.complete_body()
-        if complete is not None:
-            # The usual answer is already whole: decode it without any async iteration.
-            for item in decode_body(complete, self._max):
-                last_id = self._take(item, pending) or last_id
-        else:
-            async for item in decode_stream(answer.chunks(), self._max):
-                last_id = self._take(item, pending) or last_id
-        if pending and last_id is not None and self._session_id is not None:
-            # The server closed the stream before answering; resume it (SEP-1699 polling).
-            await self._resume(last_id, pending)
-        if pending:
-            self._fail([json.loads(p) for p in pending], "upstream closed the stream before answering")
-
-    def _take(self, item: SseEvent | FrameTooLarge, pending: set[str]) -> str | None:
-        """Queue one decoded item of a POST's stream; the event's id, if it has one."""
-        if isinstance(item, FrameTooLarge):
-            self._inbox.put_nowait(item)
-            return None
-        self._accept_event(item, pending)
-        return _resumable(item.id)
-
-    def _accept_event(self, event: SseEvent, pending: set[str]) -> None:
-        if event.event != "message" or not event.data:
-            return
-        try:
-            parsed = fastjson.loads(event.data)
-        except ValueError:
-            log.warning("upstream sent an SSE event that is not JSON; dropped")
-            return
-        for item in parsed if isinstance(parsed, list) else [parsed]:
-            if isinstance(item, dict) and "method" not in item:
-                pending.discard(id_key(item.get("id")))
-                if not self._note_protocol([item]):
-                    self._inbox.put_nowait(error_response(item.get("id"), BAD_PROTOCOL_VERSION))
-                    return
-        self._inbox.put_nowait(event.data.encode())
-
-    async def _resume(self, last_id: str, pending: set[str]) -> None:
-        for delay in _GET_RETRY_SECONDS:
-            if not pending or self._closed:
-                return
-            headers = self._base_headers()
-            headers["accept"] = "text/event-stream"
-            headers[LAST_EVENT_HEADER] = last_id
-            try:
-                async with self._client().get(
-                    self._url, headers=headers, allow_redirects=False, proxy=self._proxy
-                ) as response:
-                    if response.status >= 400:
-                        return
-                    async for item in decode_stream(response.content.iter_any(), self._max):
-                        if isinstance(item, FrameTooLarge):
-                            self._inbox.put_nowait(item)
-                            continue
-                        last_id = _resumable(item.id) or last_id
-                        self._accept_event(item, pending)
-            except HTTP_ERRORS:
-                await asyncio.sleep(delay)
-
-    def _note_protocol(self, items: list[Any]) -> bool:
-        """Learn the version an `initialize` answer negotiated (sent as a header from then on);
-        False if it is not a revision date: it must never reach a header, and the session is unusable."""
-        for item in items:
-            result = item.get("result") if isinstance(item, dict) else None
-            if (
-                isinstance(result, dict)
-                and isinstance(result.get("protocolVersion"), str)
-                and self._initialize is not None
-                and id_key(item.get("id")) in {id_key(self._initialize.get("id")), id_key(_REINIT_ID)}
-            ):
-                version = result["protocolVersion"]
-                if not valid_protocol_version(version):
-                    log.error("%s", BAD_PROTOCOL_VERSION)
-                    self._session_id = None
-                    return False
-                self._protocol_version = version
         return True
 
     def _fail(self, ids: list[Any], reason: str) -> None:
@@ -511,97 +342,6 @@ class HttpUpstream:
             log.warning("%s (a notification or response was lost)", reason)
         for request_id in ids:
             self._inbox.put_nowait(error_response(request_id, reason))
-
-    # -- session ---------------------------------------------------------------------------
-
-    def _open_get_stream(self) -> None:
-        if self._session_id is not None and self._get_task is None and not self._closed:
-            self._get_task = asyncio.create_task(self._listen())
-
-    async def _reinitialize(self, stale: str) -> bool:
-        """Replace the expired session `stale` by running the client's initialize again under a
-        private id; True once a new session exists (perhaps made by a concurrent request)."""
-        if self._initialize is None:
-            return False
-        async with self._reinit_lock:
-            if self._session_id != stale:
-                return self._session_id is not None  # another request already re-initialized
-            self._session_id = None
-            self._ready.clear()
-            try:
-                body = json.dumps({**self._initialize, "id": _REINIT_ID}, separators=(",", ":")).encode()
-                headers = {**self._base_headers(), "content-type": "application/json"}
-                headers["accept"] = "application/json, text/event-stream"
-                headers.update(request_headers(self._initialize))
-                client = self._client()
-                async with client.post(
-                    self._url, data=body, headers=headers, allow_redirects=False, proxy=self._proxy
-                ) as response:
-                    if response.status >= 400:
-                        return False
-                    assigned = response.headers.get(SESSION_HEADER)
-                    if assigned is not None and not valid_session_id(assigned):
-                        log.error("%s", BAD_SESSION_ID)
-                        return False
-                    self._session_id = assigned
-                    await response.read()
-                if self._initialized_note is not None:
-                    headers = self._base_headers()
-                    headers.update(
-                        {"content-type": "application/json", "mcp-method": "notifications/initialized"}
-                    )
-                    async with client.post(
-                        self._url,
-                        data=self._initialized_note,
-                        headers=headers,
-                        allow_redirects=False,
-                        proxy=self._proxy,
-                    ) as response:
-                        await response.read()
-                log.info("upstream session expired; re-initialized")
-                return self._session_id is not None
-            except HTTP_ERRORS:
-                return False
-            finally:
-                self._ready.set()
-
-    async def _listen(self) -> None:
-        """The GET stream: server-initiated requests and notifications outside any POST."""
-        last_id: str | None = None
-        attempt = 0
-        while not self._closed and self._session_id is not None:
-            headers = self._base_headers()
-            headers["accept"] = "text/event-stream"
-            if last_id is not None:
-                headers[LAST_EVENT_HEADER] = last_id
-            try:
-                async with self._client().get(
-                    self._url, headers=headers, allow_redirects=False, proxy=self._proxy
-                ) as response:
-                    if response.status >= 400:
-                        # 405: the server offers no GET stream; anything else: not retried.
-                        return
-                    attempt = 0
-                    async for item in decode_stream(response.content.iter_any(), self._max):
-                        if isinstance(item, FrameTooLarge):
-                            self._inbox.put_nowait(item)
-                            continue
-                        last_id = _resumable(item.id) or last_id
-                        if item.event == "message" and item.data:
-                            self._inbox.put_nowait(item.data.encode())
-            except HTTP_ERRORS:
-                pass
-            if attempt >= len(_GET_RETRY_SECONDS):
-                log.warning("upstream GET stream lost; server-initiated messages now arrive only on POSTs")
-                return
-            await asyncio.sleep(_GET_RETRY_SECONDS[attempt])
-            attempt += 1
-
-
-def _resumable(event_id: str | None) -> str | None:
-    """An SSE event id fit to send back as `Last-Event-ID`, else None (the stream resumes from an
-    earlier id, or not at all)."""
-    return event_id if event_id and valid_field_value(event_id) else None
 
 
 def stateless_envelope(data: bytes) -> dict[str, Any] | None:

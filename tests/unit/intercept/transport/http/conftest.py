@@ -1,4 +1,5 @@
-"""Fixtures for the listener's tests: the echoing session runner and an HTTP client of the listener."""
+"""Fixtures for the HTTP transport tests: the listener's echoing session runner and HTTP client, and the
+clean-up of the upstream client's fake servers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import httpx
 import pytest
 
 from tests.unit.intercept.transport.http.listener_support import BASE, EchoSessions, make_listener
+from tests.unit.intercept.transport.http.upstream_support import RUNNERS
 
 
 @pytest.fixture
@@ -21,3 +23,10 @@ async def client(sessions: EchoSessions) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=listener.app), base_url=BASE) as c:
         yield c
     await listener.shutdown()
+
+
+@pytest.fixture(autouse=True)
+async def stop_fake_servers() -> AsyncIterator[None]:
+    yield
+    while RUNNERS:
+        await RUNNERS.pop().cleanup()
