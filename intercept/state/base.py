@@ -102,6 +102,14 @@ class StateError(Exception):
 class CounterStore(Protocol):
     """Backends: `memory`, `sqlite` (default, durable, multi-process), `redis` (shared)."""
 
+    eager_safe: bool
+    """True if no method ever suspends: the relay may then start the router's handlers outside a
+    task (eager dispatch, the stdio fast path). A store that awaits I/O must say False. Every
+    store sets it on its class."""
+
+    display: str
+    """The store as the proxy names it in logs and status output (no credentials)."""
+
     async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:
         """Atomically: if every check admits its projected value, apply every increment.
 

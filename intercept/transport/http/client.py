@@ -51,7 +51,7 @@ from intercept.protocol.mcp_headers import (
     envelope_of,
     request_headers,
 )
-from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
+from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge, ProxyEndedChannel
 from intercept.transport.http.connection import ConnectionPool, HeaderInjection, check_fields
 from intercept.transport.http.mailbox import Mailbox
 from intercept.transport.http.upstream_answer import HTTP_ERRORS, AiohttpAnswer, Answer, error_response
@@ -80,7 +80,7 @@ class SessionExpired(Exception):
         self.session_id = session_id
 
 
-class HttpUpstream:
+class HttpUpstream(ProxyEndedChannel):
     """`MessageChannel` to a Streamable HTTP server."""
 
     closed_reason = "the proxy closed its session with the upstream MCP server"
