@@ -8,7 +8,7 @@ as a reference: the proxy cannot add less latency than this on the same machine.
     http_passthrough.py PORT UPSTREAM_URL [aiohttp|httptools]
 
 The optional third argument picks the upstream client: aiohttp (the default) or the proxy's own
-httptools-based keep-alive client (`intercept.transport.http_connection`), for an A/B of the two.
+httptools-based keep-alive client (`intercept.transport.http.connection`), for an A/B of the two.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import uvicorn
 
-from intercept.transport.http_connection import ConnectionPool
+from intercept.transport.http.connection import ConnectionPool
 
 FORWARDED = (b"accept", b"content-type", b"mcp-session-id", b"mcp-protocol-version")
 Message = MutableMapping[str, Any]

@@ -171,7 +171,9 @@ def main(calls: int, rounds: int, ladder: bool, compare_tree: str | None, window
         if compare_tree is not None:
             env = {**os.environ, "PYTHONPATH": compare_tree}
             unlimited_proxy = proxy("unlimited.yaml", "--state", "memory", "--no-audit")
-            command = [sys.executable, "-m", "intercept", *unlimited_proxy[1:]]
+            # -P: `-m` would put the working directory first on sys.path, so run from a checkout
+            # the comparison would import that checkout's code instead of the other tree's.
+            command = [sys.executable, "-P", "-m", "intercept", *unlimited_proxy[1:]]
             peers.append(Peer(f"proxy (memory, no audit), {Path(compare_tree).name}", command, env))
         try:
             for peer in peers:

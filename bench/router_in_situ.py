@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import proxy_latency
 
-from intercept import jsonrpc
 from intercept.engine import Engine
 from intercept.policy import load_policy, load_policy_text
+from intercept.protocol import jsonrpc
 from intercept.proxy import Router
 from intercept.state.memory import MemoryStore
 from intercept.transport.stdio import LineSplitter

@@ -16,7 +16,7 @@ session.
 
 What the router guarantees (the security contract, see docs/PROXY.md):
 
-* every message is parsed strictly (`intercept.jsonrpc`); one that cannot be read
+* every message is parsed strictly (`intercept.protocol.jsonrpc`); one that cannot be read
   unambiguously is answered with a JSON-RPC error and never forwarded;
 * what is forwarded is the re-serialised object that was evaluated; received bytes are reused
   only when they are byte for byte that re-serialisation (`jsonrpc.parse_canonical`);
@@ -43,13 +43,20 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from intercept import jsonrpc
 from intercept.approvals.coordinator import ApprovalService, Held, SessionApprovals
 from intercept.engine import ApprovalNeed, Decision, Denial, Engine, ToolCall, ToolSchema
-from intercept.jsonrpc import Envelope, MessageError, MessageId
+from intercept.protocol import jsonrpc
+from intercept.protocol.jsonrpc import Envelope, MessageError, MessageId
 from intercept.shadow import shadow_decide
 from intercept.state.base import CounterStore, Reservation, StateError
-from intercept.transport.base import FrameTooLarge, MessageChannel
+from intercept.transport.base import (
+    FrameTooLarge,
+    Handler,
+    MessageChannel,
+    ProxyEndedChannel,
+    PumpableChannel,
+    TooLargeHandler,
+)
 
 log = logging.getLogger("intercept.proxy")
 
@@ -553,7 +560,9 @@ async def relay(router: Router, client: MessageChannel, upstream: MessageChannel
     # Eager dispatch runs handlers outside a task until they first suspend, which is safe only
     # when everything they call is: both channels fd-based (stdio) and a store that never suspends.
     eager = (
-        getattr(router.store, "eager_safe", False) and hasattr(client, "pump") and hasattr(upstream, "pump")
+        router.store.eager_safe
+        and isinstance(client, PumpableChannel)
+        and isinstance(upstream, PumpableChannel)
     )
 
     client_ended = False
@@ -567,7 +576,12 @@ async def relay(router: Router, client: MessageChannel, upstream: MessageChannel
     async def upstream_to_client() -> None:
         await _pump(upstream, router.from_upstream, router.upstream_frame_too_large, eager)
         # What the client is told about its unanswered requests must be what happened.
-        reason = CLIENT_LEFT if client_ended else getattr(upstream, "closed_reason", SERVER_EXITED)
+        if client_ended:
+            reason = CLIENT_LEFT
+        elif isinstance(upstream, ProxyEndedChannel):
+            reason = upstream.closed_reason
+        else:
+            reason = SERVER_EXITED
         await router.upstream_closed(reason)
 
     inbound = asyncio.create_task(client_to_upstream(), name="client->upstream")
@@ -586,16 +600,10 @@ async def relay(router: Router, client: MessageChannel, upstream: MessageChannel
             raise task.exception()  # type: ignore[misc]
 
 
-async def _pump(
-    channel: MessageChannel,
-    handle: Callable[[bytes], Awaitable[None]],
-    too_large: Callable[[FrameTooLarge], Awaitable[None]],
-    eager: bool,
-) -> None:
+async def _pump(channel: MessageChannel, handle: Handler, too_large: TooLargeHandler, eager: bool) -> None:
     """Hand every message of `channel` to `handle` until it ends."""
-    pump = getattr(channel, "pump", None)
-    if eager and pump is not None:
-        await pump(handle, too_large)
+    if eager and isinstance(channel, PumpableChannel):
+        await channel.pump(handle, too_large)
         return
     while True:
         try:

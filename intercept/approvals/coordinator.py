@@ -26,13 +26,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TextIO
 
-from intercept import jsonrpc
 from intercept.approvals import elicit
 from intercept.approvals.model import ApprovalRequest, arguments_hash, new_approval_id, policy_version
 from intercept.approvals.store import ApprovalStore, MemoryApprovals
 from intercept.engine import ApprovalNeed, Denial, ToolCall
-from intercept.jsonrpc import Envelope, MessageError, MessageId
 from intercept.policy import Policy
+from intercept.protocol import jsonrpc
+from intercept.protocol.jsonrpc import Envelope, MessageError, MessageId
 from intercept.state.base import StateError
 
 log = logging.getLogger("intercept.approvals")

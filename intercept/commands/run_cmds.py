@@ -18,8 +18,8 @@ from intercept.runtime import run as runtime
 from intercept.runtime.logs import configure_logging
 from intercept.runtime.options import EXIT_INVALID, ApprovalMode, HttpSides, RunOptions
 from intercept.state import StateOptions
-from intercept.transport import http_limits as limits
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
+from intercept.transport.http import limits
 
 _SECONDS = click.FloatRange(0, 1e6, min_open=True)
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from intercept.protocol.mcp_headers import parse_header_option
 from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan, terminal_safe
-from intercept.transport.mcp_headers import parse_header_option
 from intercept.util.fsutil import atomic_write_text
 
 if TYPE_CHECKING:

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from intercept.protocol.mcp_headers import parse_header_option
 from intercept.state import StateOptions
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
-from intercept.transport.http_client import display_url
-from intercept.transport.http_limits import ListenerLimits, default_buffered_bytes
-from intercept.transport.http_server import parse_listen
-from intercept.transport.mcp_headers import parse_header_option
+from intercept.transport.http.client import display_url
+from intercept.transport.http.edge import parse_listen
+from intercept.transport.http.limits import ListenerLimits, default_buffered_bytes
 from intercept.transport.stdio import CHILD_EXIT_GRACE_SECONDS
 
 ApprovalMode = Literal["auto", "cli"]

@@ -50,16 +50,13 @@ from intercept.shadow import SHADOW_WARNING
 from intercept.state import open_store
 from intercept.state.base import CounterStore, StateError
 from intercept.transport.base import MessageChannel
-from intercept.transport.http_client import HttpUpstream, env_proxy
-from intercept.transport.http_connection import ConnectionPool
-from intercept.transport.http_server import (
-    HttpListener,
-    ListenerChannel,
-    ListenerOptions,
-    parse_listen,
-    serve,
-)
-from intercept.transport.shared_child import SharedChild
+from intercept.transport.http.channel import ListenerChannel
+from intercept.transport.http.client import HttpUpstream, env_proxy
+from intercept.transport.http.connection import ConnectionPool
+from intercept.transport.http.edge import parse_listen
+from intercept.transport.http.listener import HttpListener, ListenerOptions
+from intercept.transport.http.serve import serve
+from intercept.transport.http.shared_child import SharedChild
 from intercept.transport.stdio import StdioChild, StdioSelf
 from intercept.util.errors import InputError
 
@@ -139,7 +136,7 @@ class RunningProxy:
 
     @property
     def state_display(self) -> str:
-        return str(getattr(self.store, "display", self.options.state.spec))
+        return self.store.display
 
 
 async def _run(options: RunOptions) -> int:

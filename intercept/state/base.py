@@ -102,6 +102,16 @@ class StateError(Exception):
 class CounterStore(Protocol):
     """Backends: `memory`, `sqlite` (default, durable, multi-process), `redis` (shared)."""
 
+    eager_safe: bool
+    """True if every method is safe to start outside a task: before its first suspension it needs
+    no current task (it may suspend only on a plain future, as SQLite does when it hands a locked
+    transaction to its worker thread). The relay may then start the router's handlers outside a
+    task (eager dispatch, the stdio fast path). A store that awaits network I/O through asyncio
+    streams must say False. Every store sets it on its class."""
+
+    display: str
+    """The store as the proxy names it in logs and status output (no credentials)."""
+
     async def reserve(self, checks: Sequence[CounterCheck], now: float) -> Reservation | Refusal:
         """Atomically: if every check admits its projected value, apply every increment.
 

@@ -73,6 +73,9 @@ class RedisStore:
     `<prefix>:c:<window>:<bucket>:<key>` (calendar buckets, expiring after their window),
     `<prefix>:r:<token>` (reservation markers)."""
 
+    eager_safe = False
+    """Every method awaits the server."""
+
     def __init__(self, client: aioredis.Redis, prefix: str = DEFAULT_PREFIX, display: str = "redis") -> None:
         self._client = client
         self._prefix = validate_prefix(prefix)

@@ -12,12 +12,22 @@ sees channels, so a transport plugs in by implementing these three methods:
   two messages; ordering of sends from one task is preserved.
 * `close()` releases resources and makes a pending `receive()` return None. Idempotent.
 
+Two optional abilities, each a Protocol of its own that a channel declares by subclassing it
+(`relay` asks with `isinstance`):
+
+* `PumpableChannel`: it can hand each message straight to a handler from its read callback
+  (`pump`), saving a task switch per message (fd-based stdio);
+* `ProxyEndedChannel`: its end is always the proxy's doing, never the peer's, and it says what
+  requests still pending are told then (`closed_reason`); for other channels an end means the
+  peer left ("the MCP server exited").
+
 Transports know nothing of policy: they never parse JSON, they only frame bytes.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, runtime_checkable
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """Default bound on one message (16 MiB); `intercept run --max-message-bytes` changes it."""
@@ -56,4 +66,32 @@ class MessageChannel(Protocol):
 
     async def close(self) -> None:
         """Release the channel; a concurrent or later `receive()` returns None."""
+        ...
+
+
+Handler = Callable[[bytes], Coroutine[Any, Any, None]]
+"""What `pump` hands each message to (the router's `from_client` or `from_upstream`)."""
+TooLargeHandler = Callable[[FrameTooLarge], Coroutine[Any, Any, None]]
+"""What `pump` hands each dropped oversized message to."""
+
+
+@runtime_checkable
+class PumpableChannel(MessageChannel, Protocol):
+    """A channel that can run each message's handler eagerly, from the callback that read it."""
+
+    async def pump(self, handle: Handler, too_large: TooLargeHandler) -> None:
+        """Hand every message to `handle` (oversized ones to `too_large`), in order, until end of
+        input, instead of `receive`. Handlers start outside any task, so they may only be ones that
+        need no current task before their first suspension (no `asyncio.timeout`)."""
+        ...
+
+
+@runtime_checkable
+class ProxyEndedChannel(MessageChannel, Protocol):
+    """A channel that only the proxy ends: its end is never news of the peer (an HTTP upstream)."""
+
+    @property
+    def closed_reason(self) -> str:
+        """What requests still pending are told when the channel ends (after "... before this
+        request was answered")."""
         ...

@@ -25,7 +25,14 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
-from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FRAME_EDGE_BYTES, FrameTooLarge
+from intercept.transport.base import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    FRAME_EDGE_BYTES,
+    FrameTooLarge,
+    Handler,
+    PumpableChannel,
+    TooLargeHandler,
+)
 
 log = logging.getLogger("intercept.transport.stdio")
 
@@ -220,11 +227,7 @@ class FdChannel:
             while self._queue_full() and not self._eof:
                 await asyncio.sleep(0.001)
 
-    async def pump(
-        self,
-        handle: Callable[[bytes], Coroutine[Any, Any, None]],
-        too_large: Callable[[FrameTooLarge], Coroutine[Any, Any, None]],
-    ) -> None:
+    async def pump(self, handle: Handler, too_large: TooLargeHandler) -> None:
         """Hand every message to `handle`, in order, until end of input (instead of `receive`).
 
         Each handler coroutine is started directly from the read callback and usually finishes
@@ -379,7 +382,7 @@ class FdChannel:
         self._push([])
 
 
-class StdioSelf(FdChannel):
+class StdioSelf(FdChannel, PumpableChannel):
     """The proxy's own stdin (client messages in) and stdout (messages to the client)."""
 
     def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
@@ -397,7 +400,7 @@ class StdioSelf(FdChannel):
             os.close(self._rfd)
 
 
-class StdioChild(FdChannel):
+class StdioChild(FdChannel, PumpableChannel):
     """An MCP server started as a child process, spoken to over its stdin and stdout.
 
     The child gets its own session (so a terminal's Ctrl-C reaches it only through the proxy,

@@ -15,8 +15,15 @@ from intercept.engine import Denial, Engine
 from intercept.policy import load_policy_text
 from intercept.proxy import Router, relay
 from intercept.state.memory import MemoryStore
-from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge
-from tests.unit.intercept.transport.test_shared_child import FakeChild
+from intercept.transport.base import (
+    FRAME_EDGE_BYTES,
+    FrameTooLarge,
+    Handler,
+    ProxyEndedChannel,
+    PumpableChannel,
+    TooLargeHandler,
+)
+from tests.unit.intercept.transport.http.test_shared_child import FakeChild
 
 NOW = 1_764_115_200.0
 
@@ -672,6 +679,12 @@ async def test_a_listing_arriving_for_an_id_tracked_as_a_call_is_filtered_and_co
 UPSTREAM_CLOSED = "the proxy closed its session with the upstream MCP server"
 
 
+class ProxyEndedChild(FakeChild, ProxyEndedChannel):
+    """A fake upstream that only the proxy ends (as an HTTP upstream)."""
+
+    closed_reason = UPSTREAM_CLOSED
+
+
 @pytest.mark.parametrize(
     ("client_leaves", "closed_reason", "told"),
     [
@@ -685,12 +698,11 @@ async def test_relay_tells_the_client_why_its_call_went_unanswered_and_counts_it
     client_leaves: bool, closed_reason: str | None, told: str
 ) -> None:
     h = Harness()
-    client, upstream = FakeChild(), FakeChild()
+    client = FakeChild()
+    upstream = FakeChild() if closed_reason is None else ProxyEndedChild()
     client.say(call(1, "limited"))
     if client_leaves:
         await client.close()
-    if closed_reason is not None:
-        upstream.closed_reason = closed_reason  # type: ignore[attr-defined]
     h.router._send_client, h.router._send_upstream = client.send, upstream.send
 
     async def upstream_ends_once_the_call_is_forwarded() -> None:
@@ -705,3 +717,36 @@ async def test_relay_tells_the_client_why_its_call_went_unanswered_and_counts_it
     [error] = client.sent
     assert error["error"]["message"] == f"{told} before this request was answered; the tool may have run"
     assert await h.rate_count() == 1
+
+
+class PumpingChild(FakeChild, PumpableChannel):
+    """A fake channel that declares eager pumping and records whether the relay used it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pumped = False
+
+    async def pump(self, handle: Handler, too_large: TooLargeHandler) -> None:
+        self.pumped = True
+        while (raw := await self.receive()) is not None:
+            await handle(raw)
+
+
+@pytest.mark.parametrize(
+    ("client_pumps", "upstream_pumps", "store_eager_safe", "pumped"),
+    [(True, True, True, True), (True, False, True, False), (True, True, False, False)],
+)
+async def test_relay_pumps_eagerly_only_when_both_channels_and_the_store_allow_it(
+    client_pumps: bool, upstream_pumps: bool, store_eager_safe: bool, pumped: bool
+) -> None:
+    h = Harness()
+    h.store.eager_safe = store_eager_safe
+    client = PumpingChild() if client_pumps else FakeChild()
+    upstream = PumpingChild() if upstream_pumps else FakeChild()
+    h.router._send_client, h.router._send_upstream = client.send, upstream.send
+    client.say({"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    await client.close()
+    await asyncio.wait_for(relay(h.router, client, upstream), 10)
+    assert upstream.sent == [{"jsonrpc": "2.0", "id": 1, "method": "ping"}]
+    pumps = [c.pumped for c in (client, upstream) if isinstance(c, PumpingChild)]
+    assert pumps == [pumped] * len(pumps)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from intercept.runtime.options import HttpSides
-from intercept.transport.http_limits import ListenerLimits
+from intercept.transport.http.limits import ListenerLimits
 
 BASE: dict[str, Any] = {
     "upstream": None,

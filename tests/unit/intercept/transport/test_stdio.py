@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge
+from intercept.transport.base import FRAME_EDGE_BYTES, FrameTooLarge, PumpableChannel
 from intercept.transport.stdio import (
     MAX_QUEUED_BYTES,
     READ_CHUNK,
@@ -18,6 +18,7 @@ from intercept.transport.stdio import (
     Frame,
     LineSplitter,
     StdioChild,
+    StdioSelf,
     exit_status,
 )
 
@@ -344,3 +345,7 @@ async def test_unstartable_child_raises_oserror() -> None:
 
 def test_exit_status_maps_signals() -> None:
     assert exit_status(-15) == 143 and exit_status(0) == 0 and exit_status(None) == 1
+
+
+def test_both_stdio_channels_declare_eager_pumping() -> None:
+    assert issubclass(StdioChild, PumpableChannel) and issubclass(StdioSelf, PumpableChannel)

@@ -20,6 +20,8 @@ import binascii
 import re
 from typing import Any
 
+SESSION_HEADER = "mcp-session-id"
+"""The Streamable HTTP session id header, by its lower-case name."""
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
 FIRST_STATELESS_VERSION = "2026-07-28"
 """Protocol revisions from this date on have no `initialize` and no sessions."""

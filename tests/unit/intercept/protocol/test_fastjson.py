@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from intercept.transport.fastjson import compact, id_key, loads
+from intercept.protocol.fastjson import compact, id_key, loads
 
 IDS = [0, 1, -7, 10**30, "1", "", 'quote " and \\ and é and \ud800', None, True, 1.5, [1, "a"], {"k": 1}]
 

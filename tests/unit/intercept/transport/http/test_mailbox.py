@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from intercept.transport.mailbox import Mailbox
+from intercept.transport.http.mailbox import Mailbox
 
 
 async def test_items_come_out_in_order_and_get_nowait_refuses_when_empty() -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intercept import jsonrpc
-from intercept.jsonrpc import MessageError
+from intercept.protocol import jsonrpc
+from intercept.protocol.jsonrpc import MessageError
 
 
 @pytest.mark.parametrize(

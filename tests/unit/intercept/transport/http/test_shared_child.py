@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from intercept.transport.shared_child import SharedChild
+from intercept.transport.http.shared_child import SharedChild
 
 
 class FakeChild:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from intercept.transport.http_connection import ConnectionPool, HeaderInjection
+from intercept.transport.http.connection import ConnectionPool, HeaderInjection
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES, FrameTooLarge
-from intercept.transport.coalesced_http import CoalescingHttpToolsProtocol
+from intercept.transport.http.coalesced import CoalescingHttpToolsProtocol
 
 log = logging.getLogger(__name__)
 

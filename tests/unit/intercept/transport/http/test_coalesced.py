@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from intercept.transport.coalesced_http import CoalescingTransport
+from intercept.transport.http.coalesced import CoalescingTransport
 
 
 class FakeTransport:

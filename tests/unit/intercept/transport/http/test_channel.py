@@ -1,4 +1,4 @@
-"""The listener's bounded SSE replay log and the resumption of a session's streams."""
+"""A session's channel: what it holds of the byte budget, and the resumption of its streams."""
 
 from __future__ import annotations
 
@@ -6,58 +6,27 @@ import json
 
 import pytest
 
-from intercept.transport.event_log import EventLog, EventsLost, UnknownStream, parse_event_id
-from intercept.transport.http_server import ListenerChannel
-from intercept.transport.mailbox import Mailbox
+from intercept.transport.http.channel import ListenerChannel
+from intercept.transport.http.event_log import UnknownStream, parse_event_id
+from intercept.transport.http.limits import ByteBudget
+from intercept.transport.http.mailbox import Mailbox
 
 
-def test_replay_returns_only_that_streams_later_events() -> None:
-    log = EventLog()
-    log.open_stream(1)
-    log.open_stream(2)
-    for seq in (1, 2, 3):
-        log.append(1, seq, f"one-{seq}".encode())
-        log.append(2, seq, f"two-{seq}".encode())
-    assert log.replay(1, 1) == [b"one-2", b"one-3"]
-    assert log.replay(2, 0) == [b"two-1", b"two-2", b"two-3"]
-    assert log.replay(1, 3) == []
-    with pytest.raises(UnknownStream):
-        log.replay(9, 0)
+async def test_closing_a_session_gives_back_what_its_queue_held() -> None:
+    budget = ByteBudget(100)
+    channel = ListenerChannel("s", budget=budget)
+    assert budget.take(10)
+    channel.submit(b"0123456789", [], charge=10)
+    assert budget.used == 10
+    await channel.close()
+    assert budget.used == 0 and await channel.receive() is None
 
 
-def test_the_log_is_bounded_and_refuses_a_replay_with_a_gap() -> None:
-    log = EventLog(max_events=3, max_bytes=1000)
-    log.open_stream(1)
-    for seq in range(1, 6):
-        log.append(1, seq, b"x" * 10)
-    assert log.size == (3, 30)
-    assert len(log.replay(1, 2)) == 3
-    with pytest.raises(EventsLost):
-        log.replay(1, 1)
-    by_bytes = EventLog(max_events=100, max_bytes=25)
-    by_bytes.open_stream(1)
-    for seq in range(1, 4):
-        by_bytes.append(1, seq, b"y" * 10)
-    assert by_bytes.size == (2, 20)
-    huge = EventLog(max_events=100, max_bytes=5)
-    huge.open_stream(1)
-    huge.append(1, 1, b"z" * 50)  # the newest event is kept even when it alone exceeds the bound
-    assert huge.replay(1, 0) == [b"z" * 50]
-
-
-@pytest.mark.parametrize(
-    ("value", "parsed"),
-    [
-        ("3-17", (3, 17)),
-        (" 12-0 ", (12, 0)),
-        ("3", None),
-        ("a-1", None),
-        ("1-2-3", None),
-        ("9" * 19 + "-1", None),
-    ],
-)
-def test_parse_event_id(value: str, parsed: tuple[int, int] | None) -> None:
-    assert parse_event_id(value) == parsed
+async def test_a_closed_session_drops_what_the_router_sends_instead_of_failing() -> None:
+    channel = ListenerChannel("s")
+    await channel.close()
+    await channel.send(b'{"jsonrpc":"2.0","id":1,"result":{}}')
+    assert await channel.receive() is None
 
 
 def message(request_id: int | None = None, method: str | None = None) -> bytes:

@@ -30,8 +30,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from intercept.protocol.mcp_headers import add_envelope
 from intercept.transport.base import FrameTooLarge, MessageChannel
-from intercept.transport.mcp_headers import add_envelope
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from intercept.transport.http_limits import (
+from intercept.transport.http.channel import ListenerChannel
+from intercept.transport.http.edge import ListenAddress
+from intercept.transport.http.limits import (
     MAX_HEADER_BYTES,
     UNCHARGED_BODY_BYTES,
     ByteBudget,
@@ -24,13 +26,8 @@ from intercept.transport.http_limits import (
     Refused,
     read_body,
 )
-from intercept.transport.http_server import (
-    HttpListener,
-    ListenAddress,
-    ListenerChannel,
-    ListenerOptions,
-    serve,
-)
+from intercept.transport.http.listener import HttpListener, ListenerOptions
+from intercept.transport.http.serve import serve
 from tests.conftest import free_port
 
 SSE_ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -53,12 +50,14 @@ class Sessions:
 
 
 @asynccontextmanager
-async def served(max_message_bytes: int = 1 << 20, **limits: Any) -> AsyncIterator[HttpListener]:
+async def served(
+    max_message_bytes: int = 1 << 20, runner: Sessions | None = None, **limits: Any
+) -> AsyncIterator[HttpListener]:
     port = free_port()
     options = ListenerOptions(
         ListenAddress("127.0.0.1", port), max_message_bytes=max_message_bytes, limits=ListenerLimits(**limits)
     )
-    listener = HttpListener(options, Sessions())
+    listener = HttpListener(options, runner or Sessions())
     started, stop = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(listener, started, stop))
     await asyncio.wait_for(started.wait(), 10)
@@ -216,7 +215,8 @@ async def test_a_new_connection_gets_503_when_no_connection_waits_for_headers() 
 
 
 async def test_a_client_that_leaves_while_its_call_waits_frees_its_session() -> None:
-    async with served() as listener:
+    runner = Sessions()
+    async with served(runner=runner) as listener:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_of(listener)}") as client:
             sid = (await client.post("/mcp", content=INITIALIZE, headers=SSE_ACCEPT)).headers[
                 "mcp-session-id"
@@ -228,7 +228,7 @@ async def test_a_client_that_leaves_while_its_call_waits_frees_its_session() -> 
         await until(session.busy)
         writer.close()
         await until(lambda: not session.busy())  # the wait for the answer ended with its client
-        assert listener._runner.calls == [7]  # type: ignore[attr-defined]
+        assert runner.calls == [7]
         del reader
 
 
