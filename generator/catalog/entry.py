@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from intercept.scan import ScannedTool, ScanResult
+from intercept.util.tooldef import definition_hash
 
 YAML_WIDTH = 100
 
@@ -42,6 +43,7 @@ TOOL_KEY_ORDER = (
     "input_schema",
     "output_schema",
     "annotations",
+    "definition_hash",
 )
 
 
@@ -115,6 +117,14 @@ def tool_entry(tool: ScannedTool) -> dict[str, Any]:
         entry["output_schema"] = tool.output_schema
     if tool.annotations:
         entry["annotations"] = tool.annotations
+    entry["definition_hash"] = definition_hash(
+        {
+            "name": tool.name,
+            "description": tool.description,
+            "inputSchema": tool.input_schema,
+            "annotations": tool.annotations,
+        }
+    )
     return entry
 
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from intercept.policy import TOOL_NAME_RE
 from intercept.util.errors import fail
+from intercept.util.tooldef import DEFINITION_HASH_RE
+from intercept.util.tooldef import definition_hash as hash_definition
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -58,8 +60,9 @@ PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]{0,63})>")
 class RunSpec(_Strict):
     """How to start the server.
 
-    An argument may hold a placeholder such as `<STRIPE_SECRET_KEY>`, shown to users as written;
-    `scan_values` gives each placeholder the harmless value a scan starts the server with.
+    An argument or environment value may hold a placeholder such as `<STRIPE_SECRET_KEY>`, shown to
+    users as written; `scan_values` gives each placeholder the harmless value a scan starts the server
+    with, so what a user copies never holds a scan dummy.
     """
 
     package_manager: Literal["npm", "pypi", "docker", "binary", "remote"]
@@ -73,16 +76,16 @@ class RunSpec(_Strict):
 
     @model_validator(mode="after")
     def _placeholders_have_scan_values(self) -> RunSpec:
-        used = {name for arg in self.args for name in PLACEHOLDER.findall(arg)}
+        used = {name for arg in [*self.args, *self.env.values()] for name in PLACEHOLDER.findall(arg)}
         if missing := sorted(used - self.scan_values.keys()):
             raise fail(
-                f"args use {', '.join(f'<{n}>' for n in missing)} but scan_values has no value for it",
+                f"args or env use {', '.join(f'<{n}>' for n in missing)} but scan_values has no value for it",
                 "add a harmless value under run.scan_values, e.g. a test key",
             )
         if unused := sorted(self.scan_values.keys() - used):
             raise fail(
                 f"scan_values has {', '.join(unused)}, which no argument uses",
-                "write the placeholder into an argument as <NAME>, or remove the value",
+                "write the placeholder into an argument or env value as <NAME>, or remove the value",
             )
         return self
 
@@ -99,8 +102,15 @@ class RunSpec(_Strict):
 
     def scan_command(self) -> list[str]:
         """The argv a scan starts the server with: placeholders replaced by their scan values."""
+        return self._argv([self._scan_value(arg) for arg in self.args])
+
+    def scan_env(self) -> dict[str, str]:
+        """The environment a scan starts the server with: placeholders replaced by their scan values."""
+        return {name: self._scan_value(value) for name, value in self.env.items()}
+
+    def _scan_value(self, text: str) -> str:
         values = self.scan_values
-        return self._argv([PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.args])
+        return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
     def _argv(self, args: list[str]) -> list[str]:
         if self.package_manager == "npm":
@@ -167,6 +177,8 @@ class ToolEntry(_Strict):
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     output_schema: dict[str, Any] | None = None
     annotations: dict[str, Any] = Field(default_factory=dict)
+    definition_hash: str | None = None
+    """`sha256:<hex>` of the definition as scanned (see `intercept.util.tooldef`); checked, not trusted."""
     evidence: list[Evidence] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -195,6 +207,29 @@ class ToolEntry(_Strict):
                 "MCP tool names are 1-128 characters of A-Z a-z 0-9 _ . -",
             )
         return name
+
+    @field_validator("definition_hash")
+    @classmethod
+    def _hash_form(cls, value: str | None) -> str | None:
+        if value is not None and not DEFINITION_HASH_RE.match(value):
+            raise fail(
+                "definition_hash must be 'sha256:' and 64 lowercase hex digits",
+                "run `intercept registry check --fix-hashes` to write it",
+            )
+        return value
+
+    def wire_definition(self) -> dict[str, Any]:
+        """The tool's definition under the names an MCP server sends (`inputSchema`, ...)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "annotations": self.annotations,
+        }
+
+    def computed_definition_hash(self) -> str:
+        """The hash of the definition this entry holds, whatever `definition_hash` says."""
+        return hash_definition(self.wire_definition())
 
     @field_validator("summary")
     @classmethod
