@@ -1,4 +1,5 @@
-"""What `intercept registry check` finds beyond a valid file: stale definition hashes and scan dummies.
+"""What `intercept registry check` finds beyond a valid file: stale definition hashes, scan dummies in
+run commands, and categories set by hand without a reason.
 
 Loading never hashes (a large registry would pay for it on every build), so the stored
 `definition_hash` of each tool is compared with its definition here, and written by `fix_hashes`.
@@ -27,9 +28,19 @@ _DUMMY_VALUE = re.compile(
 
 
 def check_server(server: Server) -> list[LocatedError]:
-    """Every stale or missing definition hash, and every run value that looks like a scan dummy."""
+    """Every unexplained hand-set category, stale or missing definition hash, and run value that looks
+    like a scan dummy."""
     errors = _dummy_values(server.run)
     for index, tool in enumerate(server.tools):
+        if tool.reviewed and not (tool.category_reason or "").strip():
+            errors.append(
+                LocatedError(
+                    f"tools[{index}] ({tool.name}).category_reason",
+                    f"category '{tool.category.value}' is set by hand but has no reason",
+                    "add a one-line category_reason saying what the tool does that makes it "
+                    f"{tool.category.value}, or remove category to let the classifier decide",
+                )
+            )
         where = f"tools[{index}] ({tool.name}).definition_hash"
         if tool.definition_hash is None:
             errors.append(LocatedError(where, "missing", f"run `{FIX_HASHES}` to write it"))

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from intercept.policy import TOOL_NAME_RE
 from intercept.util.errors import fail
@@ -149,6 +149,44 @@ class Evidence(_Strict):
     detail: str
 
 
+class HintConflict(_Strict):
+    """Where a tool's category contradicts its server's own annotation, and why the category stands.
+
+    `hint` and `value` name the annotation (`readOnlyHint: true` on a tool rated write), `reason` is
+    the curated reason or the classifier's deciding evidence."""
+
+    hint: Literal["readOnlyHint", "destructiveHint"]
+    value: bool
+    category: Category
+    reviewed: bool
+    """True when a person chose the category (then `reason` is theirs), false for the classifier."""
+    reason: str
+
+    @property
+    def summary(self) -> str:
+        who = "a reviewer rated it" if self.reviewed else "it is rated"
+        reason = self.reason.removeprefix("reviewed: ")
+        return (
+            f"The server marks this tool {self.hint}: {str(self.value).lower()}, "
+            f"but {who} {self.category.value}: {reason}."
+        )
+
+
+RULE_SIGNALS = frozenset({"read-query", "data-loss", "runs-code", "money", "annotation"})
+"""Classifier signals that decide a category after the weighing (they carry no weight)."""
+
+
+def deciding_evidence(category: Category, evidence: list[Evidence] | tuple[Evidence, ...]) -> str:
+    """The detail of the signal that gave `category`: a deciding rule, else the strongest for it."""
+    for ev in reversed(evidence):
+        if ev.category is category and ev.signal in RULE_SIGNALS and ev.weight == 0:
+            return ev.detail
+    for ev in evidence:
+        if ev.category is category and ev.signal != "annotation":
+            return ev.detail
+    return evidence[0].detail if evidence else ""
+
+
 def unexplained_risk(
     category: Category, risk: Risk | None, risk_reason: str | None
 ) -> tuple[str, str] | None:
@@ -231,12 +269,12 @@ class ToolEntry(_Strict):
         """The hash of the definition this entry holds, whatever `definition_hash` says."""
         return hash_definition(self.wire_definition())
 
-    @field_validator("summary")
+    @field_validator("summary", "category_reason")
     @classmethod
-    def _one_line(cls, summary: str | None) -> str | None:
-        if summary is not None and ("\n" in summary or "\r" in summary):
-            raise fail("summary must be one line", "remove the line breaks")
-        return summary
+    def _one_line(cls, text: str | None, info: ValidationInfo) -> str | None:
+        if text is not None and ("\n" in text or "\r" in text):
+            raise fail(f"{info.field_name} must be one line", "remove the line breaks")
+        return text
 
     @model_validator(mode="after")
     def _risk_override(self) -> ToolEntry:
@@ -250,11 +288,25 @@ class Tool(ToolEntry):
     """A loaded tool: its category is known, curated or classified, and `evidence` says why."""
 
     category: Category
+    hint_conflict: HintConflict | None = None
+    """Set by the load step when the category contradicts the server's readOnlyHint or destructiveHint."""
 
     @property
     def category_curated(self) -> bool:
         """True when a person set the category in the registry file (it overrides the classifier)."""
         return bool(self.evidence) and self.evidence[0].signal == CURATED_SIGNAL
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether a person reviewed the category (set it, with a reason) rather than the classifier."""
+        return self.category_curated
+
+    @property
+    def rating_reason(self) -> str:
+        """One line on why the tool has its category: the reviewer's reason, else the deciding signal."""
+        if self.reviewed and self.category_reason:
+            return self.category_reason
+        return deciding_evidence(self.category, self.evidence)
 
     @property
     def effective_risk(self) -> Risk:

@@ -303,14 +303,16 @@ def registry_check(registry_path: Path | None, fix_hashes: bool) -> None:
     if problems := check_registry(_registry_dir(registry_path), reg.servers):
         _fail(f"registry has {len(problems)} problems:\n{RegistryError(problems).render()}")
     counts = {c: 0 for c in CATEGORY_ORDER}
-    curated = 0
+    reviewed = conflicts = 0
     for server in reg:
         for tool in server.tools:
             counts[tool.category] += 1
-            curated += tool.category_curated
+            reviewed += tool.reviewed
+            conflicts += tool.hint_conflict is not None
     click.echo(
         f"registry is valid: {len(reg.servers)} servers, {reg.tool_count} tools "
-        f"({curated} with a curated category)"
+        f"({reviewed} categories reviewed by hand, {reg.tool_count - reviewed} from the classifier; "
+        f"{conflicts} differ from their server's readOnlyHint or destructiveHint)"
     )
     for category, count in counts.items():
         click.echo(f"  {category.value:<11} {count}")

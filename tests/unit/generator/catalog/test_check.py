@@ -22,8 +22,11 @@ def _loaded(tmp_path: Path, data: dict[str, Any]) -> list[str]:
 
 
 def _hashed(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tools with their hashes, and a reason for each category set by hand."""
     out = []
     for tool in tools:
+        if "category" in tool:
+            tool = {**tool, "category_reason": f"a person judged it {tool['category']}"}
         wire = {
             "name": tool["name"],
             "description": tool.get("description"),
@@ -64,6 +67,15 @@ def test_curated_fields_are_not_part_of_the_definition(tmp_path: Path) -> None:
     assert _loaded(tmp_path, {**data, "tools": tools}) == []
 
 
+def test_a_category_set_by_hand_needs_a_reason(tmp_path: Path) -> None:
+    data = server_data()
+    tools = _hashed(data["tools"])
+    del tools[1]["category_reason"]
+    (error,) = _loaded(tmp_path, {**data, "tools": tools})
+    assert error.startswith("tools[1] (cancel_job).category_reason: category 'execute' is set by hand")
+    assert "add a one-line category_reason" in error and "remove category" in error
+
+
 def test_fix_hashes_writes_each_hash_once_and_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
     data = server_data()
     path = write(tmp_path, data)
@@ -72,6 +84,7 @@ def test_fix_hashes_writes_each_hash_once_and_keeps_the_rest_of_the_file(tmp_pat
     assert [t["definition_hash"] for t in written["tools"]] == [
         t["definition_hash"] for t in _hashed(data["tools"])
     ]
+    assert [t.get("category_reason") for t in written["tools"]] == [None, None]
     assert list(written["tools"][1])[-1] == "definition_hash"
     assert {k: v for k, v in written.items() if k != "tools"} == {
         k: v for k, v in data.items() if k != "tools"
