@@ -125,6 +125,7 @@ def _model_at(loc: tuple[int | str, ...]) -> str | None:
         ("provenance",): "Provenance",
         ("tools", "#"): "Tool",
         ("tools", "#", "evidence", "#"): "Evidence",
+        ("history", "#"): "HistoryEntry",
     }
     return shapes.get(tuple("#" if isinstance(p, int) else p for p in loc))
 

@@ -322,7 +322,26 @@ class Tool(ToolEntry):
         """The curated summary, else the first sentence of the server's description."""
         if self.summary:
             return self.summary
-        return first_sentence(self.description) or (self.title or self.name)
+        return describing_sentence(self.description) or (self.title or self.name)
+
+
+DefinitionField = Literal["title", "description", "input_schema", "output_schema", "annotations"]
+
+
+class HistoryEntry(_Strict):
+    """One scan that changed the tool list or the server's version (see `generator.catalog.history`)."""
+
+    obtained_at: datetime
+    server_version: str | None = None
+    tools: Annotated[int, Field(ge=0)]
+    """How many tools the server listed in this scan."""
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    changed: dict[str, list[DefinitionField]] = Field(default_factory=dict)
+    """Each changed tool and the fields of its definition that changed."""
+
+
+ServerStatus = Literal["active", "deprecated", "archived"]
 
 
 class _ServerFields(_Strict):
@@ -334,8 +353,12 @@ class _ServerFields(_Strict):
     repository: str | None = None
     homepage: str | None = None
     tags: list[str] = Field(default_factory=list)
+    status: ServerStatus = "active"
+    """`deprecated`: its maintainers point elsewhere; `archived`: no longer maintained at all."""
+    status_note: Annotated[str | None, Field(max_length=300)] = None
     run: RunSpec
     provenance: Provenance
+    history: list[HistoryEntry] = Field(default_factory=list)
 
     @field_validator("slug")
     @classmethod
@@ -343,6 +366,15 @@ class _ServerFields(_Strict):
         if not SLUG_RE.match(slug):
             raise fail(f"slug {slug!r} is invalid", "use lowercase letters, digits and '-' (max 64)")
         return slug
+
+    @model_validator(mode="after")
+    def _note_needs_a_status(self) -> _ServerFields:
+        if self.status_note is not None and self.status == "active":
+            raise fail(
+                "status_note is set but status is active",
+                "set status: deprecated or archived, or remove status_note",
+            )
+        return self
 
     @field_validator("repository", "homepage")
     @classmethod
@@ -399,8 +431,39 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "RunSpec": tuple(RunSpec.model_fields),
     "Provenance": tuple(Provenance.model_fields),
     "Evidence": tuple(Evidence.model_fields),
+    "HistoryEntry": tuple(HistoryEntry.model_fields),
 }
 """The keys each part of a registry file accepts, for "did you mean" hints."""
+
+
+_TO_THE_AGENT = re.compile(
+    r"\b(?:MANDATORY|IMPORTANT|MUST|NEVER|ALWAYS|REJECTS?|CRITICAL|WARNING|DO NOT)\b|[\u26a0\U0001f6a8]|"
+    r"^\W*(?:only (?:call|use)|call this|use this(?: tool)? (?:when|if|before|after|only|instead)|"
+    r"when to use|do not|don't|you (?:must|should)|before (?:using|calling)|always|never)\b",
+    re.IGNORECASE,
+)
+"""A sentence that instructs the agent ("MANDATORY: ... will REJECT") rather than saying what the tool does.
+Capitalised words count only in capitals: "must" is ordinary in a description, "MUST" is shouting."""
+
+
+def _instructs_the_agent(sentence: str) -> bool:
+    for match in _TO_THE_AGENT.finditer(sentence):
+        word = match.group(0)
+        if (
+            not word.isalpha()
+            or word.isupper()
+            or match.start() == 0
+            or not sentence[: match.start()].strip(" *[_#>")
+        ):
+            return True
+    return False
+
+
+def describing_sentence(text: str, limit: int = 160) -> str:
+    """The description's first sentence, or "" when it instructs the agent instead of saying what the
+    tool does (the page then quotes the whole description as the server's text)."""
+    sentence = first_sentence(text, limit)
+    return "" if _instructs_the_agent(sentence) else sentence
 
 
 def first_sentence(text: str, limit: int = 160) -> str:

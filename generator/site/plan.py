@@ -85,13 +85,14 @@ class FileGroup:
 
 
 def _overview_key(settings: str, ctx: SiteContext) -> str:
-    """Names, summaries and tool counts of every server, the index page size and the search bundles."""
+    """Names, summaries, statuses and tool counts of every server, the index page size and the search
+    bundles."""
     return digest(
         [
             settings,
             str(urls.SERVERS_PAGE_SIZE),
             " ".join(ctx.search_merge),
-            *(f"{s.slug}\0{s.name}\0{s.summary}\0{s.structure}" for s in ctx.catalog.servers),
+            *(f"{s.slug}\0{s.name}\0{s.summary}\0{s.structure}\0{s.status}" for s in ctx.catalog.servers),
         ]
     )
 

@@ -163,6 +163,7 @@ def server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str
             "summary": s.summary,
             "tools": s.tool_count,
             "slug": s.slug,
+            "status": s.status,
         }
         for s in servers
     ]
