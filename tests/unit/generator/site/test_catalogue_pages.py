@@ -3,6 +3,7 @@ hashes, the changelog, deprecated and archived servers, and server text quoted, 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,20 @@ def test_archived_servers_are_flagged_on_their_page_and_in_lists(site: Path) -> 
         beta = listing[listing.index('href="/servers/beta/"') :][:300]
         assert 'class="badge status-archived">archived<' in acme
         assert "status-" not in beta
+
+
+def test_registry_json_carries_status_review_hash_and_conflict(site: Path) -> None:
+    data = json.loads((site / "registry.json").read_text("utf-8"))
+    servers = {s["slug"]: s for s in data["servers"]}
+    assert servers["acme"]["status"] == "archived" and servers["beta"]["status"] == "active"
+    tools = {t["name"]: t for t in servers["acme"]["tools"]}
+    assert tools["search"]["definition_hash"] == "sha256:" + "ab" * 32 and not tools["search"]["reviewed"]
+    assert "definition_hash" not in tools["purge_index"] and tools["purge_index"]["reviewed"]
+    assert tools["select_index"]["hint_conflict"] == {
+        "hint": "readOnlyHint",
+        "value": True,
+        "category": "write",
+        "reviewed": False,
+        "reason": "the name starts its action with 'select'",
+    }
+    assert "hint_conflict" not in tools["search"]
