@@ -19,6 +19,8 @@ class ToolChange:
     schema_paths: list[str] = field(default_factory=list)
     annotations: tuple[str, str] | None = None
     curated_kept: list[str] = field(default_factory=list)
+    definition_hash: tuple[str, str] | None = None
+    """Old and new hash when the definition changed: what a policy's `pin` must be updated to."""
 
 
 @dataclass
@@ -69,6 +71,10 @@ class RegistryDiff:
             lines.extend(f"    schema {p}" for p in change.schema_paths)
             if change.annotations is not None:
                 lines.append(f"    annotations: {change.annotations[0]} -> {change.annotations[1]}")
+            if change.definition_hash is not None:
+                lines.append(
+                    f"    definition_hash: {change.definition_hash[0]} -> {change.definition_hash[1]}"
+                )
         return lines
 
 
@@ -110,6 +116,9 @@ def diff_tools(old: dict[str, Any], new: dict[str, Any]) -> RegistryDiff:
             )
         if change.description or change.title or change.schema_paths or change.annotations:
             change.curated_kept = [k for k in TOOL_CURATED_KEYS if k in old_tool]
+            old_hash, new_hash = old_tool.get("definition_hash"), new_tool.get("definition_hash")
+            if old_hash != new_hash:
+                change.definition_hash = (str(old_hash or "(none)"), str(new_hash or "(none)"))
             result.changed.append(change)
     return result
 

@@ -9,11 +9,13 @@ from typing import Any
 
 import yaml
 
+from generator.catalog.history import next_history
 from intercept.scan import ScannedTool, ScanResult
+from intercept.util.tooldef import definition_hash
 
 YAML_WIDTH = 100
 
-SERVER_CURATED_KEYS = ("name", "description", "repository", "homepage", "tags")
+SERVER_CURATED_KEYS = ("name", "description", "repository", "homepage", "tags", "status", "status_note")
 """Server fields a person writes; a re-scan never touches them."""
 
 TOOL_CURATED_KEYS = ("summary", "category", "category_reason", "risk", "risk_reason")
@@ -26,8 +28,11 @@ SERVER_KEY_ORDER = (
     "repository",
     "homepage",
     "tags",
+    "status",
+    "status_note",
     "run",
     "provenance",
+    "history",
     "tools",
 )
 TOOL_KEY_ORDER = (
@@ -42,6 +47,7 @@ TOOL_KEY_ORDER = (
     "input_schema",
     "output_schema",
     "annotations",
+    "definition_hash",
 )
 
 
@@ -115,6 +121,14 @@ def tool_entry(tool: ScannedTool) -> dict[str, Any]:
         entry["output_schema"] = tool.output_schema
     if tool.annotations:
         entry["annotations"] = tool.annotations
+    entry["definition_hash"] = definition_hash(
+        {
+            "name": tool.name,
+            "description": tool.description,
+            "inputSchema": tool.input_schema,
+            "annotations": tool.annotations,
+        }
+    )
     return entry
 
 
@@ -168,6 +182,7 @@ def build_server_data(
                 entry[key] = previous[key]
         tools.append({k: entry[k] for k in TOOL_KEY_ORDER if k in entry})
     data["tools"] = tools
+    data["history"] = next_history(existing, data)
     return {k: data[k] for k in SERVER_KEY_ORDER if k in data}
 
 

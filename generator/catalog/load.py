@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from generator.catalog.classify import classify
+from generator.catalog.classify import classify, hint_conflict
 from generator.catalog.models import (
     CURATED_SIGNAL,
     CURATED_WEIGHT,
@@ -99,10 +99,11 @@ def _classified(entry: ToolEntry) -> tuple[Tool, tuple[str, str] | None]:
                     signal=CURATED_SIGNAL, category=category, weight=CURATED_WEIGHT, detail=note
                 )
             ]
-    # Every field was validated as part of the entry; only category and evidence are new.
+    conflict = hint_conflict(category, entry.annotations, evidence, entry.category_reason)
+    # Every field was validated as part of the entry; only category, evidence and the conflict are new.
     tool = Tool.model_construct(
-        entry.model_fields_set | {"category", "evidence"},
-        **{**entry.__dict__, "category": category, "evidence": evidence},
+        entry.model_fields_set | {"category", "evidence", "hint_conflict"},
+        **{**entry.__dict__, "category": category, "evidence": evidence, "hint_conflict": conflict},
     )
     return tool, problem
 
@@ -124,6 +125,7 @@ def _model_at(loc: tuple[int | str, ...]) -> str | None:
         ("provenance",): "Provenance",
         ("tools", "#"): "Tool",
         ("tools", "#", "evidence", "#"): "Evidence",
+        ("history", "#"): "HistoryEntry",
     }
     return shapes.get(tuple("#" if isinstance(p, int) else p for p in loc))
 

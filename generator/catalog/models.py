@@ -13,10 +13,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from intercept.policy import TOOL_NAME_RE
 from intercept.util.errors import fail
+from intercept.util.tooldef import DEFINITION_HASH_RE
+from intercept.util.tooldef import definition_hash as hash_definition
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -50,8 +52,9 @@ PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]{0,63})>")
 class RunSpec(_Strict):
     """How to start the server.
 
-    An argument may hold a placeholder such as `<STRIPE_SECRET_KEY>`, shown to users as written;
-    `scan_values` gives each placeholder the harmless value a scan starts the server with.
+    An argument or environment value may hold a placeholder such as `<STRIPE_SECRET_KEY>`, shown to
+    users as written; `scan_values` gives each placeholder the harmless value a scan starts the server
+    with, so what a user copies never holds a scan dummy.
     """
 
     package_manager: Literal["npm", "pypi", "docker", "binary", "remote"]
@@ -65,16 +68,16 @@ class RunSpec(_Strict):
 
     @model_validator(mode="after")
     def _placeholders_have_scan_values(self) -> RunSpec:
-        used = {name for arg in self.args for name in PLACEHOLDER.findall(arg)}
+        used = {name for arg in [*self.args, *self.env.values()] for name in PLACEHOLDER.findall(arg)}
         if missing := sorted(used - self.scan_values.keys()):
             raise fail(
-                f"args use {', '.join(f'<{n}>' for n in missing)} but scan_values has no value for it",
+                f"args or env use {', '.join(f'<{n}>' for n in missing)} but scan_values has no value for it",
                 "add a harmless value under run.scan_values, e.g. a test key",
             )
         if unused := sorted(self.scan_values.keys() - used):
             raise fail(
                 f"scan_values has {', '.join(unused)}, which no argument uses",
-                "write the placeholder into an argument as <NAME>, or remove the value",
+                "write the placeholder into an argument or env value as <NAME>, or remove the value",
             )
         return self
 
@@ -91,8 +94,15 @@ class RunSpec(_Strict):
 
     def scan_command(self) -> list[str]:
         """The argv a scan starts the server with: placeholders replaced by their scan values."""
+        return self._argv([self._scan_value(arg) for arg in self.args])
+
+    def scan_env(self) -> dict[str, str]:
+        """The environment a scan starts the server with: placeholders replaced by their scan values."""
+        return {name: self._scan_value(value) for name, value in self.env.items()}
+
+    def _scan_value(self, text: str) -> str:
         values = self.scan_values
-        return self._argv([PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.args])
+        return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
 
     def _argv(self, args: list[str]) -> list[str]:
         if self.package_manager == "npm":
@@ -131,6 +141,44 @@ class Evidence(_Strict):
     detail: str
 
 
+class HintConflict(_Strict):
+    """Where a tool's category contradicts its server's own annotation, and why the category stands.
+
+    `hint` and `value` name the annotation (`readOnlyHint: true` on a tool rated write), `reason` is
+    the curated reason or the classifier's deciding evidence."""
+
+    hint: Literal["readOnlyHint", "destructiveHint"]
+    value: bool
+    category: Category
+    reviewed: bool
+    """True when a person chose the category (then `reason` is theirs), false for the classifier."""
+    reason: str
+
+    @property
+    def summary(self) -> str:
+        who = "a reviewer rated it" if self.reviewed else "it is rated"
+        reason = self.reason.removeprefix("reviewed: ")
+        return (
+            f"The server marks this tool {self.hint}: {str(self.value).lower()}, "
+            f"but {who} {self.category.value}: {reason}."
+        )
+
+
+RULE_SIGNALS = frozenset({"read-query", "data-loss", "runs-code", "money", "annotation"})
+"""Classifier signals that decide a category after the weighing (they carry no weight)."""
+
+
+def deciding_evidence(category: Category, evidence: list[Evidence] | tuple[Evidence, ...]) -> str:
+    """The detail of the signal that gave `category`: a deciding rule, else the strongest for it."""
+    for ev in reversed(evidence):
+        if ev.category is category and ev.signal in RULE_SIGNALS and ev.weight == 0:
+            return ev.detail
+    for ev in evidence:
+        if ev.category is category and ev.signal != "annotation":
+            return ev.detail
+    return evidence[0].detail if evidence else ""
+
+
 def unexplained_risk(
     category: Category, risk: Risk | None, risk_reason: str | None
 ) -> tuple[str, str] | None:
@@ -160,6 +208,8 @@ class ToolEntry(_Strict):
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     output_schema: dict[str, Any] | None = None
     annotations: dict[str, Any] = Field(default_factory=dict)
+    definition_hash: str | None = None
+    """`sha256:<hex>` of the definition as scanned (see `intercept.util.tooldef`); checked, not trusted."""
     evidence: list[Evidence] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -189,12 +239,35 @@ class ToolEntry(_Strict):
             )
         return name
 
-    @field_validator("summary")
+    @field_validator("definition_hash")
     @classmethod
-    def _one_line(cls, summary: str | None) -> str | None:
-        if summary is not None and ("\n" in summary or "\r" in summary):
-            raise fail("summary must be one line", "remove the line breaks")
-        return summary
+    def _hash_form(cls, value: str | None) -> str | None:
+        if value is not None and not DEFINITION_HASH_RE.match(value):
+            raise fail(
+                "definition_hash must be 'sha256:' and 64 lowercase hex digits",
+                "run `intercept registry check --fix-hashes` to write it",
+            )
+        return value
+
+    def wire_definition(self) -> dict[str, Any]:
+        """The tool's definition under the names an MCP server sends (`inputSchema`, ...)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "annotations": self.annotations,
+        }
+
+    def computed_definition_hash(self) -> str:
+        """The hash of the definition this entry holds, whatever `definition_hash` says."""
+        return hash_definition(self.wire_definition())
+
+    @field_validator("summary", "category_reason")
+    @classmethod
+    def _one_line(cls, text: str | None, info: ValidationInfo) -> str | None:
+        if text is not None and ("\n" in text or "\r" in text):
+            raise fail(f"{info.field_name} must be one line", "remove the line breaks")
+        return text
 
     @model_validator(mode="after")
     def _risk_override(self) -> ToolEntry:
@@ -208,11 +281,25 @@ class Tool(ToolEntry):
     """A loaded tool: its category is known, curated or classified, and `evidence` says why."""
 
     category: Category
+    hint_conflict: HintConflict | None = None
+    """Set by the load step when the category contradicts the server's readOnlyHint or destructiveHint."""
 
     @property
     def category_curated(self) -> bool:
         """True when a person set the category in the registry file (it overrides the classifier)."""
         return bool(self.evidence) and self.evidence[0].signal == CURATED_SIGNAL
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether a person reviewed the category (set it, with a reason) rather than the classifier."""
+        return self.category_curated
+
+    @property
+    def rating_reason(self) -> str:
+        """One line on why the tool has its category: the reviewer's reason, else the deciding signal."""
+        if self.reviewed and self.category_reason:
+            return self.category_reason
+        return deciding_evidence(self.category, self.evidence)
 
     @property
     def required_params(self) -> list[str]:
@@ -224,7 +311,26 @@ class Tool(ToolEntry):
         """The curated summary, else the first sentence of the server's description."""
         if self.summary:
             return self.summary
-        return first_sentence(self.description) or (self.title or self.name)
+        return describing_sentence(self.description) or (self.title or self.name)
+
+
+DefinitionField = Literal["title", "description", "input_schema", "output_schema", "annotations"]
+
+
+class HistoryEntry(_Strict):
+    """One scan that changed the tool list or the server's version (see `generator.catalog.history`)."""
+
+    obtained_at: datetime
+    server_version: str | None = None
+    tools: Annotated[int, Field(ge=0)]
+    """How many tools the server listed in this scan."""
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    changed: dict[str, list[DefinitionField]] = Field(default_factory=dict)
+    """Each changed tool and the fields of its definition that changed."""
+
+
+ServerStatus = Literal["active", "deprecated", "archived"]
 
 
 class _ServerFields(_Strict):
@@ -236,8 +342,12 @@ class _ServerFields(_Strict):
     repository: str | None = None
     homepage: str | None = None
     tags: list[str] = Field(default_factory=list)
+    status: ServerStatus = "active"
+    """`deprecated`: its maintainers point elsewhere; `archived`: no longer maintained at all."""
+    status_note: Annotated[str | None, Field(max_length=300)] = None
     run: RunSpec
     provenance: Provenance
+    history: list[HistoryEntry] = Field(default_factory=list)
 
     @field_validator("slug")
     @classmethod
@@ -245,6 +355,15 @@ class _ServerFields(_Strict):
         if not SLUG_RE.match(slug):
             raise fail(f"slug {slug!r} is invalid", "use lowercase letters, digits and '-' (max 64)")
         return slug
+
+    @model_validator(mode="after")
+    def _note_needs_a_status(self) -> _ServerFields:
+        if self.status_note is not None and self.status == "active":
+            raise fail(
+                "status_note is set but status is active",
+                "set status: deprecated or archived, or remove status_note",
+            )
+        return self
 
     @field_validator("repository", "homepage")
     @classmethod
@@ -301,8 +420,39 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "RunSpec": tuple(RunSpec.model_fields),
     "Provenance": tuple(Provenance.model_fields),
     "Evidence": tuple(Evidence.model_fields),
+    "HistoryEntry": tuple(HistoryEntry.model_fields),
 }
 """The keys each part of a registry file accepts, for "did you mean" hints."""
+
+
+_TO_THE_AGENT = re.compile(
+    r"\b(?:MANDATORY|IMPORTANT|MUST|NEVER|ALWAYS|REJECTS?|CRITICAL|WARNING|DO NOT)\b|[\u26a0\U0001f6a8]|"
+    r"^\W*(?:only (?:call|use)|call this|use this(?: tool)? (?:when|if|before|after|only|instead)|"
+    r"when to use|do not|don't|you (?:must|should)|before (?:using|calling)|always|never)\b",
+    re.IGNORECASE,
+)
+"""A sentence that instructs the agent ("MANDATORY: ... will REJECT") rather than saying what the tool does.
+Capitalised words count only in capitals: "must" is ordinary in a description, "MUST" is shouting."""
+
+
+def _instructs_the_agent(sentence: str) -> bool:
+    for match in _TO_THE_AGENT.finditer(sentence):
+        word = match.group(0)
+        if (
+            not word.isalpha()
+            or word.isupper()
+            or match.start() == 0
+            or not sentence[: match.start()].strip(" *[_#>")
+        ):
+            return True
+    return False
+
+
+def describing_sentence(text: str, limit: int = 160) -> str:
+    """The description's first sentence, or "" when it instructs the agent instead of saying what the
+    tool does (the page then quotes the whole description as the server's text)."""
+    sentence = first_sentence(text, limit)
+    return "" if _instructs_the_agent(sentence) else sentence
 
 
 def first_sentence(text: str, limit: int = 160) -> str:

@@ -43,7 +43,7 @@ def refresh_entry(path: Path, timeout: float) -> RefreshOutcome:
             if beside_python.exists():
                 command[0] = str(beside_python)
         env = dummy_env(server.provenance.env_names)
-        env.update(server.run.env)
+        env.update(server.run.scan_env())
         target = StdioTarget(command, env)
     try:
         result = scan(target, timeout)

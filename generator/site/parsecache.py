@@ -63,6 +63,8 @@ class ServerRef:
     """Digest of what ranks and sorts this server's tools elsewhere: names, categories, risks."""
     display: str
     """Digest of what other pages show of its tools: server name, tool names, risks, summaries."""
+    status: str = "active"
+    """active, deprecated or archived: server lists mark the last two."""
     _tools: tuple[ToolRef, ...] | None = None
 
     @property
@@ -94,6 +96,7 @@ class ServerRef:
             self.catalogue_json,
             self.structure,
             self.display,
+            self.status,
         )
 
     @staticmethod
@@ -183,6 +186,7 @@ def server_ref(server: Server, file_hash: str) -> ServerRef:
         catalogue_json=json.dumps(catalogue_entry(server), ensure_ascii=False, separators=(",", ":")),
         structure=_digest(f"{name}\0{cat}\0{risk}" for name, cat, risk, _ in packed),
         display=_digest([server.name, *(f"{name}\0{risk}\0{line}" for name, _, risk, line in packed)]),
+        status=server.status,
     )
 
 

@@ -19,6 +19,7 @@ SECTIONS: dict[str, str] = {
     "Condition": "A condition",
     "StateSpec": "state: a counter",
     "ValidateSpec": "validate: argument checks",
+    "ApprovalSpec": "approval: how long a held call waits",
 }
 
 KEY_TEXT: dict[tuple[str, str], tuple[str, str]] = {
@@ -47,9 +48,15 @@ KEY_TEXT: dict[tuple[str, str], tuple[str, str]] = {
         "counters keep their count across a reload that keeps the name.",
     ),
     ("Rule", "action"): (
-        "allow | evaluate | deny",
+        "allow | evaluate | deny | require_approval",
         "allow and evaluate admit the call if the rule's checks pass; deny refuses it, always or, with "
-        "conditions, when all of them hold. Default evaluate.",
+        "conditions, when all of them hold; require_approval holds that one call until a human approves "
+        "it, always or, with conditions, when all of them hold. Default evaluate.",
+    ),
+    ("Rule", "mode"): (
+        "enforce | shadow",
+        "enforce (the default) applies the rule; shadow only records in the audit log what the rule "
+        "would have denied (would_deny) and lets the other rules decide. A shadow rule counts nothing.",
     ),
     ("Rule", "reason"): ("string", "The message the agent sees when this rule denies."),
     ("Rule", "on_deny"): ("string", "Synonym of reason; give one, or both with the same text."),
@@ -66,6 +73,14 @@ KEY_TEXT: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("Rule", "state"): ("counter definition", "A counter this rule increments when the call is admitted."),
     ("Rule", "validate"): ("argument checks", "Checks on the call's arguments before it is forwarded."),
+    ("Rule", "approval"): (
+        "{timeout}",
+        "With action: require_approval: how long the call waits for a human before it is denied.",
+    ),
+    ("ApprovalSpec", "timeout"): (
+        "integer seconds, 1 to 86,400",
+        "Seconds a held call waits for a grant; then it is denied (approval timed out). Default 120.",
+    ),
     ("SlidingRateLimit", "max"): ("integer, 1 to 1,000,000,000", "Calls admitted per window."),
     ("SlidingRateLimit", "window"): ("integer seconds, up to 31 days", "Length of the sliding window."),
     ("Condition", "path"): (

@@ -284,20 +284,39 @@ def _load(path: Path | None) -> Registry:
 
 @registry.command("check")
 @_registry_option
-def registry_check(registry_path: Path | None) -> None:
-    """Validate every entry and report servers, tools and category counts."""
+@click.option(
+    "--fix-hashes",
+    is_flag=True,
+    help="First write each tool's definition_hash from its stored definition (after a hand correction).",
+)
+def registry_check(registry_path: Path | None, fix_hashes: bool) -> None:
+    """Validate every entry, its definition hashes and run values; report servers, tools and categories."""
+    from generator.catalog.check import check_registry
+    from generator.catalog.check import fix_hashes as write_hashes
+    from generator.catalog.load import RegistryError, registry_files
     from generator.catalog.models import CATEGORY_ORDER
 
+    if fix_hashes:
+        for path in registry_files(_registry_dir(registry_path)):
+            try:
+                if changed := write_hashes(path):
+                    click.echo(f"{path.name}: wrote {changed} definition hash{'es' if changed > 1 else ''}")
+            except ValueError:
+                break  # the load below reports every problem
     reg = _load(registry_path)
+    if problems := check_registry(_registry_dir(registry_path), reg.servers):
+        _fail(f"registry has {len(problems)} problems:\n{RegistryError(problems).render()}")
     counts = {c: 0 for c in CATEGORY_ORDER}
-    curated = 0
+    reviewed = conflicts = 0
     for server in reg:
         for tool in server.tools:
             counts[tool.category] += 1
-            curated += tool.category_curated
+            reviewed += tool.reviewed
+            conflicts += tool.hint_conflict is not None
     click.echo(
         f"registry is valid: {len(reg.servers)} servers, {reg.tool_count} tools "
-        f"({curated} with a curated category)"
+        f"({reviewed} categories reviewed by hand, {reg.tool_count - reviewed} from the classifier; "
+        f"{conflicts} differ from their server's readOnlyHint or destructiveHint)"
     )
     for category, count in counts.items():
         click.echo(f"  {category.value:<11} {count}")

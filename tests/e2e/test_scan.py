@@ -181,3 +181,22 @@ def test_scan_a_streamable_http_upstream_with_a_header(tmp_path: Path, http_serv
     assert "s3cret" not in path.read_text(encoding="utf-8")
     categories = {t.name: t.category for t in server.tools}
     assert categories == {"list_widgets": Category.READ, "delete_widget": Category.DESTRUCTIVE}
+
+
+def test_definition_hashes_are_stable_across_scans_and_match_the_shipped_entry(tmp_path: Path) -> None:
+    # The test extra installs the same mcp-server-time version that registry/time.yaml records.
+    server_bin = str(Path(sys.executable).parent / "mcp-server-time")
+    hashes = []
+    for run in ("first", "second"):
+        path = tmp_path / run / "time.yaml"
+        path.parent.mkdir()
+        done = intercept("scan", "-o", str(path), "--timeout", "120", "--", server_bin)
+        assert done.returncode == 0, done.stderr
+        server, errors = load_server_file(path)
+        assert errors == [] and server is not None
+        assert all(t.definition_hash == t.computed_definition_hash() for t in server.tools)
+        hashes.append({t.name: t.definition_hash for t in server.tools})
+    shipped, errors = load_server_file(ROOT / "registry" / "time.yaml")
+    assert errors == [] and shipped is not None
+    assert hashes[0] == hashes[1] == {t.name: t.definition_hash for t in shipped.tools}
+    assert all(h and h.startswith("sha256:") for h in hashes[0].values())

@@ -162,6 +162,7 @@ def server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str
             "summary": inline_markdown(s.summary),
             "tools": s.tool_count,
             "slug": s.slug,
+            "status": s.status,
         }
         for s in servers
     ]

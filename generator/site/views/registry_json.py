@@ -34,21 +34,25 @@ def catalogue_entry(server: Server) -> dict[str, Any]:
     tools = []
     for tool in sorted(server.tools, key=lambda t: t.name):
         rec = recommend(tool)
-        tools.append(
-            {
-                "name": tool.name,
-                "url": urls.tool_url(server.slug, tool.name),
-                "summary": tool.one_line,
-                "category": tool.category.value,
-                "risk": rec.risk.value,
-                "pattern": rec.pattern,
-                "required_params": tool.required_params,
-                "rules": [
-                    r.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-                    for r in rec.rules
-                ],
-            }
-        )
+        entry: dict[str, Any] = {
+            "name": tool.name,
+            "url": urls.tool_url(server.slug, tool.name),
+            "summary": tool.one_line,
+            "category": tool.category.value,
+            "reviewed": tool.reviewed,
+            "risk": rec.risk.value,
+            "pattern": rec.pattern,
+            "required_params": tool.required_params,
+            "rules": [
+                r.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+                for r in rec.rules
+            ],
+        }
+        if tool.definition_hash:
+            entry["definition_hash"] = tool.definition_hash
+        if tool.hint_conflict is not None:
+            entry["hint_conflict"] = tool.hint_conflict.model_dump(mode="json")
+        tools.append(entry)
     return {
         "slug": server.slug,
         "name": server.name,
@@ -56,6 +60,7 @@ def catalogue_entry(server: Server) -> dict[str, Any]:
         "policy_url": urls.policy_url(server.slug),
         "repository": server.repository,
         "homepage": server.homepage,
+        "status": server.status,
         "run": {
             "package_manager": server.run.package_manager,
             "package": server.run.package,

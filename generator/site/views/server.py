@@ -19,6 +19,7 @@ from generator.site.render import (
     markdown_html,
     safe_link,
 )
+from generator.site.views.changelog import changelog_rows
 from generator.site.views.context import SiteContext, bar_segments, plural, tool_items
 from generator.site.views.use import use_it
 
@@ -79,4 +80,5 @@ def server_page(ctx: SiteContext, server: Server, server_ref: ServerRef, policy_
         category_urls={c.value: ctx.link(urls.category_url(c)) for c in CATEGORY_ORDER},
         faq=list(faq),
         provenance=server.provenance,
+        changelog=changelog_rows(ctx, server),
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.classifier_eval import evaluate, load_labels
-from generator.catalog.classify import classify, name_tokens, verb_category
+from generator.catalog.classify import classify, name_tokens
+from generator.catalog.lexicon import verb_category
 from generator.catalog.load import classify_tool, load_server_file
 from generator.catalog.models import CURATED_SIGNAL, Category, Risk, Tool, ToolEntry
 from generator.catalog.risk import assess
@@ -149,13 +150,174 @@ def test_changing_a_money_object_is_financial(name: str) -> None:
     assert any(e.signal == "money" for e in result.evidence)
 
 
-def test_annotations_never_decide_alone() -> None:
+def test_a_read_only_hint_decides_when_nothing_names_a_change() -> None:
     hinted_read = classify("frobnicate", "", None, READ_ONLY)
-    hinted_destructive = classify("frobnicate", "", None, DESTRUCTIVE_HINT)
-    for result in (hinted_read, hinted_destructive):
-        assert result.category is Category.WRITE
-        assert any(e.signal == "default" for e in result.evidence)
-        assert any(e.signal == "annotation" for e in result.evidence)
+    assert hinted_read.category is Category.READ
+    assert any(e.signal == "annotation" and "readOnlyHint" in e.detail for e in hinted_read.evidence)
+    # A write verb in the name alone is no change named: OpenAPI and router names carry such verbs.
+    assert classify("generate_feedback_link", "", None, READ_ONLY).category is Category.READ
+    # The description naming a change, or a name whose action is more than a write, keeps the category.
+    assert (
+        classify("select_page", "Select a page as the context.", None, READ_ONLY).category is Category.WRITE
+    )
+    assert classify("start_dev_server", "", None, READ_ONLY).category is Category.EXECUTE
+    assert classify("delete_widget", "", None, READ_ONLY).category is Category.DESTRUCTIVE
+
+
+def test_a_destructive_hint_never_ends_in_read() -> None:
+    hinted = classify("frobnicate", "", None, DESTRUCTIVE_HINT)
+    assert hinted.category is Category.WRITE
+    navigate = classify("browser_navigate", "Navigate to a URL", None, DESTRUCTIVE_HINT)
+    assert navigate.category is Category.WRITE
+    assert any(e.signal == "annotation" and "destructiveHint" in e.detail for e in navigate.evidence)
+    # Both hints at once: the destructive one wins, since read-only cannot be trusted over it.
+    both = classify("list_widgets", "Lists widgets.", None, {"readOnlyHint": True, "destructiveHint": True})
+    assert both.category is Category.WRITE
+
+
+def test_a_tie_never_resolves_to_read() -> None:
+    # 'get' in the name against 'delete' in the description: equal weight, the more dangerous wins.
+    result = classify("widget", "Get or delete a widget.")
+    scores = {c: sum(e.weight for e in result.evidence if e.category is c) for c in Category}
+    assert result.category is not Category.READ
+    tied = classify(
+        "frobnicate", "", {"type": "object", "properties": {"sql": {}, "force": {}, "confirm": {}}}
+    )
+    assert tied.category is not Category.READ
+    assert scores[Category.READ] <= max(scores.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "description"),
+    [
+        ("place_order", "Place a buy or sell order for a stock."),
+        ("place_trade", "Places a trade on the exchange."),
+        ("sell_stock", "Sell shares of a stock at market price."),
+        ("swap_tokens", "Swap one token for another on a DEX."),
+        ("execute_trade", "Execute a trade."),
+        ("stake_tokens", ""),
+    ],
+)
+def test_trading_is_financial(name: str, description: str) -> None:
+    assert classify(name, description).category is Category.FINANCIAL
+
+
+def test_swapping_things_that_are_not_assets_is_a_write() -> None:
+    assert classify("swap_panes", "Swap two panes.").category is Category.WRITE
+    assert classify("list_orders", "Lists orders.").category is Category.READ
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "category"),
+    [
+        ("git_push", "Updates remote refs using local refs.", Category.EXECUTE),
+        ("docker_push", "", Category.EXECUTE),
+        ("push", "", Category.EXECUTE),
+        ("push_files", "Push several files to a repository in one commit.", Category.WRITE),
+        ("docker_compose_down", "Tear down a compose project.", Category.DESTRUCTIVE),
+        ("stack_down", "", Category.DESTRUCTIVE),
+        ("docker_compose_up", "", Category.EXECUTE),
+        ("look_up", "", Category.READ),
+        ("recreate_container", "Recreate a container with the same configuration.", Category.DESTRUCTIVE),
+        ("reimage_node", "", Category.DESTRUCTIVE),
+    ],
+)
+def test_publishing_tearing_down_and_recreating(name: str, description: str, category: Category) -> None:
+    assert classify(name, description).category is category
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        ("firecrawl_monitor_create", Category.WRITE),
+        ("firecrawl_monitor_update", Category.WRITE),
+        ("firecrawl_monitor_run", Category.EXECUTE),
+        ("firecrawl_monitor_delete", Category.DESTRUCTIVE),
+        ("firecrawl_monitor_list", Category.READ),
+        ("monitor_checks", Category.READ),
+        ("search_docs", Category.READ),
+        ("comment_delete", Category.DESTRUCTIVE),
+    ],
+)
+def test_a_noun_that_is_also_a_verb_gives_way_to_the_names_last_verb(name: str, category: Category) -> None:
+    result = classify(name)
+    assert result.category is category
+
+
+def test_hovering_is_page_interaction_so_a_write() -> None:
+    for name, description in [
+        ("browser_hover", "Hover over element on page"),
+        ("puppeteer_hover", "Hover an element on the page"),
+        ("hover", "Hover over the provided element"),
+    ]:
+        assert classify(name, description).category is Category.WRITE, name
+
+
+def test_a_write_that_runs_code_is_execute() -> None:
+    interact = classify(
+        "firecrawl_interact",
+        "Open or reuse a live browser session to navigate a page, click controls, fill fields, or run "
+        "browser code.",
+    )
+    assert interact.category is Category.EXECUTE
+    assert any("run browser code" in e.detail for e in interact.evidence)
+    runs_jobs = classify("update_pipeline", "Update a pipeline and run the pipeline's tests.")
+    assert runs_jobs.category is Category.WRITE
+
+
+def test_a_multi_action_tool_gets_its_most_dangerous_operation() -> None:
+    described = {
+        "type": "object",
+        "properties": {
+            "operation": {
+                "type": "string",
+                "description": "Operation to perform: generate, deploy, describe, or delete.",
+            }
+        },
+    }
+    result = classify("manage_eks_stacks", "Manage EKS CloudFormation stacks.", described)
+    assert result.category is Category.DESTRUCTIVE
+    assert any("'delete'" in e.detail and e.signal == "schema" for e in result.evidence)
+    enumerated = {"type": "object", "properties": {"action": {"enum": ["list", "deploy", "describe"]}}}
+    assert classify("manage_stacks", "", enumerated).category is Category.EXECUTE
+    # A filter on action types in a read tool does not make it act: the name's verb is stronger.
+    audit = {"type": "object", "properties": {"action": {"enum": ["create", "delete"]}}}
+    assert classify("list_audit_events", "List audit events.", audit).category is Category.READ
+
+
+def test_hint_conflicts_say_which_hint_and_why() -> None:
+    from generator.catalog.classify import hint_conflict
+
+    result = classify("select_page", "Select a page as the context.", None, READ_ONLY)
+    conflict = hint_conflict(result.category, READ_ONLY, result.evidence)
+    assert conflict is not None
+    assert (conflict.hint, conflict.value, conflict.category, conflict.reviewed) == (
+        "readOnlyHint",
+        True,
+        Category.WRITE,
+        False,
+    )
+    assert "select" in conflict.reason
+    assert conflict.summary.startswith(
+        "The server marks this tool readOnlyHint: true, but it is rated write:"
+    )
+    navigate = classify("browser_navigate", "Navigate to a URL", None, DESTRUCTIVE_HINT)
+    hinted = hint_conflict(navigate.category, DESTRUCTIVE_HINT, navigate.evidence)
+    assert hinted is not None and hinted.hint == "destructiveHint" and "names a deletion" in hinted.reason
+    not_read_only = hint_conflict(Category.READ, {"readOnlyHint": False}, classify("get_x").evidence)
+    assert not_read_only is not None and not_read_only.value is False
+    additive = hint_conflict(Category.DESTRUCTIVE, {"destructiveHint": False}, classify("delete_x").evidence)
+    assert additive is not None and additive.hint == "destructiveHint"
+    reviewed = hint_conflict(Category.READ, DESTRUCTIVE_HINT, (), "reviewed: searches by title")
+    assert reviewed is not None and reviewed.reviewed
+    assert reviewed.summary.endswith("but a reviewer rated it read: searches by title.")
+    for category, hints in [
+        (Category.READ, READ_ONLY),
+        (Category.DESTRUCTIVE, DESTRUCTIVE_HINT),
+        (Category.EXECUTE, DESTRUCTIVE_HINT),
+        (Category.WRITE, {}),
+    ]:
+        assert hint_conflict(category, hints, ()) is None
 
 
 def test_a_destructive_hint_does_not_outweigh_a_create_verb() -> None:
@@ -211,6 +373,25 @@ def test_a_curated_category_always_wins_and_its_reason_is_the_first_evidence() -
     assert tool.evidence[0].detail == "only hides the widget; it can be restored"
     assert tool.evidence[0].category is Category.WRITE
     assert _tool(category="write").evidence[0].detail == "set by hand in the registry"
+
+
+def test_loaded_tools_say_whether_a_person_reviewed_the_category_and_why() -> None:
+    reviewed = _tool(category="write", category_reason="only hides the widget; it can be restored")
+    assert reviewed.reviewed and reviewed.rating_reason == "only hides the widget; it can be restored"
+    automatic = _tool()
+    assert not automatic.reviewed
+    assert automatic.rating_reason == "the name starts its action with 'delete'"
+
+
+def test_the_load_step_records_a_hint_conflict_for_classified_and_reviewed_tools() -> None:
+    classified = _tool(annotations={"destructiveHint": False})
+    assert classified.hint_conflict is not None and not classified.hint_conflict.reviewed
+    reviewed = _tool(
+        category="read", category_reason="reviewed: only marks it for deletion", annotations=DESTRUCTIVE_HINT
+    )
+    assert reviewed.hint_conflict is not None and reviewed.hint_conflict.reviewed
+    assert reviewed.hint_conflict.reason == "reviewed: only marks it for deletion"
+    assert _tool(annotations=DESTRUCTIVE_HINT).hint_conflict is None
 
 
 def test_a_reason_without_a_category_is_an_error(tmp_path: Path) -> None:

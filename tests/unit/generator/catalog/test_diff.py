@@ -47,6 +47,10 @@ def test_update_keeps_curated_fields_and_reports_every_kind_of_change() -> None:
     assert "~ changed  delete_item: description, input schema" in text
     assert "! curated summary, category, category_reason kept; review it against the new text" in text
     assert "+Deletes an item forever." in text and "-Does delete_item." in text
+    old_hash = next(t for t in old["tools"] if t["name"] == "delete_item")["definition_hash"]
+    assert changed["delete_item"].definition_hash == (old_hash, delete["definition_hash"])
+    assert f"    definition_hash: {old_hash} -> {delete['definition_hash']}" in text
+    assert old_hash != delete["definition_hash"]
 
 
 def test_an_identical_rescan_reports_no_changes() -> None:

@@ -291,7 +291,7 @@ def test_placeholders_are_shown_and_scan_values_are_used_only_to_scan(tmp_path: 
 @pytest.mark.parametrize(
     ("args", "scan_values", "message"),
     [
-        (["--api-key=<ACME_KEY>"], {}, "run: args use <ACME_KEY> but scan_values has no value for it"),
+        (["--api-key=<ACME_KEY>"], {}, "run: args or env use <ACME_KEY> but scan_values has no value for it"),
         (["stdio"], {"ACME_KEY": "x"}, "run: scan_values has ACME_KEY, which no argument uses"),
     ],
 )
@@ -313,6 +313,20 @@ def test_shipped_run_commands_show_placeholders_never_scan_values() -> None:
         for value in server.run.scan_values.values():
             assert value not in shown, server.slug
             assert value not in " ".join(server.provenance.command), server.slug
+            assert value not in " ".join(server.run.env.values()), server.slug
+
+
+def test_env_values_take_placeholders_too(tmp_path: Path) -> None:
+    run = {
+        **BASE["run"],
+        "env": {"ACME_URL": "<ACME_URL>"},
+        "scan_values": {"ACME_URL": "http://127.0.0.1:9"},
+    }
+    server, errors = load_server_file(write(tmp_path, server_data(run=run)))
+    assert errors == [] and server is not None
+    assert server.run.env == {"ACME_URL": "<ACME_URL>"}
+    assert server.run.scan_env() == {"ACME_URL": "http://127.0.0.1:9"}
+    assert "127.0.0.1" not in " ".join(server.run.command())
 
 
 def test_a_classified_tools_risk_override_needs_a_reason(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from generator.catalog import models
-from generator.catalog.models import Category, ServerEntry, Tool
+from generator.catalog.models import Category, ServerEntry, Tool, ToolEntry
 from tests.unit.generator.catalog.test_load import server_data
 
 
@@ -40,3 +40,27 @@ def test_every_registry_field_is_documented(model: str) -> None:
     fields = getattr(models, model).model_fields
     missing = [name for name in fields if f"| `{name}` |" not in docs]
     assert missing == [], f"{model} fields missing from docs/REGISTRY.md: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("description", "line"),
+    [
+        ("⚠️ **MANDATORY: The handler will REJECT any call without outputDir.", ""),
+        ("[IMPORTANT] If you need many items, use create_items instead.", ""),
+        ("Only call this tool if you can execute an HTTP PUT.", ""),
+        ("When to use: any cross-board linking task.", ""),
+        ("The ID must be a UUID and is required.", "The ID must be a UUID and is required."),
+        ("Use this tool to search the docs.", "Use this tool to search the docs."),
+        ("Lists runs. You MUST pass a project.", "Lists runs."),
+    ],
+)
+def test_a_first_sentence_that_instructs_the_agent_is_not_used_as_a_summary(
+    description: str, line: str
+) -> None:
+    from generator.catalog.models import describing_sentence
+
+    assert describing_sentence(description) == line
+    tool = ToolEntry.model_validate({"name": "t", "title": "A title", "description": description})
+    assert Tool.model_construct(**{**tool.__dict__, "category": Category.READ}).one_line == (
+        line or "A title"
+    )

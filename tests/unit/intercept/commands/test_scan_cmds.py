@@ -156,6 +156,19 @@ def test_registry_check_reports_a_broken_entry(tmp_path: Path) -> None:
     assert "broken.yaml" in err and "run" in err
 
 
+def test_registry_check_finds_a_missing_hash_and_fix_hashes_writes_it(tmp_path: Path) -> None:
+    text = (ROOT / "registry" / "time.yaml").read_text(encoding="utf-8")
+    first_hash = next(line for line in text.splitlines() if "definition_hash:" in line)
+    (tmp_path / "time.yaml").write_text(text.replace(first_hash + "\n", "", 1), encoding="utf-8")
+    code, _, err = run("registry", "check", "--registry", str(tmp_path))
+    assert code == 1
+    assert "time.yaml: tools[0] (get_current_time).definition_hash: missing" in err
+    code, out, err = run("registry", "check", "--fix-hashes", "--registry", str(tmp_path))
+    assert code == 0, err
+    assert "time.yaml: wrote 1 definition hash" in out and "registry is valid" in out
+    assert (tmp_path / "time.yaml").read_text(encoding="utf-8") == text
+
+
 def test_registry_list_names_each_server() -> None:
     code, out, _ = run("registry", "list", "--registry", str(ROOT / "registry"))
     assert code == 0
