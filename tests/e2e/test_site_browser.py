@@ -212,6 +212,10 @@ def test_search_filters_narrow_results_by_server_risk_and_category(site_url: str
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         base = site_url
         assert _search(page, base, "cancel", len(cancel_tools)) == set(cancel_tools)
+        # The filters load after the first results.
+        page.wait_for_function(
+            "document.querySelectorAll('.pagefind-ui__filter-name').length >= 3", timeout=15000
+        )
         names = [name.strip() for name in page.locator(".pagefind-ui__filter-name").all_inner_texts()]
         assert names == ["Category", "Risk", "Server"]
         page.locator(".pagefind-ui__filter-name", has_text="Server").click()
@@ -226,3 +230,38 @@ def test_search_filters_narrow_results_by_server_risk_and_category(site_url: str
         page.screenshot(path=str(ARTIFACTS / "site-search-filtered.png"))
         browser.close()
     assert errors == []
+
+
+LAYOUT_SHIFT = """() => new Promise(resolve => {
+  let total = 0;
+  new PerformanceObserver(list => { for (const e of list.getEntries()) { total += e.value; } })
+    .observe({type: 'layout-shift', buffered: true});
+  setTimeout(() => resolve(total), 500);
+})"""
+
+
+def test_pages_load_without_layout_shift(site_url: str) -> None:
+    # What scripts draw after load (the search box, the theme toggle's label) has its room reserved.
+    # bench/lighthouse.py also measures the search page while results arrive, which varies run to run.
+    api = sync_api()
+    paths = [
+        "/",
+        "/servers/acme-jobs/",
+        "/servers/acme-jobs/tools/cancel_run/",
+        "/categories/destructive/",
+        "/search/",
+    ]
+    shifts: dict[str, float] = {}
+    with api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for width, height in [(412, 823), (1350, 940)]:
+            context = browser.new_context(viewport={"width": width, "height": height})
+            page = context.new_page()
+            for path in paths:
+                page.goto(f"{site_url}{path}", wait_until="load")
+                if path in ("/", "/search/"):
+                    page.locator(".pagefind-ui__search-input").wait_for()
+                shifts[f"{width} {path}"] = float(page.evaluate(LAYOUT_SHIFT))
+            context.close()
+        browser.close()
+    assert {key: value for key, value in shifts.items() if value > 0.05} == {}
