@@ -13,6 +13,7 @@ incremental build re-indexes just those bundles and leaves every other bundle's 
 from __future__ import annotations
 
 import filecmp
+import gzip
 import hashlib
 import json
 import os
@@ -109,6 +110,126 @@ def _index(site: Path, output: Path, glob: str | None) -> None:
         raise SearchIndexError(
             f"pagefind failed ({result.returncode}): {(result.stderr or result.stdout).strip()}"
         )
+    canonical_filters(output)
+
+
+# Pagefind (1.5) writes each filter's values, and the list of filters in the language's metadata
+# file, in hash-map order, which differs from run to run; each file's name is a hash of its bytes,
+# and pagefind-entry.json names the metadata file. Sorting those lists by name, then naming the
+# files by a digest of their new bytes, makes a run over the same pages give the same bundle.
+# Pagefind's code looks filters and values up by name and never relies on their order.
+_SIGNATURE = b"pagefind_dcd"
+_UNREADABLE = (
+    "pagefind wrote an index this build cannot read; install the pagefind version pyproject.toml names"
+)
+
+
+def _cbor_head(data: bytes, at: int) -> tuple[int, int, int]:
+    """Major type, argument and the offset after the head of the CBOR item at `at`."""
+    first = data[at]
+    info = first & 31
+    if info < 24:
+        return first >> 5, info, at + 1
+    if info > 27:
+        raise SearchIndexError(_UNREADABLE)
+    size = 1 << (info - 24)
+    return first >> 5, int.from_bytes(data[at + 1 : at + 1 + size], "big"), at + 1 + size
+
+
+def _cbor_end(data: bytes, at: int) -> int:
+    major, argument, at = _cbor_head(data, at)
+    if major in (2, 3):
+        return at + argument
+    if major in (4, 5):
+        for _ in range(argument * (2 if major == 5 else 1)):
+            at = _cbor_end(data, at)
+    return at
+
+
+def _sort_key(data: bytes, start: int, end: int) -> tuple[str, bytes]:
+    """An array item sorts by its first element's text (a filter's or value's name), then its bytes."""
+    major, _, at = _cbor_head(data, start)
+    if major == 4:
+        major, length, at = _cbor_head(data, at)
+        if major == 3:
+            return data[at : at + length].decode(), data[start:end]
+    return "", data[start:end]
+
+
+def _sorted_array(data: bytes, at: int) -> bytes:
+    """data with the items of the CBOR array at `at` in sorted order."""
+    major, count, start = _cbor_head(data, at)
+    if major != 4:
+        raise SearchIndexError(_UNREADABLE)
+    items: list[tuple[tuple[str, bytes], bytes]] = []
+    end = start
+    for _ in range(count):
+        item_end = _cbor_end(data, end)
+        items.append((_sort_key(data, end, item_end), data[end:item_end]))
+        end = item_end
+    return data[:start] + b"".join(raw for _, raw in sorted(items)) + data[end:]
+
+
+def _sorted_list(data: bytes, position: int) -> bytes:
+    """A Pagefind file's payload (a signature, then one CBOR array) with the array at `position` of
+    its top-level array sorted."""
+    if not data.startswith(_SIGNATURE):
+        raise SearchIndexError(_UNREADABLE)
+    major, count, at = _cbor_head(data, len(_SIGNATURE))
+    if major != 4 or count <= position:
+        raise SearchIndexError(_UNREADABLE)
+    for _ in range(position):
+        at = _cbor_end(data, at)
+    return _sorted_array(data, at)
+
+
+def _renamed(name: str, payload: bytes) -> str:
+    """name's language prefix and a digest of payload as long as the hash Pagefind gave it."""
+    prefix, _, old = name.rpartition("_")
+    return f"{prefix}_{hashlib.blake2b(payload).hexdigest()[: len(old)]}"
+
+
+def _write_gzip(path: Path, payload: bytes) -> None:
+    path.write_bytes(gzip.compress(payload, compresslevel=9, mtime=0))
+
+
+def canonical_filters(bundle: Path) -> None:
+    """Rewrite a Pagefind bundle's filter files, metadata and entry so the same pages give the same bytes."""
+    filters = sorted((bundle / "filter").glob("*.pf_filter"))
+    if not filters:
+        return
+    renames: dict[str, str] = {}
+    for path in filters:
+        # [filter name, [[value, [page number, ...]], ...]]
+        payload = _sorted_list(gzip.decompress(path.read_bytes()), 1)
+        new = _renamed(path.stem, payload)
+        renames[path.stem] = new
+        path.unlink()
+        _write_gzip(path.with_name(f"{new}.pf_filter"), payload)
+    entry_path = bundle / "pagefind-entry.json"
+    entry = entry_path.read_text()
+    unused = set(renames)
+    for meta in sorted(bundle.glob("pagefind.*.pf_meta")):
+        # [version, pages, index chunks, [[filter, file], ...], sorts, meta fields]
+        payload = _sorted_list(gzip.decompress(meta.read_bytes()), 3)
+        for old, new in renames.items():
+            # Same length, so the CBOR text heads stay valid.
+            found = payload.count(old.encode())
+            if found > 1:
+                raise SearchIndexError(_UNREADABLE)
+            if found:
+                payload = payload.replace(old.encode(), new.encode())
+                unused.discard(old)
+        old_meta = meta.name.removeprefix("pagefind.").removesuffix(".pf_meta")
+        new_meta = _renamed(old_meta, payload)
+        meta.unlink()
+        _write_gzip(bundle / f"pagefind.{new_meta}.pf_meta", payload)
+        if entry.count(f'"{old_meta}"') != 1:
+            raise SearchIndexError(_UNREADABLE)
+        entry = entry.replace(f'"{old_meta}"', f'"{new_meta}"')
+    if unused:
+        raise SearchIndexError(_UNREADABLE)
+    entry_path.write_text(entry)
 
 
 def run_pagefind(site: Path, in_place: bool = True, shards: Sequence[SearchShard] = ()) -> None:

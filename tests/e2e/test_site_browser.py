@@ -3,64 +3,23 @@
 from __future__ import annotations
 
 import shutil
-import threading
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from generator.catalog.load import load_registry
 from generator.catalog.policyfile import tool_snippet
 from generator.site.search import plan_shards
-from generator.site.serve import make_app
-from tests.conftest import free_port
-from tests.unit.generator.site.site_support import SMALL_REGISTRY, build
+from tests.e2e.site_browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, serve_site, sync_api
+from tests.unit.generator.site.site_support import SMALL_REGISTRY
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def _serve_site(
-    out: Path, registry: Path = SMALL_REGISTRY, edit: Callable[[], None] | None = None, **build_options: Any
-) -> Iterator[str]:
-    """Build (and, after edit, rebuild incrementally) the site, then serve it on 127.0.0.1."""
-    port = free_port()
-    build(registry, out, search=True, base_url=f"http://127.0.0.1:{port}", **build_options)
-    if edit is not None:
-        edit()
-        rebuilt = build(registry, out, search=True, base_url=f"http://127.0.0.1:{port}", **build_options)
-        assert rebuilt.mode == "incremental" and rebuilt.search_bundles is not None
-        assert rebuilt.search_bundles[0] == 1 < rebuilt.search_bundles[1]
-    server = uvicorn.Server(uvicorn.Config(make_app(out), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve_site(tmp_path_factory.mktemp("browser") / "site")
+    yield from serve_site(tmp_path_factory.mktemp("browser") / "site")
 
 
 SHARD_PAGES = 5
@@ -68,7 +27,7 @@ SHARD_PAGES = 5
 
 @pytest.fixture(scope="module")
 def sharded_site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve_site(tmp_path_factory.mktemp("sharded") / "site", search_shard_pages=SHARD_PAGES)
+    yield from serve_site(tmp_path_factory.mktemp("sharded") / "site", search_shard_pages=SHARD_PAGES)
 
 
 UNIQUE_WORD = "quasarflux"
@@ -89,7 +48,7 @@ def edited_sharded_site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         assert sentence in text
         target.write_text(text.replace(sentence, f"{sentence} {UNIQUE_WORD.capitalize()} aware."))
 
-    yield from _serve_site(root / "site", registry, edit, search_shard_pages=SHARD_PAGES)
+    yield from serve_site(root / "site", registry, edit, search_shard_pages=SHARD_PAGES)
 
 
 def _search(page: Any, base: str, query: str, at_least: int) -> set[str]:
@@ -108,11 +67,9 @@ def _search(page: Any, base: str, query: str, at_least: int) -> set[str]:
 def test_search_after_an_incremental_rebuild_finds_changed_and_unchanged_bundles(
     edited_sharded_site_url: str,
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    api = sync_api()
     errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
+    with api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -132,16 +89,14 @@ def test_search_after_an_incremental_rebuild_finds_changed_and_unchanged_bundles
 
 
 def test_tool_page_copy_search_dark_mode_without_console_errors(site_url: str) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    api = sync_api()
     server = load_registry(SMALL_REGISTRY).by_slug("acme-jobs")
     assert server is not None
     tool = server.tool("cancel_run")
     assert tool is not None
     errors: list[str] = []
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
+    with api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(color_scheme="light", viewport={"width": 1200, "height": 900})
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site_url)
@@ -191,9 +146,7 @@ def test_tool_page_copy_search_dark_mode_without_console_errors(site_url: str) -
 
 
 def test_search_finds_tools_in_every_search_bundle_of_a_sharded_site(sharded_site_url: str) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    api = sync_api()
     registry = load_registry(SMALL_REGISTRY)
     shards = plan_shards([(s.slug, len(s.tools) + 1) for s in registry.servers], SHARD_PAGES)
     bundle_of = {slug: shard.bundle for shard in shards for slug in shard.slugs}
@@ -207,7 +160,7 @@ def test_search_finds_tools_in_every_search_bundle_of_a_sharded_site(sharded_sit
     assert "" in expected.values()
     assert {bundle for bundle in expected.values() if bundle}, "no cancel_ tool outside the primary bundle"
     errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
+    with api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -238,3 +191,77 @@ def test_search_finds_tools_in_every_search_bundle_of_a_sharded_site(sharded_sit
     assert set(expected) <= found
     assert {bundle for bundle in expected.values() if bundle} <= merged
     assert errors == []
+
+
+def test_search_filters_narrow_results_by_server_risk_and_category(site_url: str) -> None:
+    api = sync_api()
+    registry = load_registry(SMALL_REGISTRY)
+    cancel_tools = {
+        f"/servers/{server.slug}/tools/{tool.name}/": (server.name, tool)
+        for server in registry.servers
+        for tool in server.tools
+        if tool.name.startswith("cancel_")
+    }
+    paybox = {url for url, (name, _) in cancel_tools.items() if name == "PayBox"}
+    assert paybox and paybox != set(cancel_tools)
+    errors: list[str] = []
+    with api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        base = site_url
+        assert _search(page, base, "cancel", len(cancel_tools)) == set(cancel_tools)
+        # The filters load after the first results.
+        page.wait_for_function(
+            "document.querySelectorAll('.pagefind-ui__filter-name').length >= 3", timeout=15000
+        )
+        names = [name.strip() for name in page.locator(".pagefind-ui__filter-name").all_inner_texts()]
+        assert names == ["Category", "Risk", "Server"]
+        page.locator(".pagefind-ui__filter-name", has_text="Server").click()
+        page.locator(".pagefind-ui__filter-label", has_text="PayBox").click()
+        page.wait_for_function(
+            f"document.querySelectorAll('.pagefind-ui__result-link').length === {len(paybox)}", timeout=15000
+        )
+        links = page.locator(".pagefind-ui__result-link").evaluate_all(
+            "els => els.map(e => e.getAttribute('href'))"
+        )
+        assert {str(link).removeprefix(base) for link in links} == paybox
+        page.screenshot(path=str(ARTIFACTS / "site-search-filtered.png"))
+        browser.close()
+    assert errors == []
+
+
+LAYOUT_SHIFT = """() => new Promise(resolve => {
+  let total = 0;
+  new PerformanceObserver(list => { for (const e of list.getEntries()) { total += e.value; } })
+    .observe({type: 'layout-shift', buffered: true});
+  setTimeout(() => resolve(total), 500);
+})"""
+
+
+def test_pages_load_without_layout_shift(site_url: str) -> None:
+    # What scripts draw after load (the search box, the theme toggle's label) has its room reserved.
+    # bench/lighthouse.py also measures the search page while results arrive, which varies run to run.
+    api = sync_api()
+    paths = [
+        "/",
+        "/servers/acme-jobs/",
+        "/servers/acme-jobs/tools/cancel_run/",
+        "/categories/destructive/",
+        "/search/",
+    ]
+    shifts: dict[str, float] = {}
+    with api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for width, height in [(412, 823), (1350, 940)]:
+            context = browser.new_context(viewport={"width": width, "height": height})
+            page = context.new_page()
+            for path in paths:
+                page.goto(f"{site_url}{path}", wait_until="load")
+                if path in ("/", "/search/"):
+                    page.locator(".pagefind-ui__search-input").wait_for()
+                shifts[f"{width} {path}"] = float(page.evaluate(LAYOUT_SHIFT))
+            context.close()
+        browser.close()
+    assert {key: value for key, value in shifts.items() if value > 0.05} == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import random
@@ -14,7 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from generator.catalog.load import load_registry
-from generator.site.search import SearchIndexError, SearchShard, merge_bundles, plan_shards, run_pagefind
+from generator.site.search import (
+    SearchIndexError,
+    SearchShard,
+    canonical_filters,
+    merge_bundles,
+    plan_shards,
+    run_pagefind,
+)
 from intercept.cli import main
 from tests.unit.generator.site.site_support import SMALL_REGISTRY, build, parse_page, tree_hashes
 
@@ -185,3 +193,34 @@ def test_added_and_removed_servers_get_and_lose_their_bundles(tmp_path: Path) ->
     assert sorted(p.name for p in (out / "pagefind").glob("shard-*")) == sorted(merge_bundles(shards))
     build(registry, tmp_path / "fresh" / "site", search=True, search_shard_pages=5)
     assert tree_hashes(out) == tree_hashes(tmp_path / "fresh" / "site")
+
+
+def test_filters_are_indexed_and_two_runs_over_the_same_pages_give_the_same_bytes(tmp_path: Path) -> None:
+    # Pagefind writes filter values in hash-map order; without canonical_filters two runs differ.
+    build(SMALL_REGISTRY, tmp_path / "one", search=True)
+    build(SMALL_REGISTRY, tmp_path / "two", search=True)
+    one, two = tree_hashes(tmp_path / "one" / "pagefind"), tree_hashes(tmp_path / "two" / "pagefind")
+    assert one == two
+    filters = [
+        gzip.decompress((tmp_path / "one" / "pagefind" / rel).read_bytes())
+        for rel in one
+        if rel.startswith("filter/")
+    ]
+    registry = load_registry(SMALL_REGISTRY)
+    names = sorted({s.name for s in registry.servers}, key=str)
+    # Each filter file names its filter, then lists its values in sorted order.
+    for name, values in (
+        ("category", sorted({t.category.value for s in registry.servers for t in s.tools})),
+        ("server", names),
+    ):
+        payload = next(p for p in filters if name.encode() in p[:40])
+        positions = [payload.index(f"{value}".encode()) for value in values]
+        assert positions == sorted(positions), name
+
+
+def test_canonical_filters_rejects_an_index_it_cannot_read(tmp_path: Path) -> None:
+    bundle = tmp_path / "pagefind"
+    (bundle / "filter").mkdir(parents=True)
+    (bundle / "filter" / "en_1234567.pf_filter").write_bytes(gzip.compress(b"not pagefind"))
+    with pytest.raises(SearchIndexError, match="cannot read"):
+        canonical_filters(bundle)
