@@ -9,8 +9,8 @@ batch per call) from each side and gives it two send callables:
     await router.upstream_closed(reason)  # the upstream is gone: pending requests get errors
     router.engine = Engine(new_policy)   # hot reload; counters are untouched
 
-`relay(router, client_channel, upstream_channel)` pumps two `MessageChannel`s through a
-router until the upstream ends; that is all `intercept run` over stdio does. A Router holds
+`intercept.relay.relay(router, client_channel, upstream_channel)` pumps two `MessageChannel`s
+through a router until the upstream ends. A Router holds
 the state of one client session (pending request ids, learned tool schemas); use one per
 session.
 
@@ -49,14 +49,7 @@ from intercept.protocol import jsonrpc
 from intercept.protocol.jsonrpc import Envelope, MessageError, MessageId
 from intercept.shadow import shadow_decide
 from intercept.state.base import CounterStore, Reservation, StateError
-from intercept.transport.base import (
-    FrameTooLarge,
-    Handler,
-    MessageChannel,
-    ProxyEndedChannel,
-    PumpableChannel,
-    TooLargeHandler,
-)
+from intercept.transport.base import FrameTooLarge
 
 log = logging.getLogger("intercept.proxy")
 
@@ -552,65 +545,3 @@ def _refuse_look_alike(method: str, message_id: MessageId | None) -> None:
 def _expire(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
-
-
-async def relay(router: Router, client: MessageChannel, upstream: MessageChannel) -> None:
-    """Pump messages both ways until the upstream ends. Client EOF closes the upstream's input."""
-
-    # Eager dispatch runs handlers outside a task until they first suspend, which is safe only
-    # when everything they call is: both channels fd-based (stdio) and a store that never suspends.
-    eager = (
-        router.store.eager_safe
-        and isinstance(client, PumpableChannel)
-        and isinstance(upstream, PumpableChannel)
-    )
-
-    client_ended = False
-
-    async def client_to_upstream() -> None:
-        nonlocal client_ended
-        await _pump(client, router.from_client, router.client_frame_too_large, eager)
-        client_ended = True
-        await upstream.close()
-
-    async def upstream_to_client() -> None:
-        await _pump(upstream, router.from_upstream, router.upstream_frame_too_large, eager)
-        # What the client is told about its unanswered requests must be what happened.
-        if client_ended:
-            reason = CLIENT_LEFT
-        elif isinstance(upstream, ProxyEndedChannel):
-            reason = upstream.closed_reason
-        else:
-            reason = SERVER_EXITED
-        await router.upstream_closed(reason)
-
-    inbound = asyncio.create_task(client_to_upstream(), name="client->upstream")
-    outbound = asyncio.create_task(upstream_to_client(), name="upstream->client")
-    try:
-        done, _ = await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
-        if outbound not in done and inbound.exception() is None:
-            await outbound  # the client finished; the upstream ends once it has seen EOF
-    finally:
-        for task in (inbound, outbound):
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(inbound, outbound, return_exceptions=True)
-    for task in (inbound, outbound):
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-
-async def _pump(channel: MessageChannel, handle: Handler, too_large: TooLargeHandler, eager: bool) -> None:
-    """Hand every message of `channel` to `handle` until it ends."""
-    if eager and isinstance(channel, PumpableChannel):
-        await channel.pump(handle, too_large)
-        return
-    while True:
-        try:
-            raw = await channel.receive()
-        except FrameTooLarge as exc:
-            await too_large(exc)
-            continue
-        if raw is None:
-            return
-        await handle(raw)

@@ -43,7 +43,8 @@ from intercept.approvals.store import cli_options, open_approvals
 from intercept.audit import DEFAULT_EVENTS_DIR, AuditLog
 from intercept.engine import Engine
 from intercept.policy import load_policy
-from intercept.proxy import Router, relay
+from intercept.proxy import Router
+from intercept.relay import relay
 from intercept.runtime.options import EXIT_CANNOT_START, EXIT_INVALID, EXIT_USAGE, HttpSides, RunOptions
 from intercept.runtime.reload import PolicyWatch, ReloadUnavailable, watch_policy
 from intercept.shadow import SHADOW_WARNING

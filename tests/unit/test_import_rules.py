@@ -82,9 +82,36 @@ def test_only_the_cli_layer_of_intercept_imports_generator() -> None:
     assert _violations("intercept", "generator", allowed=("intercept.commands", "intercept.cli")) == []
 
 
-@pytest.mark.parametrize("core", ["intercept.policy", "intercept.engine", "intercept.proxy"])
-def test_transports_never_import_policy_or_engine(core: str) -> None:
+@pytest.mark.parametrize(
+    "core",
+    [
+        "intercept.policy",
+        "intercept.engine",
+        "intercept.proxy",
+        "intercept.relay",
+        "intercept.approvals",
+        "intercept.shadow",
+        "intercept.runtime",
+    ],
+)
+def test_transports_never_import_policy_engine_or_router(core: str) -> None:
     assert _violations("intercept.transport", core) == []
+
+
+def test_the_wire_format_depends_only_on_util() -> None:
+    outside = [
+        v
+        for v in _violations("intercept.protocol", "intercept")
+        if " imports intercept.util" not in v and " imports intercept.protocol" not in v
+    ]
+    assert outside == []
+
+
+def test_only_the_cli_layer_and_runtime_assemble_the_proxy() -> None:
+    assert (
+        _violations("intercept", "intercept.runtime", allowed=("intercept.runtime", "intercept.commands"))
+        == []
+    )
 
 
 def test_generator_uses_only_the_neutral_parts_of_intercept() -> None:

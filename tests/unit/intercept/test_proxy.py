@@ -13,7 +13,8 @@ import pytest
 from intercept.audit import AuditLog
 from intercept.engine import Denial, Engine
 from intercept.policy import load_policy_text
-from intercept.proxy import Router, relay
+from intercept.proxy import Router
+from intercept.relay import relay
 from intercept.state.memory import MemoryStore
 from intercept.transport.base import (
     FRAME_EDGE_BYTES,
