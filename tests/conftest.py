@@ -1,4 +1,8 @@
-"""Fixtures shared by unit and e2e tests: a real redis-server on 127.0.0.1 with a free port."""
+"""Fixtures shared by unit and e2e tests: a real redis-server on 127.0.0.1 with a free port.
+
+Also the hypothesis profile: no per-example deadline. Property tests check what is true, never
+how fast; a deadline only fails them when the machine is busy (speed lives in bench/).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("intercept", deadline=None)
+settings.load_profile("intercept")
 
 
 def free_port() -> int:
