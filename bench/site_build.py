@@ -5,8 +5,9 @@ page divided among the processes sharing it): forked render workers share much o
 memory, which RSS counts once per process.
 
 Usage: python bench/site_build.py [--sizes 10000 100000 250000] [--search-sizes 10000] [--work DIR]
-                                  [--search-only] [--search-shard-pages N]
+                                  [--search-only] [--search-shard-pages N] [--tools-per-server 25]
        python bench/site_build.py --sizes 100000 --compare-with REV [--rounds 2]
+       python bench/site_build.py --real-registry [--rounds 2]
 
 For each size N: write a synthetic registry (bench/synth_registry.py), then time
   cold:        no parse cache, no previous site, --no-search;
@@ -15,6 +16,10 @@ For each size N: write a synthetic registry (bench/synth_registry.py), then time
 and, for the sizes in --search-sizes, a full build with the Pagefind index followed by an
 incremental one (one server file changed, search bundles re-indexed where pages changed).
 --search-only runs just those two, reusing the parse cache a previous run left in --work.
+
+--real-registry times cold full builds of the shipped registry (registry/) instead: no parse cache,
+no previous site, once with the Pagefind index (what `intercept build` does by default) and once
+with --no-search, --rounds times each.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from synth_registry import write_registry  # noqa: E402
+from synth_registry import TOOLS_PER_SERVER, write_registry  # noqa: E402
 
 
 def _pss_kb(pid: int) -> int:
@@ -111,13 +116,27 @@ def run(args: list[str], code: Path | None = None) -> tuple[float, float, str, s
     return elapsed, cpu, f"{peak // 1024:,} MB (PSS {peak_pss // 1024:,})", out.strip().splitlines()[-1]
 
 
-def bench(
-    size: int, work: Path, search: bool, warm: bool = True, search_only: bool = False, shard_pages: int = 0
-) -> None:
-    registry = work / f"registry-{size}"
+def synthetic(size: int, work: Path, per_server: int) -> Path:
+    """The synthetic registry of `size` tools, `per_server` a server, written on first use."""
+    registry = work / (
+        f"registry-{size}" if per_server == TOOLS_PER_SERVER else f"registry-{size}-{per_server}"
+    )
     if not registry.is_dir():
-        write_registry(size, registry)
-    out, cache = work / f"site-{size}", work / f".cache-{size}"
+        write_registry(size, registry, per_server)
+    return registry
+
+
+def bench(
+    size: int,
+    work: Path,
+    search: bool,
+    warm: bool = True,
+    search_only: bool = False,
+    shard_pages: int = 0,
+    per_server: int = TOOLS_PER_SERVER,
+) -> None:
+    registry = synthetic(size, work, per_server)
+    out, cache = work / f"site-{registry.name}", work / f".cache-{registry.name}"
     cached = cache.is_dir()
     if not search_only:
         shutil.rmtree(out, ignore_errors=True)
@@ -125,10 +144,12 @@ def bench(
     common = ["--registry", str(registry), "--out", str(out), "--cache-dir", str(cache), "--workers", "2"]
     search_args = ["--search-shard-pages", str(shard_pages)] if shard_pages else []
 
+    servers = len(list(registry.glob("*.yaml")))
+
     def emit(name: str, result: tuple[float, float, int, str]) -> None:
         secs, cpu, mb, summary = result
         print(
-            f"| {size:,} | {name} | {secs:.1f} s | {cpu:.1f} s | {size / secs:,.0f} | "
+            f"| {size:,} ({servers:,} servers) | {name} | {secs:.1f} s | {cpu:.1f} s | {size / secs:,.0f} | "
             f"{2 * size / cpu:,.0f} | "
             f"{mb} | {os.getloadavg()[0]:.1f} | {summary} |",
             flush=True,
@@ -157,11 +178,38 @@ def bench(
         incremental("incremental + Pagefind, one server changed", search_args)
 
 
+def real_registry(work: Path, rounds: int) -> None:
+    """Cold full builds of the shipped registry, with and without the search index."""
+    registry = ROOT / "registry"
+    servers = sorted(registry.glob("*.yaml"))
+    out, cache = work / "site-real", work / ".cache-real"
+    for number in range(1, rounds + 1):
+        for search in (True, False):
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(cache, ignore_errors=True)
+            args = [
+                "--registry",
+                str(registry),
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(cache),
+                "--workers",
+                "2",
+            ]
+            secs, cpu, mb, summary = run([*args] if search else [*args, "--no-search"])
+            kind = "cold + Pagefind" if search else "cold, --no-search"
+            load = os.getloadavg()[0]
+            print(
+                f"| real registry ({len(servers)} servers) | {kind}, round {number} | {secs:.1f} s | "
+                f"{cpu:.1f} s | | | {mb} | {load:.1f} | {summary} |",
+                flush=True,
+            )
+
+
 def compare(size: int, work: Path, rev: str, rounds: int) -> None:
     """Cold builds of this checkout and of git revision rev, interleaved, in the same conditions."""
-    registry = work / f"registry-{size}"
-    if not registry.is_dir():
-        write_registry(size, registry)
+    registry = synthetic(size, work, TOOLS_PER_SERVER)
     old = work / f"code-{rev}"
     if not old.is_dir():
         old.mkdir(parents=True)
@@ -197,7 +245,13 @@ def main() -> None:
     parser.add_argument(
         "--compare-with", metavar="REV", help="only cold builds, this checkout and REV interleaved"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-with")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare-with or --real-registry")
+    parser.add_argument(
+        "--tools-per-server", type=int, default=TOOLS_PER_SERVER, help="tools per synthetic server"
+    )
+    parser.add_argument(
+        "--real-registry", action="store_true", help="only cold full builds of the shipped registry"
+    )
     options = parser.parse_args()
     options.work.mkdir(parents=True, exist_ok=True)
     print(
@@ -205,6 +259,9 @@ def main() -> None:
         "| load avg | summary |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    if options.real_registry:
+        real_registry(options.work, options.rounds)
+        return
     if options.compare_with:
         for size in options.sizes:
             compare(size, options.work, options.compare_with, options.rounds)
@@ -217,6 +274,7 @@ def main() -> None:
             warm=not options.skip_warm,
             search_only=options.search_only,
             shard_pages=options.search_shard_pages,
+            per_server=options.tools_per_server,
         )
 
 

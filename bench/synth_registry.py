@@ -1,6 +1,6 @@
-"""Write a synthetic registry of N tools, 25 per server, in the real registry format.
+"""Write a synthetic registry of N tools, 25 per server unless told, in the real registry format.
 
-Usage: python bench/synth_registry.py N DIR
+Usage: python bench/synth_registry.py N DIR [TOOLS_PER_SERVER]
 
 Deterministic: the same N gives byte-identical files. Names come from a verb x noun vocabulary so
 that, as in the real registry, many servers share tool names and the similarity ranking has work to do.
@@ -217,12 +217,12 @@ def server_doc(index: int, tool_count: int) -> dict[str, object]:
     }
 
 
-def write_registry(total_tools: int, directory: Path) -> int:
+def write_registry(total_tools: int, directory: Path, per_server: int = TOOLS_PER_SERVER) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     servers = 0
     remaining = total_tools
     while remaining > 0:
-        count = min(TOOLS_PER_SERVER, remaining)
+        count = min(per_server, remaining)
         doc = server_doc(servers, count)
         text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
         (directory / f"{doc['slug']}.yaml").write_text(text, encoding="utf-8")
@@ -232,10 +232,11 @@ def write_registry(total_tools: int, directory: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or not argv[1].isdigit():
-        print("usage: python bench/synth_registry.py N DIR", file=sys.stderr)
+    if len(argv) not in (3, 4) or not all(a.isdigit() for a in argv[1:2] + argv[3:]):
+        print("usage: python bench/synth_registry.py N DIR [TOOLS_PER_SERVER]", file=sys.stderr)
         return 2
-    servers = write_registry(int(argv[1]), Path(argv[2]))
+    per_server = int(argv[3]) if len(argv) == 4 else TOOLS_PER_SERVER
+    servers = write_registry(int(argv[1]), Path(argv[2]), per_server)
     print(f"wrote {servers} servers, {argv[1]} tools to {argv[2]}")
     return 0
 

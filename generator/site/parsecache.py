@@ -62,9 +62,11 @@ class ServerRef:
     structure: str
     """Digest of what ranks and sorts this server's tools elsewhere: names, categories, risks."""
     display: str
-    """Digest of what other pages show of its tools: server name, tool names, risks, summaries."""
+    """Digest of what other pages show of its tools: server name, tool names, categories, risks, summaries."""
     status: str = "active"
     """active, deprecated or archived: server lists mark the last two."""
+    hints: tuple[str, ...] = ()
+    """The annotation hints (`HINTS`) at least one of its tools sets to true, for the index's filters."""
     _tools: tuple[ToolRef, ...] | None = None
 
     @property
@@ -97,6 +99,7 @@ class ServerRef:
             self.structure,
             self.display,
             self.status,
+            self.hints,
         )
 
     @staticmethod
@@ -117,6 +120,21 @@ class ServerRef:
             counts[_RISKS[risk]] += 1
         return counts
 
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The category values its tools have, in display order."""
+        present = {category for _, category, _, _ in self.packed_tools}
+        return tuple(c.value for c in CATEGORY_ORDER if c.value in present)
+
+    @property
+    def risks(self) -> tuple[str, ...]:
+        """The risk values its tools have, in display order (so the last is the highest)."""
+        present = {risk for _, _, risk, _ in self.packed_tools}
+        return tuple(r.value for r in RISK_ORDER if r.value in present)
+
+
+HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+"""The MCP tool annotations that are booleans, in the order the server index offers them."""
 
 _CATEGORIES: dict[str, Category] = {c.value: c for c in Category}
 _RISKS: dict[str, Risk] = {r.value: r for r in Risk}
@@ -185,8 +203,11 @@ def server_ref(server: Server, file_hash: str) -> ServerRef:
         packed_tools=packed,
         catalogue_json=json.dumps(catalogue_entry(server), ensure_ascii=False, separators=(",", ":")),
         structure=_digest(f"{name}\0{cat}\0{risk}" for name, cat, risk, _ in packed),
-        display=_digest([server.name, *(f"{name}\0{risk}\0{line}" for name, _, risk, line in packed)]),
+        display=_digest(
+            [server.name, *(f"{name}\0{cat}\0{risk}\0{line}" for name, cat, risk, line in packed)]
+        ),
         status=server.status,
+        hints=tuple(h for h in HINTS if any(t.annotations.get(h) is True for t in server.tools)),
     )
 
 

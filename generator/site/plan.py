@@ -88,15 +88,18 @@ class FileGroup:
 
 
 def _overview_key(settings: str, ctx: SiteContext) -> str:
-    """Names, summaries, statuses and tool counts of every server, the index page size, the search
-    bundles, the conformance results and the about page's demo server."""
+    """Names, summaries, statuses, annotation hints and tool counts of every server, the index page
+    size, the search bundles, the conformance results and the about page's demo server."""
     return digest(
         [
             settings,
             str(urls.SERVERS_PAGE_SIZE),
             " ".join(ctx.search_merge),
             RESULTS.read_text() if RESULTS.is_file() else "",
-            *(f"{s.slug}\0{s.name}\0{s.summary}\0{s.structure}\0{s.status}" for s in ctx.catalog.servers),
+            *(
+                f"{s.slug}\0{s.name}\0{s.summary}\0{s.structure}\0{s.status}\0{' '.join(s.hints)}"
+                for s in ctx.catalog.servers
+            ),
             *(s.file_hash for s in ctx.catalog.servers if s.slug == about.DEMO_SERVER),
         ]
     )

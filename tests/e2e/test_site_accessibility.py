@@ -18,6 +18,7 @@ AXE_CORE = "axe-core@4.11.4"
 PAGES = {
     "home": "/",
     "servers index": "/servers/",
+    "servers index, filtered": "/servers/",
     "server": "/servers/acme-jobs/",
     "tool": "/servers/acme-jobs/tools/cancel_run/",
     "category listing": "/categories/destructive/",
@@ -101,6 +102,11 @@ def test_every_page_kind_has_no_axe_violations(site_url: str, axe_source: str, m
                 for summary in page.locator(".pagefind-ui__filter-name").all():
                     summary.click()
                 assert page.locator(".pagefind-ui__filter-checkbox").first.is_visible()
+            if kind == "servers index, filtered":
+                # Rows hidden, the live region changed, and then no match: its message shown.
+                page.get_by_label("Has tools at risk").select_option("critical")
+                page.get_by_label("Name").fill("no such server")
+                assert page.locator("#server-table-empty").is_visible()
             background = page.evaluate("getComputedStyle(document.body).backgroundColor")
             assert background == ("rgb(13, 17, 23)" if dark else "rgb(255, 255, 255)"), kind
             report[kind] = _violations(page, axe_source)

@@ -10,6 +10,7 @@ import pytest
 
 from generator.catalog.load import load_registry
 from generator.catalog.policyfile import tool_snippet
+from generator.catalog.risk import assess
 from generator.site.search import plan_shards
 from tests.e2e.site_browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, serve_site, sync_api
 from tests.unit.generator.site.site_support import SMALL_REGISTRY
@@ -232,6 +233,72 @@ def test_search_filters_narrow_results_by_server_risk_and_category(site_url: str
     assert errors == []
 
 
+def _shown_servers(page: Any) -> set[str]:
+    rows = page.locator("#server-table tbody tr:not([hidden]) th a")
+    return {
+        str(href).removeprefix("/servers/").strip("/")
+        for href in rows.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    }
+
+
+def test_server_index_filters_rows_by_name_category_risk_and_annotation(site_url: str) -> None:
+    registry = load_registry(SMALL_REGISTRY)
+    every = {s.slug for s in registry.servers}
+    critical = {s.slug for s in registry.servers if any(assess(t).level.value == "critical" for t in s.tools)}
+    financial = {s.slug for s in registry.servers if any(t.category.value == "financial" for t in s.tools)}
+    read_only = {
+        s.slug for s in registry.servers if any(t.annotations.get("readOnlyHint") is True for t in s.tools)
+    }
+    # Each filter must narrow the list, or the test could not tell a working filter from none.
+    assert {frozenset(critical), frozenset(financial), frozenset(read_only)}.isdisjoint({frozenset(every)})
+    assert read_only and critical & financial
+    errors: list[str] = []
+    with sync_api().sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{site_url}/servers/")
+        count = page.locator("#filter-count")
+        assert _shown_servers(page) == every
+        assert count.inner_text() == f"{len(every)} of {len(every)} servers"
+        assert count.get_attribute("role") == "status"
+
+        page.get_by_label("Has tools at risk").select_option("critical")
+        assert _shown_servers(page) == critical
+        assert count.inner_text() == f"{len(critical)} of {len(every)} servers"
+        page.get_by_label("Has tools of category").select_option("financial")
+        assert _shown_servers(page) == critical & financial
+        page.get_by_label("Has tools at risk").select_option("")
+        page.get_by_label("Has tools of category").select_option("")
+        page.get_by_label("Has tools annotated").select_option("readOnlyHint")
+        assert _shown_servers(page) == read_only
+        page.get_by_label("Has tools annotated").select_option("")
+
+        # Typed from the keyboard: the name box narrows as it changes, case-insensitively.
+        page.get_by_label("Name").focus()
+        page.keyboard.type("PAYB")
+        assert _shown_servers(page) == {"paybox"}
+        assert count.inner_text() == f"1 of {len(every)} servers"
+        page.keyboard.type("zzz")
+        assert _shown_servers(page) == set()
+        assert page.locator("#server-table-empty").is_visible()
+        page.screenshot(path=str(ARTIFACTS / "site-servers-filtered.png"))
+        browser.close()
+    assert errors == []
+
+
+def test_server_index_lists_every_server_without_javascript(site_url: str) -> None:
+    registry = load_registry(SMALL_REGISTRY)
+    with sync_api().sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.goto(f"{site_url}/servers/")
+        assert _shown_servers(page) == {s.slug for s in registry.servers}
+        assert not page.locator("#server-filters").is_visible()
+        browser.close()
+
+
 LAYOUT_SHIFT = """() => new Promise(resolve => {
   let total = 0;
   new PerformanceObserver(list => { for (const e of list.getEntries()) { total += e.value; } })
@@ -248,7 +315,9 @@ def test_pages_load_without_layout_shift(site_url: str) -> None:
         "/",
         "/servers/acme-jobs/",
         "/servers/acme-jobs/tools/cancel_run/",
+        "/servers/",
         "/categories/destructive/",
+        "/risk/critical/",
         "/search/",
     ]
     shifts: dict[str, float] = {}

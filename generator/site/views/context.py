@@ -6,7 +6,7 @@ descriptions go through the safe Markdown renderer, and every URL comes from `ge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,7 @@ class SiteContext:
     install_command: str = DEFAULT_INSTALL_COMMAND
     """The command the "Use it" block tells readers to install Intercept with."""
     """Search bundles under pagefind/ that the search box merges into the primary one."""
-    item_cache: dict[tuple[str, str, bool], str] = field(default_factory=dict)
+    item_cache: dict[tuple[str, str, bool | str], str] = field(default_factory=dict)
     """Rendered list items, by tool: a tool appears in many pages' similar and browse lists."""
 
     def link(self, path: str) -> str:
@@ -114,32 +114,65 @@ def plural(count: int, word: str) -> str:
 ITEM_CACHE_LIMIT = 100_000
 
 
-def tool_items(ctx: SiteContext, refs: Iterable[ToolRef], show_server: bool = True) -> Markup:
-    """A list of tools as HTML; each item is rendered once per process and reused."""
+def _cached_items(
+    ctx: SiteContext, refs: Iterable[ToolRef], variant: bool | str, render: Callable[[ToolRef], str]
+) -> str:
+    """Each tool's fragment rendered once per process and reused: a tool appears in many lists."""
     cache = ctx.item_cache
-    parts = ['<ul class="tool-list">\n']
+    parts = []
     for ref in refs:
-        key = (ref.slug, ref.name, show_server)
+        key = (ref.slug, ref.name, variant)
         item = cache.get(key)
         if item is None:
-            url = escape(ctx.link(urls.tool_url(ref.slug, ref.name)))
-            where = ""
-            if show_server:
-                where = (
-                    f' <span class="muted">on <a href="{escape(ctx.link(urls.server_url(ref.slug)))}">'
-                    f"{escape(ref.server_name)}</a></span>"
-                )
-            item = (
-                f'  <li>\n    <a class="tool-name" href="{url}"><code>{escape(ref.name)}</code></a>\n'
-                f'    <span class="badge risk-{ref.risk.value}">{ref.risk.value} risk</span>{where}\n'
-                f"    <p>{inline_markdown(ref.one_line)}</p>\n  </li>\n"
-            )
+            item = render(ref)
             if len(cache) >= ITEM_CACHE_LIMIT:
                 cache.clear()
             cache[key] = item
         parts.append(item)
-    parts.append("</ul>\n")
-    return Markup("".join(parts))
+    return "".join(parts)
+
+
+def tool_items(ctx: SiteContext, refs: Iterable[ToolRef], show_server: bool = True) -> Markup:
+    """A list of tools as HTML."""
+
+    def item(ref: ToolRef) -> str:
+        url = escape(ctx.link(urls.tool_url(ref.slug, ref.name)))
+        where = ""
+        if show_server:
+            where = (
+                f' <span class="muted">on <a href="{escape(ctx.link(urls.server_url(ref.slug)))}">'
+                f"{escape(ref.server_name)}</a></span>"
+            )
+        return (
+            f'  <li>\n    <a class="tool-name" href="{url}"><code>{escape(ref.name)}</code></a>\n'
+            f'    <span class="badge risk-{ref.risk.value}">{ref.risk.value} risk</span>{where}\n'
+            f"    <p>{inline_markdown(ref.one_line)}</p>\n  </li>\n"
+        )
+
+    return Markup('<ul class="tool-list">\n' + _cached_items(ctx, refs, show_server, item) + "</ul>\n")
+
+
+def tool_table(ctx: SiteContext, refs: Iterable[ToolRef], kind: str) -> Markup:
+    """A browse page's tools as table rows.
+
+    kind: 'category' or 'risk', the listing's own dimension, so the row shows the other one.
+    """
+
+    def row(ref: ToolRef) -> str:
+        url = escape(ctx.link(urls.tool_url(ref.slug, ref.name)))
+        name = f'<a class="tool-name" href="{url}"><code>{escape(ref.name)}</code></a>'
+        server = escape(ctx.link(urls.server_url(ref.slug)))
+        if kind == "category":
+            other = f'<span class="badge risk-{ref.risk.value}">{ref.risk.value}</span>'
+        else:
+            other = escape(ref.category.value)
+        return (
+            f'<tr><th scope="row">{name}</th>'
+            f'<td><a href="{server}">{escape(ref.server_name)}</a></td><td>{other}</td>'
+            f"<td>{inline_markdown(ref.one_line)}</td></tr>\n"
+        )
+
+    return Markup(_cached_items(ctx, refs, kind, row))
 
 
 def bar_segments(counts: dict[str, int], total: int, width: int = 300) -> list[dict[str, Any]]:
@@ -155,6 +188,7 @@ def bar_segments(counts: dict[str, int], total: int, width: int = 300) -> list[d
 
 
 def server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str, Any]]:
+    """What a server table shows of each server, and what the server index's filters match."""
     return [
         {
             "name": s.name,
@@ -163,6 +197,10 @@ def server_rows(ctx: SiteContext, servers: Iterable[ServerRef]) -> list[dict[str
             "tools": s.tool_count,
             "slug": s.slug,
             "status": s.status,
+            "categories": s.categories,
+            "risks": s.risks,
+            "top_risk": s.risks[-1] if s.risks else "",
+            "hints": s.hints,
         }
         for s in servers
     ]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from generator.catalog.models import CATEGORY_ORDER, RISK_ORDER
 from generator.catalog.recommend import PATTERNS
 from generator.site import urls
+from generator.site.parsecache import HINTS
 from generator.site.views.context import CATEGORY_BLURB, RISK_BLURB, SiteContext, plural, server_rows
 
 
@@ -36,6 +37,9 @@ def servers_pages(ctx: SiteContext) -> Iterator[tuple[str, bytes]]:
                 heading=title,
                 servers=rows,
                 total=len(servers),
+                categories=[c.value for c in CATEGORY_ORDER],
+                risks=[r.value for r in RISK_ORDER],
+                hints=HINTS,
                 number=number,
                 pages=count,
                 prev_url=ctx.link(urls.servers_url(number - 1)) if number > 1 else None,

@@ -8,7 +8,7 @@ from generator.catalog.models import CATEGORY_ORDER, RISK_ORDER, Category, Risk
 from generator.catalog.recommend import PATTERNS
 from generator.site import urls
 from generator.site.parsecache import Catalog, ToolRef
-from generator.site.views.context import CATEGORY_BLURB, RISK_BLURB, SiteContext, plural, tool_items
+from generator.site.views.context import CATEGORY_BLURB, RISK_BLURB, SiteContext, plural, tool_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ def listing_page(ctx: SiteContext, listing: Listing, number: int) -> bytes:
         value=value,
         count=len(listing.tools),
         patterns=patterns,
-        tools=tool_items(ctx, listing_items(listing, number)),
+        tools=tool_table(ctx, listing_items(listing, number), listing.kind),
         number=number,
         pages=listing.pages,
         prev_url=prev_url,

@@ -1,4 +1,5 @@
-// Progressive enhancement only: the theme toggle, copy buttons and the Pagefind search box.
+// Progressive enhancement only: the theme toggle, copy buttons, the server index's filters and the
+// Pagefind search box.
 (function () {
   "use strict";
   var root = document.documentElement;
@@ -41,6 +42,41 @@
       });
     });
   });
+
+  // The server index's filters: each select names a row's data attribute holding space-separated
+  // values, and a row stays when every chosen value is among them and its name contains the text.
+  var filters = document.getElementById("server-filters");
+  var table = filters && document.getElementById(filters.getAttribute("data-target"));
+  if (table) {
+    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+    var count = document.getElementById("filter-count");
+    var empty = document.getElementById(table.id + "-empty");
+    var suffix = count.textContent.replace(/^[\d,]+ of [\d,]+/, "");
+    var total = rows.length.toLocaleString("en-US");
+    var apply = function () {
+      var text = filters.elements.namedItem("q").value.trim().toLowerCase();
+      var chosen = Array.prototype.filter.call(filters.elements, function (el) {
+        return el.tagName === "SELECT" && el.value;
+      });
+      var shown = 0;
+      rows.forEach(function (row) {
+        var keep = !text || row.getAttribute("data-name").indexOf(text) !== -1;
+        for (var i = 0; keep && i < chosen.length; i++) {
+          keep = (" " + row.getAttribute("data-" + chosen[i].name) + " ").indexOf(" " + chosen[i].value + " ") !== -1;
+        }
+        row.hidden = !keep;
+        if (keep) { shown++; }
+      });
+      count.textContent = shown.toLocaleString("en-US") + " of " + total + suffix;
+      if (empty) { empty.hidden = shown !== 0; }
+    };
+    filters.addEventListener("input", apply);
+    filters.addEventListener("change", apply);
+    filters.addEventListener("submit", function (event) { event.preventDefault(); });
+    // A reload or the back button can restore the controls' values: apply them (and only then, so
+    // the live region says nothing on an ordinary load).
+    if (Array.prototype.some.call(filters.elements, function (el) { return el.value; })) { apply(); }
+  }
 
   var search = document.getElementById("search");
   if (search && window.PagefindUI) {

@@ -53,6 +53,8 @@ def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
     synth.write_registry(200, registry)
     out = tmp_path / "site"
     assert build(registry, out).mode == "full"
+    # A hint the server index filters on that changes neither category nor risk.
+    hints = {"readOnlyHint": True, "idempotentHint": True}
     provenance = {"method": "manual", "obtained_at": "2026-11-20T00:00:00Z", "notes": "re-scanned"}
     edits: list[tuple[str, Callable[[], object]]] = [
         ("server description", lambda: _edit(registry, "synth-00003", _set(description="Edited. Twice."))),
@@ -64,6 +66,10 @@ def test_every_kind_of_edit_gives_the_site_a_full_build_gives(
         ("tool renamed", lambda: _edit(registry, "synth-00002", _set_tool(1, name="zz_unique_tool"))),
         ("tool category", lambda: _edit(registry, "synth-00004", _set_tool(2, category="destructive"))),
         ("scan date", lambda: _edit(registry, "synth-00006", _set(provenance=provenance))),
+        (
+            "tool annotation",
+            lambda: _edit(registry, "synth-00007", _set_tool(0, annotations=hints)),
+        ),
         (
             "server added",
             lambda: (registry / "synth-00050.yaml").write_text(
