@@ -46,7 +46,7 @@ KEY_TEXT: dict[tuple[str, str], tuple[str, str]] = {
         '"sha256:<64 hex>"',
         "The tool's definition hash (name, description, input schema, annotations). If the server's "
         "definition changes, the proxy removes the tool from tools/list and denies its calls. "
-        "`intercept pin` writes it; `intercept pin --check` reports drift.",
+        "The command intercept pin writes it; intercept pin --check reports drift.",
     ),
     ("Rule", "name"): (
         "string",
