@@ -1,4 +1,5 @@
-"""The audit log: one JSON object per line for `startup`, `tool_call`, `approval`, `reload` and `shutdown`.
+"""The audit log: one JSON object per line for `startup`, `tool_call`, `approval`, `pin_drift`, `reload`
+and `shutdown`.
 
 Files live under `~/.intercept/events/` (one per UTC day, `events-YYYY-MM-DD.jsonl`) or at the
 path given by `--audit-log`. Several proxies may append to the same file: events are written
@@ -271,6 +272,11 @@ class AuditLog:
         if detail:
             fields["detail"] = detail
         self._write("approval", fields, arguments)
+
+    def pin_drift(self, fields: Mapping[str, Any]) -> None:
+        """A pinned tool's listed definition no longer matches its pin (`intercept.pinning` gives the
+        fields). Hashes only: the definition's text is untrusted."""
+        self._write("pin_drift", dict(fields))
 
     def reload(self, ok: bool, policy: str, detail: str) -> None:
         self._write("reload", {"ok": ok, "policy": policy, "detail": detail})

@@ -16,6 +16,7 @@ from intercept import __version__
 COMMAND_MODULES: dict[str, str] = {
     "validate": "policy_cmds",
     "scaffold": "policy_cmds",
+    "pin": "pin_cmds",
     "test": "policy_cmds",
     "run": "run_cmds",
     "status": "status_cmds",

@@ -283,6 +283,8 @@ class Engine:
         self.policy = policy
         self._hide_all = WILDCARD in policy.hide
         self._hidden = frozenset(policy.hide)
+        self.pins: Mapping[str, str] = policy.pins()
+        """Pinned tools and their definition hashes (checked by the router, intercept.pinning)."""
         self._counter_windows = self._counter_definitions(policy)
         self._any_of_groups = itertools.count(1)
         wildcard = policy.tools.get(WILDCARD)

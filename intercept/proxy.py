@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from intercept.approvals.coordinator import ApprovalService, Held, SessionApprovals
-from intercept.engine import ApprovalNeed, Decision, Denial, Engine, ToolCall, ToolSchema
+from intercept.engine import Admission, ApprovalNeed, Decision, Denial, Engine, ToolCall, ToolSchema
+from intercept.pinning import DriftSink, OnDrift, PinGuard
 from intercept.protocol import jsonrpc
 from intercept.protocol.jsonrpc import Envelope, MessageError, MessageId
 from intercept.shadow import shadow_decide
@@ -60,7 +61,7 @@ SCHEMA_FETCH_MAX_PAGES = 1000
 CANCELLED_CALLS_REMEMBERED = 1024
 
 
-class AuditSink(Protocol):
+class AuditSink(DriftSink, Protocol):
     """Where the router reports decisions (see `intercept.audit.AuditLog`)."""
 
     def tool_call(
@@ -103,8 +104,10 @@ class Router:
         schema_fetch_timeout: float = SCHEMA_FETCH_TIMEOUT_SECONDS,
         shadow: bool = False,
         approvals: ApprovalService | None = None,
+        on_drift: OnDrift = "deny",
     ) -> None:
         self.engine = engine
+        self.pins = PinGuard(on_drift, audit)
         self.shadow = shadow
         self.store = store
         self._send_client = send_client
@@ -231,14 +234,22 @@ class Router:
                 jsonrpc.INVALID_PARAMS, "tools/call params.arguments must be an object", message_id
             )
         engine = self.engine
-        if engine.needs_schema(name) and name not in self.schemas:
+        pin = engine.pins.get(name)
+        if (engine.needs_schema(name) and name not in self.schemas) or (
+            pin is not None and not self.pins.known(name)
+        ):
             await self._fetch_schemas()
+        pin_denial = self.pins.check(name, pin) if pin is not None else None
         call = ToolCall(name, arguments, approved=held is True)
         if isinstance(held, Denial):
             decision: Decision = held
+        elif pin_denial is not None and not self.shadow:
+            decision = pin_denial
         else:
             decide = shadow_decide if self.shadow else Engine.decide
             decision = await decide(engine, call, self.store, self._clock(), self.schemas, self._fail_open)
+            if pin_denial is not None and isinstance(decision, Admission):
+                decision = Admission(decision.reservation, decision.rule, (pin_denial, *decision.would_deny))
         if isinstance(decision, ApprovalNeed):  # other rules admit it; nothing is reserved before approval
             self.approvals.hold(call, decision, self._tools_call, env, message_id, encoded, refundable)
             return None, None
@@ -329,6 +340,7 @@ class Router:
             if env.method == "notifications/tools/list_changed":
                 self.schemas = {}
                 self._listing_complete = False
+                self.pins.forget()
             return encoded_already or self._encode_upstream(env)
         message_id = env.id
         if isinstance(message_id, str) and message_id in self._own_waiting:
@@ -405,7 +417,8 @@ class Router:
                 continue
             if learn:
                 self.schemas[name] = ToolSchema.learn(tool.get("inputSchema"))
-            if self.shadow or not engine.hides(name):
+            shown = self.pins.shown(tool, name, engine.pins.get(name), learn)
+            if self.shadow or (shown and not engine.hides(name)):
                 kept.append(tool)
         return {**result, "tools": kept}
 

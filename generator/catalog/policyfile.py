@@ -44,8 +44,10 @@ def policy_file_name(server: Server) -> str:
     return f"{server.slug}.yaml"
 
 
-def render_policy_file(server: Server, default: Literal["allow", "deny"] = "allow") -> str:
-    """The full recommended policy for a server, with a comment header; deterministic."""
+def render_policy_file(server: Server, default: Literal["allow", "deny"] = "allow", pin: bool = False) -> str:
+    """The full recommended policy for a server, with a comment header; deterministic.
+
+    `pin`: each tool also carries `pin:` with the registry's definition hash (`scaffold --pin`)."""
     counts = category_counts(server.tools)
     breakdown = ", ".join(f"{c.value} {n}" for c, n in counts.items() if n)
     prov = server.provenance
@@ -67,6 +69,14 @@ def render_policy_file(server: Server, default: Literal["allow", "deny"] = "allo
         "#",
         f"# Check it:   intercept validate -c {file_name}",
         f"# Enforce it: intercept run -c {file_name} -- {run}",
+        *(
+            [
+                "# Pins:       each tool's definition hash from the registry; check them against the",
+                f"#             live server with: intercept pin --check -c {file_name} -- {run}",
+            ]
+            if pin
+            else []
+        ),
         'version: "1"',
         f"description: {yaml_quoted(f'Recommended policy for the {comment_text(server.name)} MCP server')}",
         f"default: {default}",
@@ -78,7 +88,8 @@ def render_policy_file(server: Server, default: Literal["allow", "deny"] = "allo
         body += f"\n  # ── {category.value}: {len(items)} tool{'s' if len(items) != 1 else ''}, {pattern}\n"
         for tool, rec in items:
             body += f"\n  # {comment_text(tool.one_line)}\n"
-            body += tool_block(tool.name, rec.rules)
+            digest = (tool.definition_hash or tool.computed_definition_hash()) if pin else None
+            body += tool_block(tool.name, rec.rules, pin=digest)
     body += (
         "\n  # Example: one limit shared by every tool on this server. Uncomment to use.\n"
         '  # "*":\n'

@@ -42,6 +42,12 @@ KEY_TEXT: dict[tuple[str, str], tuple[str, str]] = {
         "list of rules",
         "Checked in order; a call is admitted only if every rule admits it.",
     ),
+    ("ToolPolicy", "pin"): (
+        '"sha256:<64 hex>"',
+        "The tool's definition hash (name, description, input schema, annotations). If the server's "
+        "definition changes, the proxy removes the tool from tools/list and denies its calls. "
+        "The command intercept pin writes it; intercept pin --check reports drift.",
+    ),
     ("Rule", "name"): (
         "string",
         "Names the rule in denials and the audit log (otherwise tools.<tool>.rules[<i>]); rate-limit "

@@ -121,12 +121,19 @@ def policy_test(config: Path, cases: Path) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write test cases that the policy passes to this file, for `intercept test`.",
 )
+@click.option(
+    "--pin",
+    is_flag=True,
+    help="Pin every tool to the registry's definition hash (pin: sha256:...), so the proxy "
+    "quarantines a tool whose definition changes.",
+)
 def scaffold(
     server: str,
     output: Path | None,
     default: Literal["allow", "deny"],
     registry: Path | None,
     tests_file: Path | None,
+    pin: bool,
 ) -> None:
     """Print the recommended policy for SERVER (a registry slug, e.g. trigger-dev)."""
     from generator.catalog.load import RegistryError, load_registry
@@ -149,7 +156,7 @@ def scaffold(
     if found is None:
         click.echo(unknown_server_message(server, [s.slug for s in reg]), err=True)
         sys.exit(EXIT_USAGE)
-    text = render_policy_file(found, default)
+    text = render_policy_file(found, default, pin)
     if tests_file is not None:
         policy_name = output.name if output is not None else policy_file_name(found)
         tests, count = render_policy_tests(found, policy_name, tests_file.name)

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from intercept.pinning import OnDrift
 from intercept.runtime import run as runtime
 from intercept.runtime.logs import configure_logging
 from intercept.runtime.options import EXIT_INVALID, ApprovalMode, HttpSides, RunOptions
@@ -180,6 +181,14 @@ _SECONDS = click.FloatRange(0, 1e6, min_open=True)
     help="How require_approval calls are put to a human: ask the client's user when the client supports "
     "elicitation, else hold them for `intercept approvals` (auto), or always hold them (cli).",
 )
+@click.option(
+    "--on-drift",
+    type=click.Choice(["deny", "warn"]),
+    default="deny",
+    show_default=True,
+    help="What happens to a pinned tool whose definition changed: removed from tools/list and its calls "
+    "denied (deny), or the drift logged and audited and its calls allowed (warn).",
+)
 @click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(
     config: Path,
@@ -195,6 +204,7 @@ def run(
     state_prefix: str | None,
     shadow: bool,
     approvals: ApprovalMode,
+    on_drift: OnDrift,
     command: tuple[str, ...],
     **transport: Any,
 ) -> None:
@@ -226,6 +236,7 @@ def run(
         http=http,
         shadow=shadow,
         approvals=approvals,
+        on_drift=on_drift,
     )
     sys.exit(runtime.run_proxy(options))
 

@@ -35,7 +35,7 @@ from intercept.policy.model import (
     ValidateSpec,
     counter_scope,
 )
-from intercept.policy.text import dump_policy, rule_lines, tool_block, yaml_quoted, yaml_scalar
+from intercept.policy.text import dump_policy, pin_line, rule_lines, tool_block, yaml_quoted, yaml_scalar
 
 __all__ = [
     "APPROVAL_DEFAULT_TIMEOUT",
@@ -69,6 +69,7 @@ __all__ = [
     "load_policy",
     "load_policy_text",
     "parse_policy",
+    "pin_line",
     "rule_lines",
     "semantic_errors",
     "tool_block",

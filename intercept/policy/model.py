@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator
 
 from intercept.util.errors import fail
+from intercept.util.tooldef import DEFINITION_HASH_RE
 
 POLICY_MAX_BYTES = 4 * 1024 * 1024
 """Largest policy file accepted; a real policy is kilobytes, so this only stops accidents."""
@@ -302,6 +303,19 @@ class Rule(_Strict):
 
 class ToolPolicy(_Strict):
     rules: list[Rule] = Field(default_factory=list)
+    pin: str | None = None
+    """`sha256:<hex>` of the tool's definition (`intercept.util.tooldef`); a tool that no longer
+    matches is quarantined at run time (intercept.pinning)."""
+
+    @field_validator("pin")
+    @classmethod
+    def _check_pin(cls, pin: str | None) -> str | None:
+        if pin is not None and not DEFINITION_HASH_RE.match(pin):
+            raise fail(
+                "pin must be 'sha256:' followed by 64 lowercase hex digits",
+                "write the hash `intercept pin` or `intercept scaffold --pin` prints",
+            )
+        return pin
 
 
 class Policy(_Strict):
@@ -343,6 +357,18 @@ class Policy(_Strict):
                 )
         return tools
 
+    @field_validator("tools")
+    @classmethod
+    def _no_wildcard_pin(cls, tools: dict[str, ToolPolicy]) -> dict[str, ToolPolicy]:
+        wildcard = tools.get(WILDCARD)
+        if wildcard is not None and wildcard.pin is not None:
+            raise fail('"*" cannot carry a pin: a hash names one tool', "pin each tool by its name")
+        return tools
+
+    def pins(self) -> dict[str, str]:
+        """The pinned tools and their definition hashes."""
+        return {name: tp.pin for name, tp in self.tools.items() if tp.pin is not None}
+
     def hides(self, tool: str) -> bool:
         return WILDCARD in self.hide or tool in self.hide
 
@@ -378,7 +404,7 @@ def counter_scope(tool_key: str) -> str:
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "Policy": ("version", "description", "default", "hide", "tools"),
-    "ToolPolicy": ("rules",),
+    "ToolPolicy": ("rules", "pin"),
     "Rule": (
         "name",
         "action",

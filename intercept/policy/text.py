@@ -121,14 +121,21 @@ def rule_lines(rule: Rule) -> list[str]:
     return out
 
 
-def tool_block(tool: str, rules: Iterable[Rule], indent: int = 2) -> str:
-    """`<tool>:\\n  rules:\\n    - ...` for one tool, indented by `indent` spaces, newline-terminated."""
+def tool_block(tool: str, rules: Iterable[Rule], indent: int = 2, pin: str | None = None) -> str:
+    """`<tool>:\\n  rules:\\n    - ...` for one tool, indented by `indent` spaces, newline-terminated;
+    `pin: "<hash>"` first when given."""
     pad = " " * indent
     key = yaml_scalar(tool)
     body = [f"{pad}    {line}" for rule in rules for line in rule_lines(rule)]
     # An empty block would read back as `rules: null`, which is not a list.
-    lines = [f"{pad}{key}:", f"{pad}  rules:{'' if body else ' []'}", *body]
+    pinned = [pin_line(pin, indent + 2)] if pin is not None else []
+    lines = [f"{pad}{key}:", *pinned, f"{pad}  rules:{'' if body else ' []'}", *body]
     return "\n".join(lines) + "\n"
+
+
+def pin_line(pin: str, indent: int) -> str:
+    """The `pin:` line of a tool entry (no newline); `intercept pin` writes exactly this."""
+    return f"{' ' * indent}pin: {yaml_quoted(pin)}"
 
 
 def dump_policy(policy: Policy) -> str:
@@ -143,5 +150,7 @@ def dump_policy(policy: Policy) -> str:
         lines.append(f"hide: {_flow_list(policy.hide)}")
     text = "\n".join(lines) + "\n"
     if policy.tools:
-        text += "tools:\n" + "".join(tool_block(name, tp.rules) for name, tp in policy.tools.items())
+        text += "tools:\n" + "".join(
+            tool_block(name, tp.rules, pin=tp.pin) for name, tp in policy.tools.items()
+        )
     return text

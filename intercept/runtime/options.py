@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from intercept.pinning import OnDrift
 from intercept.protocol.mcp_headers import parse_header_option
 from intercept.state import StateOptions
 from intercept.transport.base import DEFAULT_MAX_MESSAGE_BYTES
@@ -117,4 +118,6 @@ class RunOptions:
     shadow: bool = False
     """`--shadow`: forward every call, record what the policy would have denied (intercept.shadow)."""
     approvals: ApprovalMode = "auto"
+    on_drift: OnDrift = "deny"
+    """`--on-drift`: quarantine pinned tools whose definition changed (deny), or log and allow (warn)."""
     """`--approvals`: ask the client's user when it can elicit (auto), or always hold calls (cli)."""

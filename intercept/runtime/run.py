@@ -128,6 +128,7 @@ class RunningProxy:
             fail_open=self.options.fail_open,
             shadow=self.options.shadow,
             approvals=self.approvals,
+            on_drift=self.options.on_drift,
         )
         self.routers.add(router)
         try:

@@ -8,6 +8,7 @@ states the form exactly, for other implementations.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +55,19 @@ def canonical_definition(tool: Mapping[str, Any]) -> bytes:
 def definition_hash(tool: Mapping[str, Any]) -> str:
     """`sha256:<64 lowercase hex>` of `canonical_definition(tool)`."""
     return HASH_PREFIX + hashlib.sha256(canonical_definition(tool)).hexdigest()
+
+
+DEFINITION_FIELDS = ("name", "description", "inputSchema", "annotations")
+
+
+def field_hashes(tool: Mapping[str, Any]) -> dict[str, str]:
+    """`sha256:<hex>` of each hashed field's canonical JSON, so two definitions can be told apart field
+    by field without keeping their (untrusted, possibly large) text."""
+    document = json.loads(canonical_definition(tool))
+    return {
+        key: HASH_PREFIX + hashlib.sha256(rfc8785.dumps(_as_doubles(document[key]))).hexdigest()
+        for key in DEFINITION_FIELDS
+    }
 
 
 def _given(annotations: Any) -> Any:

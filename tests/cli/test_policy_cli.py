@@ -198,6 +198,23 @@ def test_scaffold_default_deny(tmp_path: Path) -> None:
     assert as_allow == GOLDEN.read_text(encoding="utf-8")
 
 
+def test_scaffold_pin_adds_the_registry_hash_to_every_tool_and_nothing_else() -> None:
+    from generator.catalog.load import load_registry
+    from generator.resources import registry_dir
+    from intercept.policy import load_policy_text
+
+    done = intercept("scaffold", "trigger-dev", "--pin")
+    assert done.returncode == 0, done.stderr
+    server = load_registry(registry_dir()).by_slug("trigger-dev")
+    assert server is not None
+    policy = load_policy_text(done.stdout)
+    assert policy.pins() == {t.name: t.definition_hash for t in server.tools}
+    lines = done.stdout.splitlines(keepends=True)
+    assert sum(line.startswith("    pin: ") for line in lines) == len(server.tools)
+    unpinned = "".join(line for line in lines if not line.startswith(("    pin: ", "# Pins:", "#      ")))
+    assert unpinned == GOLDEN.read_text(encoding="utf-8")
+
+
 def test_scaffold_unknown_server_suggests_the_closest_slug() -> None:
     done = intercept("scaffold", "trigger-devv")
     assert done.returncode == 2

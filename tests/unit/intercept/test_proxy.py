@@ -49,6 +49,7 @@ class Audit:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str]] = []
         self.would_deny: list[tuple[str, list[str]]] = []
+        self.drift: list[tuple[str, str, list[str]]] = []
 
     def tool_call(
         self,
@@ -62,6 +63,9 @@ class Audit:
         self.calls.append((tool, decision, rule))
         if would_deny:
             self.would_deny.append((tool, [d.rule for d in would_deny]))
+
+    def pin_drift(self, fields: Mapping[str, Any]) -> None:
+        self.drift.append((fields["tool"], fields["action"], list(fields["changed"])))
 
 
 class Harness:

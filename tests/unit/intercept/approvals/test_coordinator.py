@@ -48,6 +48,9 @@ class Audit:
     ) -> None:
         self.events.append(f"call:{decision}")
 
+    def pin_drift(self, fields: Mapping[str, Any]) -> None:
+        self.events.append(f"drift:{fields['action']}")
+
     def approval(
         self,
         what: str,
