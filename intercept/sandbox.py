@@ -10,7 +10,7 @@ A scanned package was reviewed by no one here, so its server runs with:
   namespace;
 - an empty root file system onto which only the system directories (/usr, /etc and the merged-/usr
   symlinks), the paths the caller names (the throwaway install prefix, a Python or Node runtime) are
-  bound read-only; one writable directory is its HOME and working directory, and /tmp is a tmpfs;
+  bound read-only; one writable directory is its HOME and working directory, and /tmp is a fresh tmpfs;
 - rlimits set by `prlimit` before the server starts (CPU seconds, address space, process count, file
   size, open files) and a wall-clock limit by `timeout`, which kills it.
 
@@ -39,9 +39,11 @@ class Limits:
     """Resource limits for one sandboxed server and everything it starts."""
 
     cpu_seconds: int = 300
-    address_space: int = 16 * GIB
-    """RLIMIT_AS, per process. Node reserves several GiB of address space it never touches (V8's
-    pointer cages), so this bounds runaway allocation without refusing ordinary servers."""
+    data_size: int = 4 * GIB
+    """RLIMIT_DATA, per process: the memory it can actually write to (heap and private mappings)."""
+    address_space: int = 256 * GIB
+    """RLIMIT_AS, per process, a backstop only: Node reserves tens of GiB of address space it never
+    touches (V8's pointer cage, 10 GiB per WebAssembly memory), so RLIMIT_DATA does the real bounding."""
     processes: int = 256
     """RLIMIT_NPROC: a fork bomb stops here instead of taking the machine down."""
     file_size: int = 256 * 1024 * 1024
@@ -124,6 +126,7 @@ def limit_args(limits: Limits) -> list[str]:
     return [
         "prlimit",
         f"--cpu={limits.cpu_seconds}",
+        f"--data={limits.data_size}",
         f"--as={limits.address_space}",
         f"--nproc={limits.processes}",
         f"--fsize={limits.file_size}",
@@ -167,6 +170,8 @@ def sandbox_argv(sandbox: Sandbox, command: list[str], *, as_root: bool | None =
         "/proc",
         "--dev",
         "/dev",
+        "--perms",
+        "1777",
         "--tmpfs",
         "/tmp",
         *_binds(sandbox.read_only, workdir),

@@ -51,12 +51,13 @@ def classify_failure(message: str, stderr_tail: str) -> FailureReason:
     """The reason class for a failed scan, from the scan error and the server's last stderr lines."""
     if "did not list its tools within" in message:
         return "timed-out"
-    text = f"{stderr_tail}\n{message}"
-    if _NETWORK.search(text):
+    # The last lines say what killed it; earlier ones are often a traceback mentioning anything.
+    last = "\n".join([line for line in stderr_tail.splitlines() if line.strip()][-3:])
+    if _NETWORK.search(last):
         return "needs-network"
-    if _CREDENTIALS.search(stderr_tail):
+    if _CREDENTIALS.search(last):
         return "needs-credentials"
-    if _NOT_SERVER.search(text):
+    if _NOT_SERVER.search(f"{stderr_tail}\n{message}"):
         return "not-an-mcp-server"
     return "crashed"
 
@@ -83,7 +84,7 @@ _REDACTIONS = [
     (re.compile(r"\b(?:sk|pk|rk|ghp|gho|ghs|github_pat|xox[abpr]|AKIA)[A-Za-z0-9_-]{8,}\b"), "[redacted]"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+"), "[redacted]"),
     (re.compile(r"://[^/\s:@]+:[^/\s@]+@"), "://[redacted]@"),
-    (re.compile(r"\b[A-Fa-f0-9]{32,}\b|\b[A-Za-z0-9+/_-]{40,}={0,2}"), "[redacted]"),
+    (re.compile(r"\b[A-Fa-f0-9]{32,}\b|(?<![/.\w-])[A-Za-z0-9+_-]{40,}={0,2}"), "[redacted]"),
 ]
 
 

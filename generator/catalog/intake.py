@@ -112,6 +112,8 @@ class Intake:
     installed: Installed
     result: ScanResult
     env_names: list[str] = field(default_factory=list)
+    pins: tuple[str, ...] = ()
+    """Requirements added to the install because the package's own ones no longer start it."""
 
 
 @contextmanager
@@ -139,12 +141,14 @@ def _run(argv: list[str], timeout: float, what: str) -> str:
     return done.stdout
 
 
-def install(spec: PackageSpec, prefix: Path, timeout: float = INSTALL_TIMEOUT) -> Installed:
+def install(
+    spec: PackageSpec, prefix: Path, timeout: float = INSTALL_TIMEOUT, pins: tuple[str, ...] = ()
+) -> Installed:
     prefix.mkdir(mode=0o755, exist_ok=True)
     prefix.chmod(0o755)
     if spec.ecosystem == "npm":
         return _install_npm(spec, prefix, timeout)
-    return _install_pypi(spec, prefix, timeout)
+    return _install_pypi(spec, prefix, timeout, pins)
 
 
 def _install_npm(spec: PackageSpec, prefix: Path, timeout: float) -> Installed:
@@ -237,7 +241,7 @@ def _pythons() -> list[str]:
     return found
 
 
-def _install_pypi(spec: PackageSpec, prefix: Path, timeout: float) -> Installed:
+def _install_pypi(spec: PackageSpec, prefix: Path, timeout: float, pins: tuple[str, ...]) -> Installed:
     wanted = f"{spec.name}=={spec.version}" if spec.version else spec.name
     error: IntakeError | None = None
     for python in _pythons():
@@ -247,7 +251,7 @@ def _install_pypi(spec: PackageSpec, prefix: Path, timeout: float) -> Installed:
         pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"]
         flags = ["--only-binary", ":all:", "--no-compile", "--disable-pip-version-check", "--quiet"]
         try:
-            _run([*pip, *flags, wanted], timeout, "pip install (wheels only)")
+            _run([*pip, *flags, wanted, *pins], timeout, "pip install (wheels only)")
         except IntakeError as exc:
             error = exc
             if "Requires-Python" in exc.tail or "requires a different Python" in exc.tail:
@@ -370,24 +374,36 @@ def intake(
     is tried once more with harmless dummy values for them. IntakeError says why it failed."""
     names = list(env_names or [])
     run_args = list(args or [])
+    pins: tuple[str, ...] = ()
     with workspace() as base:
         installed = install(spec, base / "prefix")
-        for attempt in range(3):
+        for attempt in range(4):
             run_env = dummy_env(names) | dict(env or {})
             try:
                 result = scan_installed(installed, base / f"run{attempt}", run_args, run_env, timeout)
             except ScanError as exc:
+                last = attempt == 3
                 asked = [n for n in env_names_asked_for(exc.stderr_tail) if n not in names]
-                if attempt < 2 and asked:
+                if not last and asked:
                     names += asked
                     continue
-                if attempt < 2 and not run_args and _wants_stdio_command(exc.stderr_tail):
+                if not last and not run_args and _wants_stdio_command(exc.stderr_tail):
                     run_args = ["stdio"]
+                    continue
+                if not last and not pins and spec.ecosystem == "pypi" and MCP1_GONE.search(exc.stderr_tail):
+                    pins = MCP1_PINS
+                    installed = install(spec, base / f"prefix{attempt}", pins=pins)
                     continue
                 reason = classify_failure(exc.message, exc.stderr_tail)
                 raise IntakeError(reason, exc.message, exc.stderr_tail) from None
-            return Intake(installed, result, sorted(names))
+            return Intake(installed, result, sorted(names), pins)
     raise AssertionError("unreachable")
+
+
+MCP1_GONE = re.compile(r"No module named 'mcp\.server\.fastmcp'|cannot import name '\w+' from 'mcp[.']")
+MCP1_PINS = ("mcp<2",)
+"""A server written for the MCP SDK 1.x that does not pin it breaks under 2.x (FastMCP was renamed):
+scanned again with 1.x, and the entry's notes say so."""
 
 
 def _wants_stdio_command(stderr_tail: str) -> bool:
@@ -400,7 +416,9 @@ def _wants_stdio_command(stderr_tail: str) -> bool:
 def registry_document(done: Intake, slug: str, existing: dict[str, Any] | None = None) -> dict[str, Any]:
     """The registry entry for a sandboxed scan: the scan, plus repository and homepage from the
     package metadata when the entry has none yet."""
-    data = build_server_data(done.result, slug, existing, env_names=done.env_names, notes=_notes(existing))
+    data = build_server_data(
+        done.result, slug, existing, env_names=done.env_names, notes=_notes(existing, done.pins)
+    )
     added = {"repository": done.installed.repository, "homepage": done.installed.homepage}
     if not existing:
         added["description"] = (done.installed.description or "").strip()[:300] or None
@@ -417,10 +435,13 @@ def registry_document(done: Intake, slug: str, existing: dict[str, Any] | None =
 SANDBOX_NOTE = "Installed with install scripts off; scanned in the sandbox (no network, uid 65534)."
 
 
-def _notes(existing: dict[str, Any] | None) -> str | None:
+def _notes(existing: dict[str, Any] | None, pins: tuple[str, ...]) -> str | None:
     """A new entry says how it was scanned; an existing one keeps its notes."""
     if existing:
         return None
+    if pins:
+        pinned = ", ".join(pins)
+        return f"{SANDBOX_NOTE} Installed with {pinned}: the package does not pin it, fails with the newest."
     return SANDBOX_NOTE
 
 

@@ -111,7 +111,7 @@ def test_hostile_server_is_contained_and_still_scanned(tmp_path: Path, listener:
     script.chmod(0o644)
     outside = tmp_path / "outside.txt"
     port = listener.getsockname()[1]
-    limits = Limits(processes=48, address_space=2 * 1024**3, wall_seconds=120)
+    limits = Limits(processes=48, data_size=2 * 1024**3, wall_seconds=120)
 
     result = scan_in_sandbox(
         [sys.executable, str(script), str(port), str(outside)], {}, timeout=90, limits=limits

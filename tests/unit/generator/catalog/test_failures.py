@@ -31,6 +31,7 @@ STARTUP = "the server failed before listing its tools: Connection closed"
         (STARTUP, "SyntaxError: Unexpected token '<'", "not-an-mcp-server"),
         (STARTUP, "Segmentation fault", "crashed"),
         (STARTUP, "", "crashed"),
+        (STARTUP, "File 'credentials.py', line 3\n  a()\n  b()\n  c()\nPermissionError: [Errno 13] '/x'", "crashed"),
     ],
 )
 def test_reason_classes(message: str, tail: str, reason: str) -> None:
@@ -66,8 +67,14 @@ def test_redaction_removes_credential_shaped_text(secret_line: str) -> None:
         assert secret not in cleaned
 
 
-def test_redaction_keeps_ordinary_error_text() -> None:
-    line = "Error: Cannot find module '/x/dist/index.js'"
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Error: Cannot find module '/x/dist/index.js'",
+        "  at /tmp/intercept-intake-abc/prefix/node_modules/@scope/some-long-package-name-here/dist/x.js",
+    ],
+)
+def test_redaction_keeps_ordinary_error_text(line: str) -> None:
     assert redact(line) == line
 
 
