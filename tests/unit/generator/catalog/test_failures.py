@@ -31,7 +31,7 @@ STARTUP = "the server failed before listing its tools: Connection closed"
         (STARTUP, "SyntaxError: Unexpected token '<'", "not-an-mcp-server"),
         (STARTUP, "Segmentation fault", "crashed"),
         (STARTUP, "", "crashed"),
-        (STARTUP, "File 'credentials.py', line 3\n  a()\n  b()\n  c()\nPermissionError: [Errno 13] '/x'", "crashed"),
+        (STARTUP, "File 'credentials.py', line 3\n  a()\n  b()\n  c()\nPermissionError: '/x'", "crashed"),
     ],
 )
 def test_reason_classes(message: str, tail: str, reason: str) -> None:
