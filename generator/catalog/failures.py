@@ -53,7 +53,7 @@ def classify_failure(message: str, stderr_tail: str) -> FailureReason:
         return "timed-out"
     # The last lines say what killed it; earlier ones are often a traceback mentioning anything.
     last = "\n".join([line for line in stderr_tail.splitlines() if line.strip()][-3:])
-    if _NETWORK.search(last):
+    if _NETWORK.search(f"{last}\n{message}"):
         return "needs-network"
     if _CREDENTIALS.search(last):
         return "needs-credentials"

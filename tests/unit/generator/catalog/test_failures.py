@@ -25,6 +25,7 @@ STARTUP = "the server failed before listing its tools: Connection closed"
         ("the server did not list its tools within 60s (--timeout)", "", "timed-out"),
         (STARTUP, "Error: getaddrinfo ENOTFOUND api.example.com", "needs-network"),
         (STARTUP, "TypeError: fetch failed", "needs-network"),
+        ("the server failed before listing its tools: fetch failed", "", "needs-network"),
         (STARTUP, "Error: BRAVE_API_KEY environment variable is required", "needs-credentials"),
         (STARTUP, "Please provide an API key with --api-key", "needs-credentials"),
         (STARTUP, "Usage: thing [OPTIONS] COMMAND [ARGS]...", "not-an-mcp-server"),
