@@ -448,7 +448,7 @@ def _notes(existing: dict[str, Any] | None, pins: tuple[str, ...]) -> str | None
 def slug_for(package: str, taken: set[str]) -> str:
     """A registry slug from a package name: scope and `mcp`/`server` affixes dropped, made unique."""
     scope, _, bare = package.lower().rpartition("/")
-    scope = scope.lstrip("@")
+    scope = re.sub(r"[^a-z0-9]+", "-", scope).strip("-")
     if not scope and re.match(r"^awslabs[.-]", bare):  # AWS Labs' PyPI packages carry their scope in the name
         scope, bare = "awslabs", bare[len("awslabs.") :]
     core = re.sub(r"[^a-z0-9]+", "-", bare)
@@ -456,11 +456,16 @@ def slug_for(package: str, taken: set[str]) -> str:
         core = core.removeprefix(affix)
     for affix in ("-mcp-server", "-server-mcp", "-mcp", "-server"):
         core = core.removesuffix(affix)
-    core = core.strip("-") or re.sub(r"[^a-z0-9]+", "-", bare).strip("-") or "server"
-    candidates = [core]
-    if scope and scope not in ("modelcontextprotocol",):
-        candidates.append(f"{re.sub(r'[^a-z0-9]+', '-', scope).strip('-')}-{core}")
-    candidates.append(re.sub(r"[^a-z0-9]+", "-", f"{scope}-{bare}" if scope else bare).strip("-"))
+    core = core.strip("-")
+    full = f"{scope}-{bare}" if scope else bare
+    candidates = []
+    if core in ("", "mcp", "server", "mcp-server") and scope:  # `@acme/mcp` is Acme's server
+        candidates.append(scope)
+    elif core:
+        candidates.append(core)
+        if scope and scope != "modelcontextprotocol":
+            candidates.append(f"{scope}-{core}")
+    candidates.append(re.sub(r"[^a-z0-9]+", "-", full).strip("-") or "server")
     for candidate in candidates:
         candidate = candidate[:64].strip("-")
         if candidate and candidate not in taken:

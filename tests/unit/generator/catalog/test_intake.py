@@ -59,6 +59,8 @@ def test_slugs_drop_scope_and_mcp_affixes_and_stay_unique() -> None:
     assert slug_for("@zereight/mcp-gitlab", {"gitlab"}) == "zereight-gitlab"
     assert slug_for("gitlab-mcp", {"gitlab"}) == "gitlab-mcp"
     assert slug_for("gitlab-mcp", {"gitlab", "gitlab-mcp"}) == "gitlab-mcp-2"
+    assert slug_for("@drawio/mcp", set()) == "drawio"
+    assert slug_for("@acme/mcp-server", {"acme"}) == "acme-mcp-server"
 
 
 @pytest.mark.parametrize(
