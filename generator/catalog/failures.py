@@ -29,7 +29,7 @@ _NETWORK = re.compile(
     r"ENOTFOUND|EAI_AGAIN|getaddrinfo|ECONNREFUSED|ENETUNREACH|EHOSTUNREACH|fetch failed|"
     r"Network is unreachable|Temporary failure in name resolution|Name or service not known|"
     r"Connection refused|ConnectError|ConnectionError|Failed to establish a new connection|"
-    r"nodename nor servname|Could not resolve host|socket hang up",
+    r"nodename nor servname|Could not resolve host|socket hang up|Max retries exceeded|NameResolutionError",
     re.IGNORECASE,
 )
 _CREDENTIALS = re.compile(

@@ -387,8 +387,9 @@ def intake(
                 if not last and asked:
                     names += asked
                     continue
-                if not last and not run_args and _wants_stdio_command(exc.stderr_tail):
-                    run_args = ["stdio"]
+                suggested = _suggested_command(exc.stderr_tail)
+                if not last and not run_args and suggested:
+                    run_args = [suggested]
                     continue
                 if not last and not pins and spec.ecosystem == "pypi" and MCP1_GONE.search(exc.stderr_tail):
                     pins = MCP1_PINS
@@ -406,11 +407,15 @@ MCP1_PINS = ("mcp<2",)
 scanned again with 1.x, and the entry's notes say so."""
 
 
-def _wants_stdio_command(stderr_tail: str) -> bool:
-    """A usage message offering a `stdio` command or transport choice (`{stdio,sse}`, `Commands: stdio`)."""
-    return bool(re.search(r"usage|command|choose|choice|transport", stderr_tail, re.IGNORECASE)) and bool(
-        re.search(r"(?<![\w-])stdio(?![\w-])", stderr_tail)
-    )
+def _suggested_command(stderr_tail: str) -> str | None:
+    """The subcommand a usage message offers for serving MCP over stdio (`{stdio,sse}`, `Commands:
+    stdio`, `Run 'tool mcp' to start the MCP server`), or None."""
+    if not re.search(r"usage|command|choose|choice|transport|\brun\b", stderr_tail, re.IGNORECASE):
+        return None
+    for word in ("stdio", "mcp"):
+        if re.search(rf"(?<![\w./-]){word}(?![\w-])", stderr_tail):
+            return word
+    return None
 
 
 def registry_document(done: Intake, slug: str, existing: dict[str, Any] | None = None) -> dict[str, Any]:

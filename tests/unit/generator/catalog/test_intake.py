@@ -12,7 +12,7 @@ from generator.catalog.intake import (
     PackageSpec,
     _npm_repository,
     _pypi_installed,
-    _wants_stdio_command,
+    _suggested_command,
     registry_document,
     slug_for,
     spec_from_command,
@@ -97,11 +97,16 @@ def test_pypi_metadata_and_console_script_are_read_as_files(tmp_path: Path) -> N
     assert installed.user_command(["stdio"]) == ["uvx", "Acme_MCP==1.4.0", "stdio"]
 
 
-def test_usage_offering_stdio_is_recognised() -> None:
-    assert _wants_stdio_command("Usage: x [OPTIONS] COMMAND\nCommands:\n  sse\n  stdio")
-    assert _wants_stdio_command("error: argument transport: invalid choice (choose from 'stdio', 'sse')")
-    assert not _wants_stdio_command("Error: API key required")
-    assert not _wants_stdio_command("usage: uses stdio-like pipes")
+def test_usage_offering_a_serving_command_is_recognised() -> None:
+    assert _suggested_command("Usage: x [OPTIONS] COMMAND\nCommands:\n  sse\n  stdio") == "stdio"
+    assert (
+        _suggested_command("error: argument transport: invalid choice (choose from 'stdio', 'sse')")
+        == "stdio"
+    )
+    assert _suggested_command("Run 'xcodebuildmcp mcp' to start the MCP server.") == "mcp"
+    assert _suggested_command("Error: API key required") is None
+    assert _suggested_command("usage: uses stdio-like pipes") is None
+    assert _suggested_command("Usage: start the MCP server from /opt/mcp") is None
 
 
 def test_registry_document_has_provenance_and_package_metadata() -> None:
