@@ -166,10 +166,18 @@ def _install_npm(spec: PackageSpec, prefix: Path, timeout: float) -> Installed:
         raise IntakeError("not-an-mcp-server", "the package has no executable (no `bin` in package.json)")
     name = _pick_executable(spec.name, [str(k) for k in bins])
     node = shutil.which("node") or "node"
+    target = (package_dir / str(bins[name])).resolve()
+    if not target.is_relative_to(package_dir.resolve()) or not target.is_file():
+        raise IntakeError("not-an-mcp-server", "the package's `bin` does not name a file inside it")
+    # Run the file the `bin` names rather than its link in .bin, whose name npm derives (and a scoped
+    # bin name like `@acme/mcp` gets none): with node, unless it says it is something else.
+    with target.open("rb") as handle:
+        first = handle.readline(200)
+    command = [str(target)] if first.startswith(b"#!") and b"node" not in first else [node, str(target)]
     return Installed(
         spec,
         str(meta.get("version") or spec.version or "unknown"),
-        [str(prefix / "node_modules" / ".bin" / name)],
+        command,
         (prefix, *runtime_paths(node)),
         repository=_npm_repository(meta.get("repository")),
         homepage=_http_url(meta.get("homepage")),
