@@ -25,7 +25,7 @@ COMMAND_MODULES: dict[str, str] = {
     "serve": "site_cmds",
     "scan": "scan_cmds",
     "classify": "scan_cmds",
-    "registry": "scan_cmds",
+    "registry": "registry_cmds",
 }
 """Command name to the module in `intercept.commands` whose `COMMANDS` list defines it."""
 

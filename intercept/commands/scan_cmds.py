@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from intercept.protocol.mcp_headers import parse_header_option
+from intercept.sandbox import SandboxUnavailable
 from intercept.scan import HttpTarget, ScanError, StdioTarget, Target, scan, terminal_safe
 from intercept.util.fsutil import atomic_write_text
-
-if TYPE_CHECKING:
-    from generator.catalog.models import Registry
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -46,6 +43,17 @@ def _parse_headers(headers: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+env_option = click.option(
+    "--env", "env", multiple=True, help="NAME=VALUE for the server's environment (not recorded)."
+)
+dummy_env_option = click.option(
+    "--dummy-env",
+    "dummy_env_names",
+    multiple=True,
+    help="Give NAME a dummy value that only ever points at 127.0.0.1; the name is recorded.",
+)
+
+
 def _fail(message: str, code: int = EXIT_FAILED) -> None:
     click.echo(message, err=True)
     sys.exit(code)
@@ -66,19 +74,20 @@ def _fail(message: str, code: int = EXIT_FAILED) -> None:
 )
 @click.option("--upstream", help="Scan a Streamable HTTP server at this URL instead of a command.")
 @click.option("--header", "headers", multiple=True, help="HTTP header for --upstream, as 'Name: value'.")
-@click.option("--env", "env", multiple=True, help="NAME=VALUE for the server's environment (not recorded).")
-@click.option(
-    "--dummy-env",
-    "dummy_env_names",
-    multiple=True,
-    help="Give NAME a dummy value that only ever points at 127.0.0.1; the name is recorded.",
-)
+@env_option
+@dummy_env_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
     default=60.0,
     show_default=True,
     help="Seconds to wait for the server to start and list its tools.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Run the server in the scan sandbox: no network, uid 65534, read-only file system, resource "
+    "limits; `npx -y`/`uvx` packages are installed first with no install scripts.",
 )
 @click.option("--name", help="Display name for a new entry (default: the name the server reports).")
 @click.option("--notes", help="A note stored in the entry's provenance.")
@@ -91,6 +100,7 @@ def scan_cmd(
     env: tuple[str, ...],
     dummy_env_names: tuple[str, ...],
     timeout: float,
+    sandbox: bool,
     name: str | None,
     notes: str | None,
     command: tuple[str, ...],
@@ -106,6 +116,8 @@ def scan_cmd(
         _fail("use either -o or --update, not both", EXIT_USAGE)
     if bool(upstream) == bool(command):
         _fail("give a server command after `--`, or --upstream URL (exactly one)", EXIT_USAGE)
+    if sandbox and upstream:
+        _fail("--sandbox runs a server command; it cannot be used with --upstream", EXIT_USAGE)
     target: Target = (
         HttpTarget(upstream, _parse_headers(headers))
         if upstream
@@ -115,9 +127,17 @@ def scan_cmd(
     slug = dest.stem if dest is not None else None
     existing = _read_existing(update) if update is not None else None
     try:
-        result = scan(target, timeout)
+        if sandbox and isinstance(target, StdioTarget):
+            from generator.catalog.intake import scan_in_sandbox
+
+            result = scan_in_sandbox(target.command, target.env, timeout)
+        else:
+            result = scan(target, timeout)
     except ScanError as exc:
         _fail(f"scan failed: {exc.render()}")
+        return
+    except SandboxUnavailable as exc:
+        _fail(str(exc))
         return
     env_names = sorted(dummy_env_names) + sorted(p.partition("=")[0] for p in env)
     data = build_server_data(
@@ -253,114 +273,4 @@ def _json_option(raw: str | None, option: str) -> dict[str, Any] | None:
 classify_cmd.name = "classify"
 
 
-@click.group()
-def registry() -> None:
-    """Re-scan, check and list the registry of MCP servers."""
-
-
-_registry_option = click.option(
-    "--registry",
-    "registry_path",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Registry folder (default: the registry shipped with intercept).",
-)
-
-
-def _registry_dir(path: Path | None) -> Path:
-    from generator.resources import registry_dir
-
-    return path or registry_dir()
-
-
-def _load(path: Path | None) -> Registry:
-    from generator.catalog.load import RegistryError, load_registry
-
-    try:
-        return load_registry(_registry_dir(path))
-    except RegistryError as exc:
-        _fail(f"registry is invalid ({len(exc.problems)} problems):\n{exc.render()}")
-        raise AssertionError("unreachable") from exc
-
-
-@registry.command("check")
-@_registry_option
-@click.option(
-    "--fix-hashes",
-    is_flag=True,
-    help="First write each tool's definition_hash from its stored definition (after a hand correction).",
-)
-def registry_check(registry_path: Path | None, fix_hashes: bool) -> None:
-    """Validate every entry, its definition hashes and run values; report servers, tools and categories."""
-    from generator.catalog.check import check_registry
-    from generator.catalog.check import fix_hashes as write_hashes
-    from generator.catalog.load import RegistryError, registry_files
-    from generator.catalog.models import CATEGORY_ORDER
-
-    if fix_hashes:
-        for path in registry_files(_registry_dir(registry_path)):
-            try:
-                if changed := write_hashes(path):
-                    click.echo(f"{path.name}: wrote {changed} definition hash{'es' if changed > 1 else ''}")
-            except ValueError:
-                break  # the load below reports every problem
-    reg = _load(registry_path)
-    if problems := check_registry(_registry_dir(registry_path), reg.servers):
-        _fail(f"registry has {len(problems)} problems:\n{RegistryError(problems).render()}")
-    counts = {c: 0 for c in CATEGORY_ORDER}
-    reviewed = conflicts = 0
-    for server in reg:
-        for tool in server.tools:
-            counts[tool.category] += 1
-            reviewed += tool.reviewed
-            conflicts += tool.hint_conflict is not None
-    click.echo(
-        f"registry is valid: {len(reg.servers)} servers, {reg.tool_count} tools "
-        f"({reviewed} categories reviewed by hand, {reg.tool_count - reviewed} from the classifier; "
-        f"{conflicts} differ from their server's readOnlyHint or destructiveHint)"
-    )
-    for category, count in counts.items():
-        click.echo(f"  {category.value:<11} {count}")
-
-
-@registry.command("list")
-@_registry_option
-def registry_list(registry_path: Path | None) -> None:
-    """One line per server: slug, tool count, package and version."""
-    reg = _load(registry_path)
-    for server in reg:
-        run = server.run
-        click.echo(
-            f"{server.slug:<32} {len(server.tools):>4} tools  {run.package_manager:<6} "
-            f"{run.package}@{run.version}"
-        )
-
-
-@registry.command("refresh")
-@click.argument("slugs", nargs=-1)
-@_registry_option
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=180.0, show_default=True)
-@click.option(
-    "-j", "--jobs", type=click.IntRange(1, 16), default=2, show_default=True, help="Servers scanned at once."
-)
-def registry_refresh(slugs: tuple[str, ...], registry_path: Path | None, timeout: float, jobs: int) -> None:
-    """Re-scan entries (all, or the SLUGS given) and rewrite them, printing each diff."""
-    from generator.catalog.refresh import refresh_entry
-
-    directory = _registry_dir(registry_path)
-    paths = [directory / f"{s}.yaml" for s in slugs] if slugs else sorted(directory.glob("*.yaml"))
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        _fail(f"no registry entry {', '.join(p.stem for p in missing)} in {directory}", EXIT_USAGE)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        outcomes = list(pool.map(lambda p: refresh_entry(p, timeout), paths))
-    failures = 0
-    for path, outcome in zip(paths, outcomes, strict=True):
-        click.echo(f"== {path.stem}: {outcome.headline}")
-        if outcome.detail:
-            click.echo(outcome.detail)
-        failures += not outcome.ok
-    if failures:
-        _fail(f"{failures} of {len(paths)} entries could not be refreshed")
-
-
-COMMANDS = [scan_cmd, classify_cmd, registry]
+COMMANDS = [scan_cmd, classify_cmd]

@@ -115,7 +115,7 @@ def test_only_the_cli_layer_and_runtime_assemble_the_proxy() -> None:
 
 
 def test_generator_uses_only_the_neutral_parts_of_intercept() -> None:
-    allowed = ("intercept.util", "intercept.policy", "intercept.scan")
+    allowed = ("intercept.util", "intercept.policy", "intercept.scan", "intercept.sandbox")
     found = sorted(
         f"{module} imports {target}"
         for module, targets in import_graph().items()
