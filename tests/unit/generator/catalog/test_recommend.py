@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ def test_recommendations_doc_states_the_limits_in_code() -> None:
         assert f"| {category.value} |" in text
 
 
-def _with_env(category: Category, env: dict[str, object]) -> Tool:
+def _with_env(category: Category, env: Mapping[str, object]) -> Tool:
     schema = {"type": "object", "properties": {"environment": env}}
     return tool(category, "run_job", input_schema=schema)
 
