@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from generator.catalog.models import CATEGORY_ORDER, Category, Server, Tool
 from generator.catalog.recommend import Recommendation, recommend
-from generator.catalog.risk import MEANING, PRODUCTION_SPELLINGS
+from generator.catalog.risk import MEANING, production_arguments
 from generator.site.usage import run_command
-from intercept.policy import APPROVAL_DEFAULT_TIMEOUT, Rule
+from intercept.policy import APPROVAL_DEFAULT_TIMEOUT
 
 EXAMPLE_LIMIT_MAX = 10
 EXAMPLE_LIMIT_WINDOW = 60
@@ -129,12 +129,11 @@ def _values(values: list[str]) -> str:
     return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 2 else quoted)
 
 
-def _approval_timeout(rule: Rule) -> int:
-    return rule.approval.timeout if rule.approval else APPROVAL_DEFAULT_TIMEOUT
-
-
 def approval_answer(tool: Tool, rec: Recommendation) -> str:
     """Which calls a human must approve, how the human is asked, and what a timeout does."""
+    if not rec.approval_rules:
+        return ""
+    free_text = {a.name for a in production_arguments(tool.input_schema) if a.free_text}
     text = ""
     for rule in rec.approval_rules:
         [condition] = rule.conditions
@@ -144,15 +143,16 @@ def approval_answer(tool: Tool, rec: Recommendation) -> str:
             f" A human must approve each call to {tool.name} whose {arg} argument is {_values(values)} "
             "(it targets production); calls with another value, or without the argument, need no approval."
         )
-        if values == list(PRODUCTION_SPELLINGS):
+        if arg in free_text:
             text += f" {arg} is free text, so other spellings of production are not caught."
-        timeout = _approval_timeout(rule)
-        text += (
-            " The proxy asks the client's user when the client supports elicitation; otherwise the call "
-            "waits until someone runs intercept approvals grant with the approval ID the proxy prints. A "
-            f"call still undecided after {timeout} seconds is denied."
-        )
-    return text
+    timeouts = sorted(
+        {r.approval.timeout if r.approval else APPROVAL_DEFAULT_TIMEOUT for r in rec.approval_rules}
+    )
+    return text + (
+        " The proxy asks the client's user when the client supports elicitation; otherwise the call "
+        "waits until someone runs intercept approvals grant with the approval ID the proxy prints. A "
+        f"call still undecided after {' or '.join(map(str, timeouts))} seconds is denied."
+    )
 
 
 def enforce_answer(tool: Tool, server: Server, rec: Recommendation, file_name: str) -> str:

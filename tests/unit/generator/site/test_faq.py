@@ -253,3 +253,29 @@ async def test_block_summary_counts_the_tools_the_engine_holds_for_production() 
     assert f"For {held} tools a human must approve each call that targets production." in block_summary(
         server
     )
+
+
+def test_approval_answer_names_each_argument_and_calls_only_free_text_free_text() -> None:
+    props = {
+        "stage": {"type": "string", "enum": ["dev", "prod", "production"]},
+        "region": {"type": "string", "description": "prod-eu or staging"},
+    }
+    tool = Tool.model_validate(
+        {
+            "name": "ship",
+            "description": "Ship it.",
+            "category": "write",
+            "input_schema": {"type": "object", "properties": props},
+        }
+    )
+    server, _ = _tool("acme-jobs", "cancel_run")
+    answer = _answer(server, tool, "How do I enforce")
+    assert 'whose stage argument is "prod" or "production"' in answer
+    assert 'whose region argument is "prod" or "production"' in answer
+    assert "stage is free text" not in answer and "region is free text" in answer
+    assert answer.count("elicitation") == 1
+    rules = load_policy_text(tool_snippet(tool)).tools["ship"].rules
+    assert [r.name for r in rules if r.action == "require_approval"] == [
+        "production needs approval (stage)",
+        "production needs approval (region)",
+    ]
