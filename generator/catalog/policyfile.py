@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from generator.catalog.models import CATEGORY_ORDER, Category, Server, Tool
-from generator.catalog.recommend import Recommendation, recommend
+from generator.catalog.recommend import PATTERNS, Recommendation, recommend
 from intercept.policy import Policy, ToolPolicy, load_policy_text, tool_block, yaml_quoted
 
 _COMMENT_LIMIT = 120
@@ -84,7 +84,7 @@ def render_policy_file(server: Server, default: Literal["allow", "deny"] = "allo
     ]
     body = "\n".join(lines) + "\n"
     for category, items in _grouped(server):
-        pattern = items[0][1].pattern
+        pattern = PATTERNS[category]
         body += f"\n  # ── {category.value}: {len(items)} tool{'s' if len(items) != 1 else ''}, {pattern}\n"
         for tool, rec in items:
             body += f"\n  # {comment_text(tool.one_line)}\n"

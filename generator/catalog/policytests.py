@@ -7,7 +7,9 @@ tool, one case that checks what its rules do.
 * rate-limited: `max` calls at once are allowed, the next is denied by the limit's rule, and one
   a full window later is allowed again;
 * required arguments checked: first a call without them, denied by the validating rule;
-* denied: one call, denied by the deny rule.
+* denied: one call, denied by the deny rule;
+* production calls need approval: per approval rule, one call whose argument names production,
+  held for approval by that rule; every other call of the case sets a value that does not.
 
 Tools whose rules validate arguments get their input schema under `schemas:`, as the proxy would
 learn it from `tools/list`. The format is `intercept.policytest`'s (docs/POLICY.md).
@@ -15,6 +17,8 @@ learn it from `tools/list`. The format is `intercept.policytest`'s (docs/POLICY.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -97,10 +101,42 @@ def _call(tool: Tool, expect: str, **fields: Any) -> list[str]:
     return lines
 
 
+def _production_values(rule: Rule) -> tuple[str, list[Any]]:
+    """The argument a recommended approval rule tests, and the values that make it apply."""
+    condition = rule.conditions[0]
+    assert condition.op == "in" and isinstance(condition.value, list)
+    return condition.path.removeprefix("args."), condition.value
+
+
+def _off_production(tool: Tool, rec: Recommendation, arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` with every production value swapped for another value the schema allows (or dropped)."""
+    out = dict(arguments)
+    for rule in rec.approval_rules:
+        name, values = _production_values(rule)
+        if out.get(name) not in values:
+            continue
+        prop = tool.input_schema.get("properties", {}).get(name, {})
+        others = [v for v in prop.get("enum", []) if v not in values]
+        if others:
+            out[name] = others[0]
+        else:
+            del out[name]
+    return out
+
+
+def _approval_calls(tool: Tool, rec: Recommendation, arguments: dict[str, Any]) -> list[str]:
+    calls: list[str] = []
+    for rule in rec.approval_rules:
+        name, values = _production_values(rule)
+        label = _rule_label(tool, rec, functools.partial(operator.is_, rule))
+        calls += _call(tool, "require_approval", arguments={**arguments, name: values[0]}, rule=label)
+    return calls
+
+
 def tool_case(tool: Tool) -> list[str]:
     """The YAML lines of one case (`- name: ...`) checking what the tool's recommended rules do."""
     rec = recommend(tool)
-    arguments = example_arguments(tool.input_schema)
+    arguments = _off_production(tool, rec, example_arguments(tool.input_schema))
     calls: list[str] = []
     if rec.denied:
         calls += _call(
@@ -109,6 +145,7 @@ def tool_case(tool: Tool) -> list[str]:
     else:
         if rec.requires_args and tool.required_params:
             calls += _call(tool, "deny", rule=_rule_label(tool, rec, lambda r: r.validate_ is not None))
+        calls += _approval_calls(tool, rec, arguments)
         limit = rec.rate_limit
         if limit is None:
             calls += _call(tool, "allow", arguments=arguments)

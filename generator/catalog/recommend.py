@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from generator.catalog.models import Category, Risk, Tool
-from generator.catalog.risk import RiskAssessment, assess
-from intercept.policy import Rule, SlidingRateLimit, ValidateSpec
+from generator.catalog.risk import ProductionArgument, RiskAssessment, assess, production_arguments
+from intercept.policy import Condition, Rule, SlidingRateLimit, ValidateSpec
 
 WRITE_LIMIT = SlidingRateLimit(max=30, window=60)
 """Writes: 30 a minute sustains any interactive agent session yet caps a runaway loop at
@@ -49,6 +49,11 @@ class Recommendation:
         return any(r.validate_ is not None and r.validate_.required_args for r in self.rules)
 
     @property
+    def approval_rules(self) -> tuple[Rule, ...]:
+        """The rules that hold a call for a human: those that target production."""
+        return tuple(r for r in self.rules if r.action == "require_approval")
+
+    @property
     def deny_reason(self) -> str | None:
         for rule in self.rules:
             if rule.action == "deny":
@@ -73,6 +78,21 @@ def deny_reason(tool: Tool, risk: Risk) -> str:
     )
 
 
+APPROVAL_PATTERN = "production calls need approval"
+
+
+def production_rules(tool: Tool) -> tuple[Rule, ...]:
+    """One `require_approval` rule per argument that can point the call at production."""
+    args = [a for a in production_arguments(tool.input_schema) if a.values]
+    return tuple(_approval_rule(a, len(args) > 1) for a in args)
+
+
+def _approval_rule(arg: ProductionArgument, several: bool) -> Rule:
+    name = f"production needs approval ({arg.name})" if several else "production needs approval"
+    condition = Condition(path=f"args.{arg.name}", op="in", value=list(arg.values))
+    return Rule(name=name, action="require_approval", conditions=[condition])
+
+
 def recommend(tool: Tool) -> Recommendation:
     category = tool.category
     assessment = assess(tool)
@@ -92,11 +112,16 @@ def recommend(tool: Tool) -> Recommendation:
         )
     else:
         rules = (Rule(action="deny", reason=deny_reason(tool, assessment.level)),)
+    pattern = PATTERNS[category]
+    # Reads change nothing in production, and denied tools never get as far as a human.
+    if category in {Category.WRITE, Category.EXECUTE} and (approvals := production_rules(tool)):
+        rules += approvals
+        pattern += f", {APPROVAL_PATTERN}"
     return Recommendation(
         tool=tool.name,
         category=category,
         risk=assessment.level,
         rules=rules,
-        pattern=PATTERNS[category],
+        pattern=pattern,
         assessment=assessment,
     )

@@ -236,14 +236,42 @@ def _bulk(name: str, category: Category, props: dict[str, dict[str, Any]]) -> Ri
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class ProductionArgument:
+    """An argument that can point a call at production, and the values that do."""
+
+    name: str
+    values: tuple[str, ...]
+    """The schema's enum values that name production, spelled as the schema spells them; for a
+    free-text string, PRODUCTION_SPELLINGS; empty when no value can be told apart (an enum none of
+    whose values names production, or a non-string argument)."""
+    free_text: bool
+
+
+PRODUCTION_SPELLINGS: tuple[str, ...] = ("prod", "production")
+"""What a free-text environment argument is matched against; other spellings are not caught."""
+
+
+def production_arguments(schema: Any) -> tuple[ProductionArgument, ...]:
+    """The arguments of an input schema that select the production environment."""
+    found = []
+    for name, prop in _properties(schema).items():
+        values = prop.get("enum")
+        named = (
+            tuple(v for v in values if isinstance(v, str) and _PROD.search(v))
+            if isinstance(values, list)
+            else ()
+        )
+        if not named and not _PROD.search(_text(prop)):
+            continue
+        free = not isinstance(values, list) and prop.get("type", "string") == "string"
+        found.append(ProductionArgument(name, named or (PRODUCTION_SPELLINGS if free else ()), free))
+    return tuple(found)
+
+
 def _production(props: dict[str, dict[str, Any]]) -> RiskFactor | None:
     """An argument that selects the production environment."""
-    found = []
-    for name, prop in props.items():
-        values = prop.get("enum")
-        named = isinstance(values, list) and any(isinstance(v, str) and _PROD.search(v) for v in values)
-        if named or _PROD.search(_text(prop)):
-            found.append(name)
+    found = [arg.name for arg in production_arguments({"properties": props})]
     if not found:
         return None
     return RiskFactor(PRODUCTION, 1, f"{_names(found)}: can point the call at production")

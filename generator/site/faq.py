@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from generator.catalog.models import CATEGORY_ORDER, Category, Server, Tool
 from generator.catalog.recommend import Recommendation, recommend
-from generator.catalog.risk import MEANING
+from generator.catalog.risk import MEANING, production_arguments
 from generator.site.usage import run_command
+from intercept.policy import APPROVAL_DEFAULT_TIMEOUT
 
 EXAMPLE_LIMIT_MAX = 10
 EXAMPLE_LIMIT_WINDOW = 60
@@ -123,6 +124,37 @@ def block_answer(tool: Tool, rec: Recommendation) -> str:
     )
 
 
+def _values(values: list[str]) -> str:
+    quoted = [f'"{v}"' for v in values]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 2 else quoted)
+
+
+def approval_answer(tool: Tool, rec: Recommendation) -> str:
+    """Which calls a human must approve, how the human is asked, and what a timeout does."""
+    if not rec.approval_rules:
+        return ""
+    free_text = {a.name for a in production_arguments(tool.input_schema) if a.free_text}
+    text = ""
+    for rule in rec.approval_rules:
+        [condition] = rule.conditions
+        arg = condition.path.removeprefix("args.")
+        values = [str(v) for v in condition.value] if isinstance(condition.value, list) else []
+        text += (
+            f" A human must approve each call to {tool.name} whose {arg} argument is {_values(values)} "
+            "(it targets production); calls with another value, or without the argument, need no approval."
+        )
+        if arg in free_text:
+            text += f" {arg} is free text, so other spellings of production are not caught."
+    timeouts = sorted(
+        {r.approval.timeout if r.approval else APPROVAL_DEFAULT_TIMEOUT for r in rec.approval_rules}
+    )
+    return text + (
+        " The proxy asks the client's user when the client supports elicitation; otherwise the call "
+        "waits until someone runs intercept approvals grant with the approval ID the proxy prints. A "
+        f"call still undecided after {' or '.join(map(str, timeouts))} seconds is denied."
+    )
+
+
 def enforce_answer(tool: Tool, server: Server, rec: Recommendation, file_name: str) -> str:
     checks = []
     if rec.denied:
@@ -137,7 +169,7 @@ def enforce_answer(tool: Tool, server: Server, rec: Recommendation, file_name: s
         f"Save the recommended policy as {file_name} and start the server through Intercept: "
         f"{run_command(server, file_name)}. Intercept sits between the agent and "
         f"{server.name} and checks every call to {tool.name} before it reaches the server; with the "
-        f"recommended rules it {' '.join(checks)}."
+        f"recommended rules it {' '.join(checks)}." + approval_answer(tool, rec)
     )
 
 
@@ -207,6 +239,8 @@ def block_summary(server: Server) -> str:
     if any(r.requires_args for r in recs):
         checked = sum(1 for r in recs if r.requires_args)
         text += f" For {_tools(checked)} it also refuses calls that omit a required argument."
+    if gated := sum(1 for r in recs if r.approval_rules):
+        text += f" For {_tools(gated)} a human must approve each call that targets production."
     return text
 
 

@@ -52,7 +52,7 @@ def test_validate_valid_policy_prints_one_line_summary() -> None:
 def test_validate_scaffolded_golden_policy() -> None:
     done = intercept("validate", "-c", GOLDEN)
     assert done.returncode == 0
-    assert done.stdout.endswith("policy is valid: 55 tools, 55 rules, 0 hidden, default allow\n")
+    assert done.stdout.endswith("policy is valid: 55 tools, 71 rules, 0 hidden, default allow\n")
 
 
 def test_validate_invalid_policy_lists_every_error(tmp_path: Path) -> None:

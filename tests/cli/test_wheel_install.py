@@ -99,4 +99,4 @@ def test_installed_wheel_scaffolds_outside_the_checkout(wheel: Path, tmp_path: P
     module = _run([python, "-m", "intercept", "scaffold", "trigger-dev", "-o", "p.yaml"], workdir, env)
     assert (workdir / "p.yaml").read_bytes() == GOLDEN.read_bytes(), module.stderr
     valid = _run([str(venv / "bin" / "intercept"), "validate", "-c", "p.yaml"], workdir, env)
-    assert valid.stdout == "p.yaml: policy is valid: 55 tools, 55 rules, 0 hidden, default allow\n"
+    assert valid.stdout == "p.yaml: policy is valid: 55 tools, 71 rules, 0 hidden, default allow\n"

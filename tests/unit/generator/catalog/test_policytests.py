@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from generator.catalog.load import load_registry
 from generator.catalog.models import Category, Server
 from generator.catalog.policyfile import recommended_policy
-from generator.catalog.policytests import example_arguments, example_value, flow, render_policy_tests
+from generator.catalog.policytests import (
+    example_arguments,
+    example_value,
+    flow,
+    render_policy_tests,
+    tool_case,
+)
 from generator.catalog.recommend import recommend
 from generator.resources import registry_dir
 from intercept.engine import Engine
@@ -49,7 +55,7 @@ def test_schemas_and_arguments_read_back_exactly(server: Server) -> None:
     assert cases.schemas == {name: t.input_schema for name, t in tools.items() if recommend(t).requires_args}
     for case in cases.cases:
         for call in case.calls:
-            if call.arguments:
+            if call.arguments and call.expect != "require_approval":
                 assert call.arguments == example_arguments(tools[call.tool].input_schema)
 
 
@@ -66,18 +72,48 @@ def test_the_cases_check_what_each_rule_does() -> None:
     rule = f"tools.{executed.name}.rules[0]"
     assert [(c.expect, c.rule, c.repeat, c.after, bool(c.arguments)) for c in calls] == [
         ("deny", rule, 1, None, False),
+        ("require_approval", "production needs approval", 1, None, True),
         ("allow", None, 10, None, True),
         ("deny", rule, 1, None, True),
         ("allow", None, 1, 60, True),
     ]
     # A policy that drops the limit fails the case.
     policy = recommended_policy(server)
-    unlimited = policy.tools[executed.name].rules[0].model_copy(update={"rate_limit": None})
+    first, *others = policy.tools[executed.name].rules
+    unlimited = first.model_copy(update={"rate_limit": None})
     loose = policy.model_copy(
-        update={"tools": {**policy.tools, executed.name: ToolPolicy(rules=[unlimited])}}
+        update={"tools": {**policy.tools, executed.name: ToolPolicy(rules=[unlimited, *others])}}
     )
     [result] = run_cases(Engine(loose), CaseFile(cases=[by_tool[executed.name]], schemas=cases.schemas))
     assert result.failure is not None and "expected deny by rule" in result.render()[1]
+
+
+def test_production_calls_expect_approval_and_the_others_stay_off_production() -> None:
+    server = next(s for s in SERVERS if s.slug == "trigger-dev")
+    cases, _ = scaffolded(server)
+    case = next(c for c in cases.cases if c.calls[0].tool == "trigger_task")
+    held = [c for c in case.calls if c.expect == "require_approval"]
+    assert [(c.rule, c.arguments.get("environment")) for c in held] == [("production needs approval", "prod")]
+    assert all(c.arguments.get("environment") != "prod" for c in case.calls if c not in held)
+    assert any(c.expect == "allow" for c in case.calls)
+    # A policy without the approval rule fails the case.
+    policy = recommended_policy(server)
+    ungated = [r for r in policy.tools["trigger_task"].rules if r.action != "require_approval"]
+    loose = policy.model_copy(update={"tools": {**policy.tools, "trigger_task": ToolPolicy(rules=ungated)}})
+    [result] = run_cases(Engine(loose), CaseFile(cases=[case], schemas=cases.schemas))
+    assert result.failure is not None
+    assert "expected require_approval by rule production needs approval" in result.render()[1]
+
+
+def test_a_production_first_enum_value_is_swapped_for_another() -> None:
+    server = next(s for s in SERVERS if s.slug == "trigger-dev")
+    tool = server.tool("deploy")
+    assert tool is not None
+    schema = {**tool.input_schema, "properties": {"environment": {"type": "string", "enum": ["prod", "dev"]}}}
+    flipped = tool.model_copy(update={"input_schema": schema})
+    text = "\n".join(tool_case(flipped))
+    assert "{environment: dev}" in text and "{environment: prod}" in text
+    assert text.count("{environment: prod}") == 1
 
 
 @pytest.mark.parametrize(

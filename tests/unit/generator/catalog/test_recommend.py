@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,42 @@ def test_recommendations_doc_states_the_limits_in_code() -> None:
         assert f"{limit.max} calls per {limit.window} seconds" in text
     for category in Category:
         assert f"| {category.value} |" in text
+
+
+def _with_env(category: Category, env: Mapping[str, object]) -> Tool:
+    schema = {"type": "object", "properties": {"environment": env}}
+    return tool(category, "run_job", input_schema=schema)
+
+
+def _approval_values(rec_tool: Tool) -> list[list[object]]:
+    return [[c.value for c in r.conditions] for r in recommend(rec_tool).approval_rules]
+
+
+def test_a_production_enum_value_needs_approval_spelled_as_the_schema_spells_it() -> None:
+    env = {"type": "string", "enum": ["dev", "Production", "prod-eu", "staging"]}
+    rec = recommend(_with_env(Category.EXECUTE, env))
+    [rule] = rec.approval_rules
+    assert rule.name == "production needs approval" and rule.action == "require_approval"
+    assert [(c.path, c.op, c.value) for c in rule.conditions] == [
+        ("args.environment", "in", ["Production", "prod-eu"])
+    ]
+    assert rec.rules[0].rate_limit == EXECUTE_LIMIT
+    assert rec.pattern.endswith("production calls need approval")
+    assert load_policy_text(tool_snippet(_with_env(Category.EXECUTE, env))).tools["run_job"].rules == list(
+        rec.rules
+    )
+
+
+def test_a_free_text_environment_is_matched_against_prod_and_production() -> None:
+    env = {"type": "string", "description": "Target environment, e.g. production"}
+    assert _approval_values(_with_env(Category.WRITE, env)) == [[["prod", "production"]]]
+
+
+def test_no_approval_rule_when_no_value_can_be_told_apart_or_the_tool_is_denied_or_reads() -> None:
+    unnamed = {"type": "string", "enum": ["dev", "live"], "description": "live is production"}
+    assert _approval_values(_with_env(Category.EXECUTE, unnamed)) == []
+    flag = {"type": "boolean", "description": "Run against production"}
+    assert _approval_values(_with_env(Category.EXECUTE, flag)) == []
+    env = {"type": "string", "enum": ["dev", "prod"]}
+    for category in (Category.READ, Category.DESTRUCTIVE, Category.FINANCIAL):
+        assert _approval_values(_with_env(category, env)) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 
 from generator.catalog.load import load_registry
 from generator.catalog.models import Category, Server, Tool
@@ -18,7 +19,7 @@ from generator.site.faq import (
     usage_text,
     why_text,
 )
-from intercept.engine import Admission, Denial, Engine, ToolCall, ToolSchema
+from intercept.engine import Admission, ApprovalNeed, Denial, Engine, ToolCall, ToolSchema
 from intercept.policy import load_policy_text
 from intercept.state.memory import MemoryStore
 from tests.unit.generator.site.site_support import SMALL_REGISTRY
@@ -185,3 +186,96 @@ def test_the_trigger_dev_summary_names_no_financial_tools() -> None:
     assert server is not None
     assert not any(t.category is Category.FINANCIAL for t in server.tools)
     assert "financial" not in block_summary(server)
+
+
+_HELD = re.compile(r'whose (\w+) argument is ((?:"[^"]+"(?:, | or )?)+) \(it targets production\)')
+
+
+def _held_values(answer: str) -> tuple[str, list[str]]:
+    match = _HELD.search(answer)
+    assert match is not None, answer
+    return match.group(1), re.findall(r'"([^"]+)"', match.group(2))
+
+
+async def _decide(engine: Engine, tool: Tool, arguments: Mapping[str, object]) -> object:
+    schemas = {tool.name: ToolSchema.learn(tool.input_schema)}
+    return await engine.decide(ToolCall(tool.name, arguments), MemoryStore(), 0.0, schemas)
+
+
+async def test_approval_answer_names_the_calls_the_engine_holds_and_its_timeout() -> None:
+    server = load_registry(registry_dir()).by_slug("trigger-dev")
+    assert server is not None
+    engine = Engine(load_policy_text(render_policy_file(server)))
+    gated = [t for t in server.tools if recommend(t).approval_rules]
+    assert {"trigger_task", "deploy", "cancel_run"} <= {t.name for t in gated}
+    for tool in gated:
+        answer = _answer(server, tool, "How do I enforce")
+        arg, values = _held_values(answer)
+        timeout = re.search(r"undecided after (\d+) seconds is denied", answer)
+        assert timeout is not None and "elicitation" in answer and "intercept approvals grant" in answer
+        base = {name: "x" for name in tool.required_params if name != arg}
+        for value in values:
+            held = await _decide(engine, tool, {**base, arg: value})
+            assert isinstance(held, ApprovalNeed), tool.name
+            assert held.timeout == int(timeout.group(1))
+        enum = tool.input_schema["properties"][arg]["enum"]
+        for other in (v for v in enum if v not in values):
+            assert isinstance(await _decide(engine, tool, {**base, arg: other}), Admission), tool.name
+        if arg not in tool.required_params:
+            assert isinstance(await _decide(engine, tool, base), Admission), tool.name
+
+
+async def test_approval_answer_for_free_text_says_which_spellings_are_caught() -> None:
+    schema = {"type": "object", "properties": {"target": {"type": "string", "description": "prod or dev"}}}
+    tool = Tool.model_validate(
+        {"name": "ship", "description": "Ship it.", "category": "execute", "input_schema": schema}
+    )
+    server, _ = _tool("acme-jobs", "cancel_run")
+    answer = _answer(server, tool, "How do I enforce")
+    assert _held_values(answer) == ("target", ["prod", "production"])
+    assert "other spellings of production are not caught" in answer
+    engine = Engine(load_policy_text(tool_snippet(tool)))
+    assert isinstance(await _decide(engine, tool, {"target": "production"}), ApprovalNeed)
+    assert isinstance(await _decide(engine, tool, {"target": "PROD"}), Admission)
+
+
+async def test_block_summary_counts_the_tools_the_engine_holds_for_production() -> None:
+    server = load_registry(registry_dir()).by_slug("trigger-dev")
+    assert server is not None
+    engine = Engine(load_policy_text(render_policy_file(server)))
+    held = 0
+    for tool in server.tools:
+        props = tool.input_schema.get("properties", {})
+        if "prod" in props.get("environment", {}).get("enum", []):
+            args = {**dict.fromkeys(tool.required_params, "x"), "environment": "prod"}
+            held += isinstance(await _decide(engine, tool, args), ApprovalNeed)
+    assert held > 0
+    assert f"For {held} tools a human must approve each call that targets production." in block_summary(
+        server
+    )
+
+
+def test_approval_answer_names_each_argument_and_calls_only_free_text_free_text() -> None:
+    props = {
+        "stage": {"type": "string", "enum": ["dev", "prod", "production"]},
+        "region": {"type": "string", "description": "prod-eu or staging"},
+    }
+    tool = Tool.model_validate(
+        {
+            "name": "ship",
+            "description": "Ship it.",
+            "category": "write",
+            "input_schema": {"type": "object", "properties": props},
+        }
+    )
+    server, _ = _tool("acme-jobs", "cancel_run")
+    answer = _answer(server, tool, "How do I enforce")
+    assert 'whose stage argument is "prod" or "production"' in answer
+    assert 'whose region argument is "prod" or "production"' in answer
+    assert "stage is free text" not in answer and "region is free text" in answer
+    assert answer.count("elicitation") == 1
+    rules = load_policy_text(tool_snippet(tool)).tools["ship"].rules
+    assert [r.name for r in rules if r.action == "require_approval"] == [
+        "production needs approval (stage)",
+        "production needs approval (region)",
+    ]
