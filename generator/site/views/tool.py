@@ -16,7 +16,7 @@ from generator.site.jsonld import faq_page, tool_work
 from generator.site.parsecache import ServerRef, ToolRef
 from generator.site.render import highlight_snippet, inline_markdown, markdown_html, safe_link
 from generator.site.views.context import SiteContext, clip, tool_items
-from generator.site.views.use import optional_field, use_it
+from generator.site.views.use import use_it
 
 MORE_TOOLS_LIMIT = 8
 
@@ -107,17 +107,13 @@ class Provenance(NamedTuple):
 def provenance(server: Server, tool: Tool) -> Provenance:
     """Where the tool's definition and its category come from, as the details table shows it."""
     prov = server.provenance
-    reviewed = optional_field(tool, "reviewed")
-    by_hand = reviewed is True or (reviewed is None and tool.category_curated)
-    reason = tool.category_reason or (tool.evidence[0].detail if tool.evidence else None)
-    digest = optional_field(tool, "definition_hash")
     return Provenance(
         server_version=prov.server_version or server.run.version,
         obtained=f"{prov.method} on {prov.obtained_at.date().isoformat()}",
         repository=server.repository if server.repository and safe_link(server.repository) else None,
-        definition_hash=digest if isinstance(digest, str) and digest else None,
-        review="reviewed by hand" if by_hand else "classified automatically",
-        review_reason=reason,
+        definition_hash=tool.definition_hash or None,
+        review="reviewed by hand" if tool.reviewed else "classified automatically",
+        review_reason=tool.rating_reason or None,
     )
 
 

@@ -1,10 +1,8 @@
-"""The "Use it" block every tool and server page shows, and optional fields read from tool models."""
+"""The "Use it" block every tool and server page shows: install, policy files, run line, client configs."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from pydantic import BaseModel
 
 from generator.catalog.models import Server
 from generator.catalog.policyfile import policy_file_name
@@ -17,11 +15,6 @@ CHOICE = (
     "Pick the recommended file to keep tools the server adds later working until you review them; pick "
     "the strict one when a tool nobody has reviewed must never run, for example in production."
 )
-
-
-def optional_field(model: BaseModel, name: str) -> Any:
-    """A model field that may not exist in every version of the registry model: its value, or None."""
-    return model.__dict__.get(name) if name in type(model).model_fields else None
 
 
 def use_it(ctx: SiteContext, server: Server) -> dict[str, Any]:
