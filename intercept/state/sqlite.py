@@ -49,6 +49,7 @@ import random
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -190,18 +191,40 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"cannot open state database {path}: {exc}") from None
 
+    @classmethod
+    def _connect(cls, path: Path) -> sqlite3.Connection:
+        """Open and set up the database, retrying while another proxy is setting it up too.
+
+        Two processes converting a new database to WAL, or creating its tables, at once can get
+        SQLITE_BUSY without the busy handler being called (SQLite refuses at once where waiting
+        could deadlock), so the whole setup is retried until the busy timeout has passed.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                return cls._set_up(path)
+            except sqlite3.OperationalError as exc:
+                busy = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
+    def _set_up(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        # Opening waits for another proxy's lock like the worker does; the loop never waits after.
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # Small pages make each commit's WAL frames cheaper to write (new databases only).
-        db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
-        db.executescript(_SCHEMA)
-        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            # Opening waits for another proxy's lock like the worker does; the loop never waits after.
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Small pages make each commit's WAL frames cheaper to write (new databases only).
+            db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+            db.executescript(_SCHEMA)
+            db.execute("PRAGMA busy_timeout = 0")
+        except BaseException:
+            db.close()
+            raise
         return db
 
     @classmethod

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -331,3 +332,29 @@ async def test_a_session_whose_call_waits_for_the_lock_does_not_hold_up_another(
     assert one.to_client[0]["result"]["content"][0]["text"] == "done"
     assert await store.value("rate:counted:five a minute", "sliding", 60, DAY0) == 1.0
     await store.close()
+
+
+def test_proxies_setting_up_a_new_database_at_once_all_open_it(tmp_path: Path) -> None:
+    # Converting a new database to WAL can fail at once with SQLITE_BUSY in all but one of the
+    # openers (SQLite skips the busy handler where waiting could deadlock); each must retry.
+    # The race is rare per round, so many rounds are run.
+    for round_number in range(50):
+        path = tmp_path / f"round-{round_number}" / "counters.sqlite3"
+        opened: list[SqliteStore] = []
+        failures: list[BaseException] = []
+
+        def open_store(target: Path, opened: list[SqliteStore], failures: list[BaseException]) -> None:
+            try:
+                opened.append(SqliteStore(target))
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_store, args=(path, opened, failures)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for store in opened:
+            asyncio.run(store.close())
+        assert failures == [], f"round {round_number}: {failures[0]}"
+        assert len(opened) == 3
